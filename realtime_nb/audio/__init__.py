@@ -1,0 +1,36 @@
+"""Audio plumbing in numpy: wire codecs (PCM16, G.711), resampling, WAV files, chunks and envelopes."""
+
+from realtime_nb.audio.codecs import (
+    AUDIO_RATES,
+    AudioFormat,
+    b64_to_pcm,
+    decode,
+    duration_ms,
+    encode,
+    float_to_int16,
+    int16_to_float,
+    pcm_to_b64,
+)
+from realtime_nb.audio.resample import StreamResampler, resample
+from realtime_nb.audio.shaping import Envelope, chunk, envelope, to_format
+from realtime_nb.audio.wav import read_wav, write_wav
+
+__all__ = [
+    "AUDIO_RATES",
+    "AudioFormat",
+    "Envelope",
+    "StreamResampler",
+    "b64_to_pcm",
+    "chunk",
+    "decode",
+    "duration_ms",
+    "encode",
+    "envelope",
+    "float_to_int16",
+    "int16_to_float",
+    "pcm_to_b64",
+    "read_wav",
+    "resample",
+    "to_format",
+    "write_wav",
+]

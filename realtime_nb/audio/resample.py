@@ -1,0 +1,85 @@
+"""Sample-rate conversion with soxr, one-shot and streamed.
+
+int16 in gives int16 out and float in gives float out, so callers never guess the dtype. The stream
+version keeps soxr's filter state between chunks: its concatenated output matches the one-shot
+result apart from rounding, which is what lets the engine resample audio as it arrives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+_QUALITY = "HQ"
+
+
+def _check_rate(rate: int | float, what: str) -> float:
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"{what} must be a positive number of Hz, got {rate!r}")
+    return float(rate)
+
+
+def _check_samples(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"audio must be mono (1-D), got shape {x.shape}")
+    if x.dtype == np.int16:
+        return x
+    if x.dtype.kind == "f":
+        return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    raise ValueError(f"audio must be int16 or float, got dtype {x.dtype}")
+
+
+def resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Resample mono audio from `src_rate` to `dst_rate` Hz (same dtype out as in)."""
+    x = _check_samples(x)
+    src, dst = _check_rate(src_rate, "src_rate"), _check_rate(dst_rate, "dst_rate")
+    if src == dst or x.size == 0:
+        return x.copy()
+    return soxr.resample(x, src, dst, quality=_QUALITY)
+
+
+class StreamResampler:
+    """Resample audio that arrives in chunks; call `flush()` once at the end for the filter tail.
+
+    The dtype is fixed by the first chunk (int16 or float32/float64); later chunks must match.
+    """
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate = _check_rate(src_rate, "src_rate")
+        self.dst_rate = _check_rate(dst_rate, "dst_rate")
+        self._dtype: np.dtype | None = None
+        self._stream: soxr.ResampleStream | None = None
+        self._flushed = False
+
+    def __repr__(self) -> str:
+        return f"StreamResampler({self.src_rate:g} -> {self.dst_rate:g} Hz)"
+
+    def _ensure(self, dtype: np.dtype) -> None:
+        if self._dtype is None:
+            self._dtype = dtype
+            if self.src_rate != self.dst_rate:
+                self._stream = soxr.ResampleStream(
+                    self.src_rate, self.dst_rate, 1, dtype=dtype.name, quality=_QUALITY
+                )
+        elif dtype != self._dtype:
+            raise ValueError(f"chunk dtype {dtype} differs from the stream's dtype {self._dtype}")
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Feed one chunk; returns whatever output is ready (may be empty)."""
+        if self._flushed:
+            raise ValueError("StreamResampler was flushed; create a new one for more audio")
+        chunk = _check_samples(chunk)
+        self._ensure(chunk.dtype)
+        if self._stream is None:
+            return chunk.copy()
+        return self._stream.resample_chunk(chunk, last=False)
+
+    def flush(self) -> np.ndarray:
+        """Drain the filter's tail. The stream cannot be fed afterwards."""
+        if self._flushed:
+            return np.zeros(0, dtype=self._dtype or np.int16)
+        self._flushed = True
+        if self._stream is None:
+            return np.zeros(0, dtype=self._dtype or np.int16)
+        return self._stream.resample_chunk(np.zeros(0, dtype=self._dtype), last=True)
