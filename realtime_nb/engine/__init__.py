@@ -1,0 +1,68 @@
+"""The embedded local engine: a Realtime-protocol server with local models.
+
+``from realtime_nb.engine import start_engine`` is all a notebook needs. Names resolve lazily (PEP
+562) so importing this package loads neither websockets nor numpy nor any model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from realtime_nb.engine.models import Models
+    from realtime_nb.engine.options import EngineOptions
+    from realtime_nb.engine.runner import (
+        Engine,
+        EnginePortInUseError,
+        EngineStartError,
+        preload_models,
+        start_engine,
+    )
+    from realtime_nb.engine.server import EngineServer, Refusal, Route, check_credentials, route_request
+    from realtime_nb.engine.session import EngineSession
+
+_EXPORTS: dict[str, str] = {
+    "start_engine": "realtime_nb.engine.runner",
+    "Engine": "realtime_nb.engine.runner",
+    "EngineStartError": "realtime_nb.engine.runner",
+    "EnginePortInUseError": "realtime_nb.engine.runner",
+    "preload_models": "realtime_nb.engine.runner",
+    "EngineServer": "realtime_nb.engine.server",
+    "Route": "realtime_nb.engine.server",
+    "Refusal": "realtime_nb.engine.server",
+    "route_request": "realtime_nb.engine.server",
+    "check_credentials": "realtime_nb.engine.server",
+    "EngineOptions": "realtime_nb.engine.options",
+    "EngineSession": "realtime_nb.engine.session",
+    "Models": "realtime_nb.engine.models",
+}
+
+__all__ = [
+    "Engine",
+    "EngineOptions",
+    "EnginePortInUseError",
+    "EngineServer",
+    "EngineSession",
+    "EngineStartError",
+    "Models",
+    "Refusal",
+    "Route",
+    "check_credentials",
+    "preload_models",
+    "route_request",
+    "start_engine",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'realtime_nb.engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,156 @@
+"""Command line: ``realtime-nb serve`` runs the local engine in the foreground.
+
+The token may come from ``--token`` or from the environment variable ``REALTIME_NB_TOKEN`` (which
+keeps it out of ``ps`` listings); it is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+TOKEN_ENV = "REALTIME_NB_TOKEN"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-nb",
+        description="Explore and tune speech-to-speech Realtime API sessions; run the local engine.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run the local Realtime engine (GA and preview dialects, OpenAI and Azure URL forms)",
+        description=(
+            "Run the local Realtime engine until Ctrl-C. Clients connect to "
+            "ws://HOST:PORT/v1/realtime?model=M (GA; preview with OpenAI-Beta: realtime=v1), "
+            "ws://HOST:PORT/openai/v1/realtime?model=DEP (Azure GA) or "
+            "ws://HOST:PORT/openai/realtime?api-version=2025-04-01-preview&deployment=DEP (Azure preview)."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
+    )
+    serve.add_argument("--port", type=_port, default=8765, help="TCP port (default: 8765; 0 = any free port)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help=f"clients must present this key (Bearer or api-key); default: ${TOKEN_ENV} if set, else none",
+    )
+    serve.add_argument("--preload", action="store_true", help="load every model before listening")
+    serve.add_argument(
+        "--max-session-minutes",
+        type=float,
+        default=None,
+        help="session length before session_expired (default: 30 preview, 60 GA, as the service)",
+    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+async def _serve(args: argparse.Namespace, token: str | None) -> int:
+    from realtime_nb.engine.runner import (
+        EnginePortInUseError,
+        explain_start_error,
+        is_loopback,
+        preload_models,
+    )
+    from realtime_nb.engine.server import EngineServer
+
+    options = {}
+    if args.max_session_minutes is not None:
+        options["max_session_s"] = args.max_session_minutes * 60.0
+    started = time.perf_counter()
+    server = EngineServer(token=token, options=options)
+    server.prepare()
+    if args.preload:
+        print("loading models…", file=sys.stderr, flush=True)
+        await asyncio.to_thread(preload_models)
+    try:
+        await server.start(args.host, args.port)
+    except OSError as exc:
+        error = explain_start_error(exc, args.host, args.port)
+        hint = " (try --port 0)" if isinstance(error, EnginePortInUseError) else ""
+        print(
+            f"realtime-nb: {error.strerror if isinstance(error, OSError) else error}{hint}", file=sys.stderr
+        )
+        return 2
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"ws://{host}:{server.port}"
+    print(
+        f"realtime_nb engine listening on {url} (ready in {time.perf_counter() - started:.1f} s)", flush=True
+    )
+    print(f"  GA:            {url}/v1/realtime?model=gpt-realtime", flush=True)
+    print("  preview:       same URL + header OpenAI-Beta: realtime=v1", flush=True)
+    print(f"  Azure GA:      {url}/openai/v1/realtime?model=DEPLOYMENT", flush=True)
+    print(
+        f"  Azure preview: {url}/openai/realtime?api-version=2025-04-01-preview&deployment=DEPLOYMENT",
+        flush=True,
+    )
+    print(f"  auth: {'token required' if token else 'none (any key is accepted)'}; Ctrl-C stops", flush=True)
+    if not is_loopback(args.host):
+        print(
+            f"warning: bound to {args.host}, reachable from other machines"
+            + ("" if token else "; anyone can connect (set --token)"),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("stopping: closing sessions…", file=sys.stderr, flush=True)
+        await server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``realtime-nb`` script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "serve":
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+        try:
+            return asyncio.run(_serve(args, token))
+        except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+            return 130
+        except (TypeError, ValueError) as exc:  # bad engine options
+            print(f"realtime-nb: {exc}", file=sys.stderr)
+            return 2
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

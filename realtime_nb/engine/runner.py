@@ -1,0 +1,262 @@
+"""Run the engine on its own event loop in a background thread: one line from a notebook.
+
+The caller's event loop (a Jupyter kernel's, say) is never touched, so `start_engine()` works from
+plain scripts, from `async` cells and from tests alike, and returns once the socket listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import errno
+import ipaddress
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from realtime_nb.engine.server import EngineServer, SessionFactory
+
+__all__ = [
+    "Engine",
+    "EnginePortInUseError",
+    "EngineStartError",
+    "explain_start_error",
+    "is_loopback",
+    "preload_models",
+    "start_engine",
+]
+
+log = logging.getLogger("realtime_nb.engine")
+
+_START_TIMEOUT_S = 30.0
+_running: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+class EngineStartError(OSError):
+    """The engine could not start listening (the message says why)."""
+
+
+class EnginePortInUseError(EngineStartError):
+    """The port is taken, by another engine or any other program."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"  # a wildcard bind is reachable on loopback too
+    return f"[{host}]" if ":" in host else host
+
+
+class Engine:
+    """A running local engine. Use `start_engine()` to make one.
+
+    `url` (``ws://127.0.0.1:PORT``) is what `Endpoint.local` takes; `websocket_base_url` is what
+    ``AsyncOpenAI(websocket_base_url=…)`` takes; `azure_websocket_base_url` the same for
+    ``AsyncAzureOpenAI``. Stop it with `stop()` or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        server: EngineServer,
+        loop: asyncio.AbstractEventLoop,
+        thread: threading.Thread,
+        host: str,
+        port: int,
+        started_in_s: float,
+    ) -> None:
+        self._server = server
+        self._loop = loop
+        self._thread = thread
+        self.host = host
+        self.port = port
+        self.started_in_s = started_in_s
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def websocket_base_url(self) -> str:
+        """For ``AsyncOpenAI(websocket_base_url=…)`` (GA, or preview via ``.beta.realtime``)."""
+        return f"{self.url}/v1"
+
+    @property
+    def azure_websocket_base_url(self) -> str:
+        """For ``AsyncAzureOpenAI(websocket_base_url=…, api_version=…)`` (preview-style URL)."""
+        return f"{self.url}/openai"
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped and self._thread.is_alive()
+
+    def stats(self, timeout: float = 5.0) -> dict[str, int]:
+        """Open connections and jobs not yet fed back, read on the engine's own loop."""
+        if not self.running:
+            return {"connections": 0, "pending_jobs": 0, "tasks": 0}
+
+        async def _collect() -> dict[str, int]:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            return {**self._server.stats(), "tasks": len(tasks)}
+
+        return asyncio.run_coroutine_threadsafe(_collect(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every session (1001 going away), stop listening and end the thread. Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        _running.discard(self)
+        if self._thread.is_alive():
+            future = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
+            try:
+                future.result(timeout)
+            except Exception:  # still end the thread; the error is logged for whoever cares
+                log.exception("engine did not stop cleanly")
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        auth = "token" if self._server.requires_token else "open"
+        return f"<Engine {self.url} {state} auth={auth}>"
+
+
+def start_engine(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    *,
+    preload: bool = False,
+    session_factory: SessionFactory | None = None,
+    server_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Engine:
+    """Start the local engine in a background thread and return once it listens.
+
+    `port=0` picks a free port (read it from `engine.port` / `engine.url`). `token`: clients must
+    present it (``Authorization: Bearer``, ``api-key`` header or query). `preload`: load every model
+    before returning instead of on first use. Other keyword `options` go to `EngineOptions` for each
+    session; `server_options` to `EngineServer` (e.g. ``tick_interval``, ``workers``,
+    ``max_message_bytes``). Models are shared by every engine in the process.
+    """
+    started = time.perf_counter()
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int in 0..65535 (0 = any free port), got {port!r}")
+    if not is_loopback(host):
+        log.warning(
+            "engine listening on %s: reachable from other machines%s", host, "" if token else ", no token"
+        )
+    server = EngineServer(
+        token=token, options=options, session_factory=session_factory, **(server_options or {})
+    )
+    server.prepare()  # bad options fail here, in the caller's thread, with their own message
+    if preload:
+        preload_models()
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def _main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start(host, port))
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            _close_loop(loop)
+
+    thread = threading.Thread(target=_main, name=f"realtime-nb-engine-{port or 'auto'}", daemon=True)
+    thread.start()
+    if not ready.wait(_START_TIMEOUT_S):
+        raise EngineStartError(
+            f"the engine did not start listening on {host}:{port} within {_START_TIMEOUT_S:.0f} s"
+        )
+    if failure:
+        thread.join()
+        server.executor.shutdown(wait=False, cancel_futures=True)
+        raise explain_start_error(failure[0], host, port) from failure[0]
+    bound = server.port
+    assert bound is not None
+    engine = Engine(server, loop, thread, host, bound, time.perf_counter() - started)
+    _running.add(engine)
+    log.info("engine listening on %s (started in %.2f s)", engine.url, engine.started_in_s)
+    return engine
+
+
+def preload_models() -> None:
+    """Load every shared model now (what `--preload` does), so the first turn pays no load time."""
+    from realtime_nb.engine.models import Models
+
+    models = Models.shared()
+    for name in ("vad", "turn", "transcriber", "voice"):
+        loader = getattr(models, name, None)
+        if callable(loader):
+            loader()
+    denoiser = getattr(models, "denoiser", None)
+    if callable(denoiser):
+        for kind in ("near_field", "far_field"):
+            denoiser(kind)
+
+
+def explain_start_error(exc: BaseException, host: str, port: int) -> BaseException:
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return EnginePortInUseError(
+            errno.EADDRINUSE,
+            f"port {port} on {host} is already in use (another engine or program listens there). "
+            f"Pick another with start_engine(port=N) or `realtime-nb serve --port N`, "
+            f"or port=0 for any free port",
+        )
+    if isinstance(exc, OSError):
+        return EngineStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return exc
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
+@atexit.register
+def _stop_all() -> None:
+    # Interpreter exit: close sockets politely rather than letting the daemon thread vanish mid-frame.
+    for engine in list(_running):
+        with contextlib.suppress(Exception):
+            engine.stop(timeout=2.0)
