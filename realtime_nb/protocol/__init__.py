@@ -3,6 +3,14 @@
 No sockets, no asyncio, no numpy here: everything is pure functions and dataclasses.
 """
 
+from realtime_nb.protocol.catalog import (
+    CLIENT_EVENTS,
+    LEFT_OUT,
+    SERVER_EVENTS,
+    EventSpec,
+    ProtocolIssue,
+    check_client_event,
+)
 from realtime_nb.protocol.config import (
     AUDIO_FORMATS,
     AUDIO_RATES,
@@ -32,9 +40,12 @@ from realtime_nb.protocol.translate import to_canonical, to_wire
 __all__ = [
     "AUDIO_FORMATS",
     "AUDIO_RATES",
+    "CLIENT_EVENTS",
     "EAGERNESS_VALUES",
     "GA_ONLY",
+    "LEFT_OUT",
     "NOISE_REDUCTION_VALUES",
+    "SERVER_EVENTS",
     "SERVER_VAD_RANGES",
     "TOOL_CHOICE_MODES",
     "TRANSCRIPTION_MODELS",
@@ -43,9 +54,11 @@ __all__ = [
     "ConfigError",
     "CustomVoice",
     "Dialect",
+    "EventSpec",
     "FunctionChoice",
     "FunctionTool",
     "NoiseReduction",
+    "ProtocolIssue",
     "SemanticVad",
     "ServerVad",
     "SessionConfig",
@@ -53,6 +66,7 @@ __all__ = [
     "TurnDetection",
     "apply_session_update",
     "canonical_type",
+    "check_client_event",
     "new_id",
     "to_canonical",
     "to_wire",
