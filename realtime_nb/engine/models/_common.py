@@ -1,0 +1,36 @@
+"""Small helpers shared by the model adapters: input checks and ONNX Runtime sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model's package or data file is missing; the message says what to install."""
+
+
+def as_float_audio(samples: np.ndarray, what: str = "audio") -> np.ndarray:
+    """Mono int16 or float audio -> contiguous float32 in [-1, 1]; clear errors otherwise."""
+    samples = np.asarray(samples)
+    if samples.ndim != 1:
+        raise ValueError(f"{what} must be mono (1-D), got shape {samples.shape}")
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / np.float32(32768.0)
+    if samples.dtype.kind == "f":
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    raise ValueError(f"{what} must be int16 or float samples, got dtype {samples.dtype}")
+
+
+def onnx_session(path: Path, threads: int = 1):  # -> onnxruntime.InferenceSession
+    """A CPU inference session. `run` on one session is thread-safe, so sessions are shared."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
