@@ -11,6 +11,7 @@ from realtime_nb.protocol.catalog import (
     ProtocolIssue,
     check_client_event,
 )
+from realtime_nb.protocol.client_events import response_create, session_update
 from realtime_nb.protocol.config import (
     AUDIO_FORMATS,
     AUDIO_RATES,
@@ -68,6 +69,8 @@ __all__ = [
     "canonical_type",
     "check_client_event",
     "new_id",
+    "response_create",
+    "session_update",
     "to_canonical",
     "to_wire",
     "wire_type",
