@@ -117,6 +117,20 @@ class Engine:
 
         return asyncio.run_coroutine_threadsafe(_collect(), self._loop).result(timeout)
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every session has disconnected and been cleaned up; False on timeout."""
+        if not self.running:
+            return True
+
+        async def _wait() -> None:
+            await asyncio.wait_for(self._server.wait_idle(), timeout)
+
+        try:
+            asyncio.run_coroutine_threadsafe(_wait(), self._loop).result(timeout + 1.0)
+        except TimeoutError:
+            return False
+        return True
+
     def stop(self, timeout: float = 10.0) -> None:
         """Close every session (1001 going away), stop listening and end the thread. Idempotent."""
         with self._lock:

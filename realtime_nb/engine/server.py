@@ -450,6 +450,7 @@ class EngineServer:
         )
         self._server: Server | None = None
         self._connections: set[_Connection] = set()
+        self._idle: asyncio.Event | None = None  # set while no connection is open (made on the loop)
 
     def __repr__(self) -> str:
         auth = "token" if self.requires_token else "open"
@@ -500,6 +501,14 @@ class EngineServer:
             "pending_jobs": sum(c.pending_jobs for c in self._connections),
         }
 
+    async def wait_idle(self) -> None:
+        """Return once no connection is open and every connection's cleanup has run."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        if not self._connections:
+            self._idle.set()
+        await self._idle.wait()
+
     async def stop(self) -> None:
         """Close every connection (1001 going away), stop listening, and drop queued jobs."""
         if self._server is not None:
@@ -535,6 +544,8 @@ class EngineServer:
             return
         connection = _Connection(self, ws, route)
         self._connections.add(connection)
+        if self._idle is not None:
+            self._idle.clear()
         log.info("session opened: %s dialect, model %s", route.dialect.value, route.model)
         try:
             await connection.run()
@@ -545,6 +556,8 @@ class EngineServer:
                 await ws.close(1011, "internal engine error; see the engine log")
         finally:
             self._connections.discard(connection)
+            if not self._connections and self._idle is not None:
+                self._idle.set()
             log.info("session closed")
 
 
