@@ -1,0 +1,21 @@
+"""Notebook widgets: the microphone (``Mic``) and the streaming player (``Player``).
+
+Both are anywidgets (ES modules beside the Python, no build step) exchanging 24 kHz mono PCM16 with
+the kernel as binary comm buffers.
+"""
+
+from realtime_nb.widgets._audio_comm import PCM_RATE, MicError, truncate_point
+from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
+from realtime_nb.widgets.mic import Mic
+from realtime_nb.widgets.player import Player
+
+__all__ = [
+    "PCM_RATE",
+    "ClipSource",
+    "Mic",
+    "MicError",
+    "Player",
+    "decode_clip",
+    "push_clip",
+    "truncate_point",
+]
