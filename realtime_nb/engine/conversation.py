@@ -1,0 +1,287 @@
+"""The default conversation: ordered items, their lifecycle and their wire rendering.
+
+Items are held in canonical (GA) form. Audio never lives in the item dicts: user input audio and
+assistant output audio are kept as 24 kHz PCM16 arrays beside them (``Item.audio``), and are put back
+as base64 only for ``conversation.item.retrieved``. The user audio stored is the *processed* audio
+(after noise reduction and VAD trimming), i.e. exactly what the VAD and the transcriber heard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from realtime_nb.engine.errors import RequestError
+from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance
+from realtime_nb.protocol.ids import new_id
+
+ITEM_TYPES = ("message", "function_call", "function_call_output")
+# content part types a client may create, per role (canonical names)
+_PARTS_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "system": ("input_text",),
+    "user": ("input_text", "input_audio", "input_image"),
+    "assistant": ("output_text", "output_audio"),
+}
+_RATE = 24000
+
+
+@dataclass(eq=False)
+class Item:
+    """One conversation item; ``content`` holds canonical parts without audio bytes."""
+
+    id: str
+    type: str
+    role: str | None = None
+    status: ItemState = ItemState.COMPLETED
+    content: list[dict[str, Any]] = field(default_factory=list)
+    audio: dict[int, np.ndarray] = field(default_factory=dict)  # content index -> 24 kHz PCM16
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    # engine-internal transcript of user audio for the responder (the wire transcript stays null
+    # when the session has no transcription configured, as with the service)
+    heard: str | None = None
+    # assistant audio: (start_ms, end_ms, text) per synthesized chunk, for proportional truncation
+    spans: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def advance(self, trigger: ItemTrigger) -> None:
+        self.status = advance("item", ITEM_TABLE, self.status, trigger)
+
+    def audio_ms(self, content_index: int = 0) -> float:
+        pcm = self.audio.get(content_index)
+        return 0.0 if pcm is None else len(pcm) * 1000.0 / _RATE
+
+    def text(self) -> str:
+        """The item's words: text parts, transcripts, function arguments or output."""
+        if self.type == "function_call":
+            return self.arguments or ""
+        if self.type == "function_call_output":
+            return self.output or ""
+        words = []
+        for part in self.content:
+            t = part.get("text") if part["type"] in ("input_text", "output_text") else part.get("transcript")
+            if t:
+                words.append(t)
+        return " ".join(words)
+
+    def render(self, *, audio_b64: Callable[[np.ndarray], str] | None = None) -> dict[str, Any]:
+        """The canonical wire dict; with ``audio_b64`` the stored audio is included (retrieve)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "object": "realtime.item",
+            "type": self.type,
+            "status": self.status.value,
+        }
+        if self.type == "message":
+            out["role"] = self.role
+            parts = []
+            for i, part in enumerate(self.content):
+                p = dict(part)
+                if audio_b64 is not None and i in self.audio:
+                    p["audio"] = audio_b64(self.audio[i])
+                parts.append(p)
+            out["content"] = parts
+        elif self.type == "function_call":
+            out.update(call_id=self.call_id, name=self.name, arguments=self.arguments or "")
+        else:
+            out.update(call_id=self.call_id, output=self.output)
+        return out
+
+
+def user_audio_item(item_id: str, pcm24: np.ndarray) -> Item:
+    """The user message a buffer commit creates (transcript null until transcription completes)."""
+    return Item(
+        item_id, "message", "user", content=[{"type": "input_audio", "transcript": None}], audio={0: pcm24}
+    )
+
+
+def item_from_client(
+    raw: object, decode_audio: Callable[[str, str], np.ndarray], param: str = "item"
+) -> Item:
+    """Validate a client item (canonical form) and build it; RequestError names the bad field.
+
+    ``decode_audio(b64, param)`` turns base64 audio in the session's input format into 24 kHz PCM16
+    (raising RequestError itself).
+    """
+    if not isinstance(raw, dict):
+        raise RequestError("invalid_type", f"'{param}' must be an object", param)
+    item_type = raw.get("type", "message" if "role" in raw else None)
+    if item_type not in ITEM_TYPES:
+        raise RequestError(
+            "invalid_value",
+            f"Invalid value for '{param}.type': {item_type!r}. Supported values are: "
+            f"{', '.join(ITEM_TYPES)}.",
+            f"{param}.type",
+        )
+    item_id = raw.get("id")
+    if item_id is not None and (not isinstance(item_id, str) or not item_id):
+        raise RequestError("invalid_type", f"'{param}.id' must be a non-empty string", f"{param}.id")
+    status = raw.get("status", "completed")
+    if status not in ("completed", "incomplete", "in_progress"):
+        raise RequestError(
+            "invalid_value", f"Invalid value for '{param}.status': {status!r}.", f"{param}.status"
+        )
+    item = Item(
+        item_id or new_id("item"),
+        item_type,
+        status=ItemState(status) if status != "in_progress" else ItemState.COMPLETED,
+    )
+    if item_type == "message":
+        _fill_message(item, raw, decode_audio, param)
+    elif item_type == "function_call":
+        item.name = _str_field(raw, "name", param)
+        item.arguments = _str_field(raw, "arguments", param)
+        call_id = raw.get("call_id")
+        if call_id is not None and not isinstance(call_id, str):
+            raise RequestError("invalid_type", f"'{param}.call_id' must be a string", f"{param}.call_id")
+        item.call_id = call_id or new_id("call")
+    else:
+        item.call_id = _str_field(raw, "call_id", param)
+        item.output = _str_field(raw, "output", param)
+    return item
+
+
+def _str_field(raw: dict[str, Any], key: str, param: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        raise RequestError(
+            "missing_required_parameter", f"Missing required parameter: '{param}.{key}'.", f"{param}.{key}"
+        )
+    if not isinstance(value, str):
+        raise RequestError(
+            "invalid_type", f"'{param}.{key}' must be a string, got {type(value).__name__}", f"{param}.{key}"
+        )
+    return value
+
+
+def _fill_message(
+    item: Item, raw: dict[str, Any], decode_audio: Callable[[str, str], np.ndarray], param: str
+) -> None:
+    role = raw.get("role")
+    if role not in _PARTS_BY_ROLE:
+        raise RequestError(
+            "invalid_value",
+            f"Invalid value for '{param}.role': {role!r}. Supported values are: system, user, assistant.",
+            f"{param}.role",
+        )
+    content = raw.get("content")
+    if not isinstance(content, list):
+        raise RequestError(
+            "missing_required_parameter",
+            f"'{param}.content' must be an array of content parts",
+            f"{param}.content",
+        )
+    item.role = role
+    for i, part in enumerate(content):
+        where = f"{param}.content[{i}]"
+        if not isinstance(part, dict):
+            raise RequestError("invalid_type", f"'{where}' must be an object", where)
+        ptype = part.get("type")
+        if ptype not in _PARTS_BY_ROLE[role]:
+            raise RequestError(
+                "invalid_value",
+                f"Invalid value for '{where}.type': {ptype!r}. A {role} message allows "
+                f"{', '.join(_PARTS_BY_ROLE[role])}.",
+                f"{where}.type",
+            )
+        if ptype in ("input_text", "output_text"):
+            item.content.append({"type": ptype, "text": _str_field(part, "text", where)})
+        elif ptype == "input_audio":
+            transcript = part.get("transcript")
+            if transcript is not None and not isinstance(transcript, str):
+                raise RequestError(
+                    "invalid_type", f"'{where}.transcript' must be a string", f"{where}.transcript"
+                )
+            audio = part.get("audio")
+            if audio is not None:
+                if not isinstance(audio, str):
+                    raise RequestError(
+                        "invalid_type", f"'{where}.audio' must be a base64 string", f"{where}.audio"
+                    )
+                item.audio[len(item.content)] = decode_audio(audio, f"{where}.audio")
+            item.content.append({"type": "input_audio", "transcript": transcript})
+            item.heard = transcript
+        elif ptype == "output_audio":
+            if part.get("audio") is not None:
+                raise RequestError(
+                    "invalid_value",
+                    "Assistant audio cannot be created by the client; send the "
+                    "transcript only or use an output_text part.",
+                    f"{where}.audio",
+                )
+            item.content.append({"type": "output_audio", "transcript": _str_field(part, "transcript", where)})
+        else:  # input_image: kept as given, the engine's responder does not look at it
+            item.content.append(dict(part))
+
+
+class Conversation:
+    """The ordered items of the default conversation."""
+
+    def __init__(self) -> None:
+        self.id = new_id("conv")
+        self._order: list[str] = []
+        self._items: dict[str, Item] = {}
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __iter__(self) -> Iterator[Item]:
+        return (self._items[i] for i in self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def get(self, item_id: object, param: str = "item_id") -> Item:
+        """The item, or a RequestError naming the missing id."""
+        if not isinstance(item_id, str) or item_id not in self._items:
+            raise RequestError("item_not_found", f"Item with item_id not found: {item_id}", param)
+        return self._items[item_id]
+
+    def last_id(self) -> str | None:
+        return self._order[-1] if self._order else None
+
+    def check_insert(self, item: Item, previous_item_id: object, param: str = "previous_item_id") -> None:
+        """Raise RequestError if ``item`` could not be inserted after ``previous_item_id``."""
+        if item.id in self._items:
+            raise RequestError("item_already_exists", f"Item with id '{item.id}' already exists.", "item.id")
+        if (
+            previous_item_id is not None
+            and previous_item_id != "root"
+            and previous_item_id not in self._items
+        ):
+            raise RequestError(
+                "item_not_found", f"Previous item with item_id not found: {previous_item_id}", param
+            )
+
+    def insert(self, item: Item, previous_item_id: str | None = None) -> str | None:
+        """Add ``item`` after ``previous_item_id`` ("root": first; None: last); returns its predecessor."""
+        self.check_insert(item, previous_item_id)
+        if previous_item_id is None:
+            pos = len(self._order)
+        elif previous_item_id == "root":
+            pos = 0
+        else:
+            pos = self._order.index(previous_item_id) + 1
+        self._order.insert(pos, item.id)
+        self._items[item.id] = item
+        return self._order[pos - 1] if pos > 0 else None
+
+    def remove(self, item_id: str) -> Item:
+        item = self.get(item_id)
+        self._order.remove(item_id)
+        del self._items[item_id]
+        return item
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """A comparable picture of every item (for tests asserting that nothing changed)."""
+        return [
+            {
+                **it.render(),
+                "_audio": {k: (len(v), int(np.abs(v.astype(np.int64)).sum())) for k, v in it.audio.items()},
+            }
+            for it in self
+        ]

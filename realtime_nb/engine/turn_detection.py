@@ -1,0 +1,206 @@
+"""Turn detection on the audio clock: server_vad and semantic_vad as explicit state machines.
+
+Detectors are fed one VAD frame at a time — ``(probability, start_ms, end_ms)`` on the audio clock
+(ms of input audio since the session started) — and return decisions. They never look at the wall
+clock, so replaying a file faster than real time yields the same events.
+
+server_vad
+    Speech starts once the probability stays >= ``threshold`` for ``min_speech_ms`` (3 frames = 96 ms
+    by default: a single 32 ms frame above threshold never starts speech, which is what makes a door
+    slam or a cough in noise a false start). The reported start is the first frame of that run, so
+    ``audio_start_ms`` does not lag by the confirmation time. Speech stops after ``silence_duration_ms``
+    of frames below the *release* threshold ``threshold - release_delta`` (hysteresis: a probability
+    wobbling around the threshold does not flap). ``audio_end_ms`` = first silent frame +
+    ``silence_duration_ms``, i.e. it includes the silence window, as the service reports it.
+
+semantic_vad
+    The same acoustic segmentation (threshold 0.5) decides where speech is; when speech pauses, the
+    end-of-turn model is asked whether the user has finished. Eagerness maps to:
+
+    =========== ===================== ==================== ======================
+    eagerness   ask after silence of  P(complete) needed   end anyway after
+    =========== ===================== ==================== ======================
+    high        200 ms                0.50                 2 s of silence
+    medium/auto 500 ms                0.70                 4 s
+    low         1000 ms               0.85                 8 s
+    =========== ===================== ==================== ======================
+
+    While the answer is "not finished" the model is asked again every 500 ms of further silence.
+    The forced ends are the maxima the service documents (8 s / 4 s / 2 s). A mid-sentence pause of
+    700 ms therefore never ends a low-eagerness turn, while server_vad with 500 ms silence splits it.
+    ``audio_end_ms`` is the audio-clock time of the decision (it includes the silence waited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from realtime_nb.protocol import SemanticVad, ServerVad
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Speech detected; ``start_ms`` is where it began (before prefix padding)."""
+
+    start_ms: float
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    """The turn is over; ``end_ms`` includes the silence window."""
+
+    end_ms: float
+
+
+Decision = SpeechStarted | TurnEnded
+
+
+class VadState(StrEnum):
+    QUIET = "quiet"  # no speech (a candidate run may be building up)
+    SPEAKING = "speaking"
+    PAUSED = "paused"  # speech_started sent, currently below the release threshold
+
+
+@dataclass(frozen=True)
+class EagernessPolicy:
+    ask_after_ms: float
+    threshold: float
+    max_wait_ms: float
+
+
+EAGERNESS: dict[str, EagernessPolicy] = {
+    "high": EagernessPolicy(200, 0.5, 2000),
+    "medium": EagernessPolicy(500, 0.7, 4000),
+    "auto": EagernessPolicy(500, 0.7, 4000),
+    "low": EagernessPolicy(1000, 0.85, 8000),
+}
+_REASK_MS = 500.0
+SEMANTIC_VAD_THRESHOLD = 0.5
+
+
+class _Segmenter:
+    """Acoustic speech / pause tracking shared by both detectors."""
+
+    def __init__(self, threshold: float, release_delta: float, min_speech_ms: float) -> None:
+        self.threshold = threshold
+        self.release = max(0.0, threshold - release_delta)
+        self.min_speech_ms = min_speech_ms
+        self.state = VadState.QUIET
+        self._run_start: float | None = None  # first frame of a candidate speech run
+        self.silence_start: float | None = None
+
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> SpeechStarted | None:
+        if self.state is VadState.QUIET:
+            if prob >= self.threshold:
+                if self._run_start is None:
+                    self._run_start = start_ms
+                if end_ms - self._run_start >= self.min_speech_ms:
+                    self.state = VadState.SPEAKING
+                    started, self._run_start = self._run_start, None
+                    return SpeechStarted(started)
+            else:
+                self._run_start = None
+        elif self.state is VadState.SPEAKING:
+            if prob < self.release:
+                self.state = VadState.PAUSED
+                self.silence_start = start_ms
+        elif prob >= self.threshold:  # PAUSED -> speech resumed
+            self.state = VadState.SPEAKING
+            self.silence_start = None
+        return None
+
+    def silence_ms(self, now_ms: float) -> float:
+        return (
+            now_ms - self.silence_start
+            if self.state is VadState.PAUSED and self.silence_start is not None
+            else 0.0
+        )
+
+    def reset(self) -> None:
+        self.state = VadState.QUIET
+        self._run_start = None
+        self.silence_start = None
+
+
+class ServerVadDetector:
+    """server_vad: speech start after ``min_speech_ms``, end after ``silence_duration_ms``."""
+
+    def __init__(self, config: ServerVad, *, release_delta: float = 0.15, min_speech_ms: float = 96) -> None:
+        self.config = config
+        self._seg = _Segmenter(config.threshold, release_delta, min_speech_ms)
+
+    @property
+    def state(self) -> VadState:
+        return self._seg.state
+
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+        started = self._seg.feed(prob, start_ms, end_ms)
+        if started is not None:
+            return [started]
+        silence = self._seg.silence_ms(end_ms)
+        if self._seg.state is VadState.PAUSED and silence >= self.config.silence_duration_ms:
+            assert self._seg.silence_start is not None
+            end = self._seg.silence_start + self.config.silence_duration_ms
+            self._seg.reset()
+            return [TurnEnded(end)]
+        return []
+
+    def reset(self) -> None:
+        self._seg.reset()
+
+
+class SemanticVadDetector:
+    """semantic_vad: acoustic pauses confirmed by the end-of-turn model (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: SemanticVad,
+        ask: Callable[[float], float],
+        *,
+        release_delta: float = 0.15,
+        min_speech_ms: float = 96,
+    ) -> None:
+        self.config = config
+        self.policy = EAGERNESS[config.eagerness]
+        self._ask = ask  # ask(now_ms) -> P(turn complete) for the turn's audio up to now_ms
+        self._seg = _Segmenter(SEMANTIC_VAD_THRESHOLD, release_delta, min_speech_ms)
+        self._next_ask_ms: float | None = None
+        self.last_probability: float | None = None
+
+    @property
+    def state(self) -> VadState:
+        return self._seg.state
+
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+        was_paused = self._seg.state is VadState.PAUSED
+        started = self._seg.feed(prob, start_ms, end_ms)
+        if started is not None:
+            return [started]
+        if self._seg.state is not VadState.PAUSED:
+            self._next_ask_ms = None
+            return []
+        if not was_paused:
+            self._next_ask_ms = self.policy.ask_after_ms
+        silence = self._seg.silence_ms(end_ms)
+        if silence >= self.policy.max_wait_ms:
+            return self._end(end_ms)
+        if self._next_ask_ms is not None and silence >= self._next_ask_ms:
+            self.last_probability = self._ask(end_ms)
+            if self.last_probability >= self.policy.threshold:
+                return self._end(end_ms)
+            self._next_ask_ms = silence + _REASK_MS
+        return []
+
+    def _end(self, end_ms: float) -> list[Decision]:
+        self._seg.reset()
+        self._next_ask_ms = None
+        return [TurnEnded(end_ms)]
+
+    def reset(self) -> None:
+        self._seg.reset()
+        self._next_ask_ms = None
+
+
+Detector = ServerVadDetector | SemanticVadDetector
