@@ -1,0 +1,18 @@
+"""The event log of a session: every sent and received event on two clocks, tables, audio, save/load."""
+
+from realtime_nb.timeline.analysis import RESPONSE_COLUMNS, TURN_COLUMNS
+from realtime_nb.timeline.columns import COLUMNS
+from realtime_nb.timeline.fields import FAMILIES
+from realtime_nb.timeline.log import PROBLEM_KINDS, EventLog
+from realtime_nb.timeline.persist import FORMAT_VERSION, LogFormatError
+
+__all__ = [
+    "COLUMNS",
+    "FAMILIES",
+    "FORMAT_VERSION",
+    "PROBLEM_KINDS",
+    "RESPONSE_COLUMNS",
+    "TURN_COLUMNS",
+    "EventLog",
+    "LogFormatError",
+]
