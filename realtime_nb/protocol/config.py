@@ -407,11 +407,15 @@ def _tool_from_dict(raw: Any, name: str) -> FunctionTool:
         )
     description = raw.get("description")
     parameters = raw.get("parameters")
-    return FunctionTool(
-        name=raw["name"],
-        description="" if description is None else description,
-        parameters=_default_parameters() if parameters is None else parameters,
-    )
+    try:
+        return FunctionTool(
+            name=raw["name"],
+            description="" if description is None else description,
+            parameters=_default_parameters() if parameters is None else parameters,
+        )
+    except ConfigError as err:
+        field_path = name + err.field[len("tools") :]  # tools.name -> tools[2].name
+        raise ConfigError(field_path, err.value, err.allowed, code=err.code) from None
 
 
 def _tool_choice_from(raw: Any, name: str) -> str | FunctionChoice:
