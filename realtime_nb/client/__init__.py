@@ -1,6 +1,6 @@
 """The asyncio client: where to connect (`Endpoint`) and a live session (`RealtimeSession`)."""
 
-from realtime_nb.client.endpoints import Endpoint
+from realtime_nb.client.endpoints import AZURE_PREVIEW_API_VERSIONS, Endpoint
 from realtime_nb.client.errors import (
     ConnectError,
     ConnectionClosedError,
@@ -9,15 +9,44 @@ from realtime_nb.client.errors import (
     RealtimeClientError,
     ServerError,
 )
+from realtime_nb.client.items import (
+    AUDIO_PCM_KEY,
+    AUDIO_RATE_KEY,
+    function_call_output,
+    message_text,
+    user_text,
+)
 from realtime_nb.client.secret import Secret
+from realtime_nb.client.session import (
+    CONNECTION_CLOSED_EVENT,
+    PROTOCOL_ERROR_EVENT,
+    InvalidEventError,
+    RealtimeSession,
+    SessionState,
+    StreamResult,
+)
+from realtime_nb.client.stream import EventStream
 
 __all__ = [
+    "AUDIO_PCM_KEY",
+    "AUDIO_RATE_KEY",
+    "AZURE_PREVIEW_API_VERSIONS",
+    "CONNECTION_CLOSED_EVENT",
+    "PROTOCOL_ERROR_EVENT",
     "ConnectError",
     "ConnectionClosedError",
     "Endpoint",
+    "EventStream",
+    "InvalidEventError",
     "MissingCredentialError",
     "ProtocolError",
     "RealtimeClientError",
+    "RealtimeSession",
     "Secret",
     "ServerError",
+    "SessionState",
+    "StreamResult",
+    "function_call_output",
+    "message_text",
+    "user_text",
 ]

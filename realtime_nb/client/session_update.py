@@ -1,0 +1,47 @@
+"""The `session` payload of a `session.update`: what changed between two effective configs.
+
+Sending only what changed keeps updates safe on the services (a voice re-sent after the model has
+spoken is refused, `model` cannot be updated) while the effective result equals sending the whole
+target config, because the service applies updates partially. Objects the service takes whole
+(`turn_detection`, `noise_reduction`, `transcription`, formats, tools, ...) are sent whole whenever
+any field inside them changed: a partial `turn_detection` would have the service refill the missing
+fields with defaults, a classic surprise. Only the `audio` / `audio.input` / `audio.output`
+containers of the GA shape are merged key by key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime_nb.protocol import Dialect
+
+_CONTAINERS = frozenset({"audio", "input", "output"})
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        if key in old and old[key] == value:
+            continue
+        before = old.get(key)
+        if depth < 2 and key in _CONTAINERS and isinstance(value, dict) and isinstance(before, dict):
+            inner = _diff(before, value, depth + 1)
+            if inner:
+                out[key] = inner
+        else:
+            out[key] = value
+    for key in old.keys() - new.keys():
+        out[key] = None  # absent in the target = switched off (null is the protocol's "off")
+    return out
+
+
+def session_update_payload(old: dict[str, Any], new: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """The minimal wire `session` object turning `old` into `new` (both full wire session objects,
+    as `protocol.session_update` renders them). GA payloads always carry `type` (required on every
+    GA update); `model` is never sent (the URL fixes it).
+    """
+    payload = _diff(old, new, 0)
+    payload.pop("model", None)
+    if dialect is Dialect.GA:
+        payload = {"type": new.get("type", "realtime"), **{k: v for k, v in payload.items() if k != "type"}}
+    return payload
