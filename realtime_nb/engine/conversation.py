@@ -47,6 +47,8 @@ class Item:
     heard: str | None = None
     # assistant audio: (start_ms, end_ms, text) per synthesized chunk, for proportional truncation
     spans: list[tuple[float, float, str]] = field(default_factory=list)
+    # assistant audio is retrieved in the format its response streamed it in
+    audio_format: str | None = None
 
     def advance(self, trigger: ItemTrigger) -> None:
         self.status = advance("item", ITEM_TABLE, self.status, trigger)

@@ -164,6 +164,7 @@ class Response:
     def begin_message(self) -> None:
         """``output_item.added`` (+ ``conversation.item.added``) and ``content_part.added``."""
         item = Item(new_id("item"), "message", "assistant", status=ItemState.IN_PROGRESS)
+        item.audio_format = self.spec.output_format if self.spec.audio else None
         index = self._add_output(item)
         audio = self.spec.audio
         self._message = _OpenMessage(

@@ -63,6 +63,7 @@ from realtime_nb.engine.turn_detection import (
     TurnEnded,
     VadState,
 )
+from realtime_nb.protocol.catalog import check_client_event
 from realtime_nb.protocol.config import (
     ConfigError,
     SemanticVad,
@@ -78,11 +79,6 @@ MIN_COMMIT_MS = 100.0
 MAX_APPEND_BYTES = 15 * 1024 * 1024  # of base64 text per input_audio_buffer.append
 SEMANTIC_PREFIX_PADDING_MS = 300  # semantic_vad has no prefix_padding_ms; the service keeps 300 ms
 _TURN_MODEL_WINDOW_MS = 8000.0
-
-try:  # the protocol catalogue (protocol/client_events.py) may land after this module
-    from realtime_nb.protocol import check_client_event as _check_client_event  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the protocol module's progress
-    _check_client_event = None
 
 
 class _Phase(StrEnum):
@@ -173,8 +169,6 @@ class EngineSession:
         self._advance_clock(now)
         event_id: str | None = None
         try:
-            if self.state is not SessionState.OPEN:
-                raise self._closed_error()
             try:
                 event = json.loads(text)
             except (json.JSONDecodeError, TypeError) as exc:
@@ -185,6 +179,8 @@ class EngineSession:
                 )
             raw_id = event.get("event_id")
             event_id = raw_id if isinstance(raw_id, str) else None
+            if self.state is not SessionState.OPEN:
+                raise self._closed_error()
             self._check_event(event)
             self._dispatch(event)
         except RequestError as err:
@@ -344,14 +340,9 @@ class EngineSession:
         etype = event.get("type")
         if not isinstance(etype, str):
             raise RequestError("missing_required_parameter", "The event has no 'type' string.", "type")
-        if _check_client_event is not None:
-            issue = _check_client_event(event, self.dialect)
-            if issue is not None:
-                raise RequestError(
-                    getattr(issue, "code", "invalid_value"),
-                    getattr(issue, "message", str(issue)),
-                    getattr(issue, "param", None),
-                )
+        issue = check_client_event(event, self.dialect)
+        if issue is not None:
+            raise RequestError(issue.code, issue.message, issue.param)
         if etype not in _HANDLERS:
             raise RequestError(
                 "invalid_value", f"Invalid value: '{etype}' is not a supported client event type.", "type"
@@ -608,7 +599,10 @@ class EngineSession:
         self._emit({"type": "conversation.item.done", "previous_item_id": previous, "item": item.render()})
 
     def _audio_b64_for(self, item: Item) -> Callable[[np.ndarray], str]:
-        fmt = self.config.output_format if item.role == "assistant" else self.config.input_format
+        if item.role == "assistant":
+            fmt = item.audio_format or self.config.output_format
+        else:
+            fmt = self.config.input_format
 
         def render(pcm24: np.ndarray) -> str:
             native = resample(pcm24, RATE, AUDIO_RATES[fmt]) if AUDIO_RATES[fmt] != RATE else pcm24
