@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from realtime_nb.protocol.config import ConfigError
 from realtime_nb.protocol.dialect import Dialect
 
 __all__ = [
@@ -238,6 +239,11 @@ class ProtocolIssue:
     message: str
     param: str | None = None
     event_id: str | None = None
+
+    @classmethod
+    def from_config_error(cls, err: ConfigError, event_id: str | None = None) -> ProtocolIssue:
+        """The issue for a refused session.update (engine side of `apply_session_update`)."""
+        return cls(err.code, err.message, err.param, event_id)
 
     def error_object(self) -> dict[str, Any]:
         """The `error` member of a server `error` event."""

@@ -433,7 +433,7 @@ def _tool_choice_from(raw: Any, name: str) -> str | FunctionChoice:
     raise ConfigError(name, raw, allowed)
 
 
-def _turn_detection_from(raw: Any, dialect: Dialect, param: str) -> TurnDetection:
+def _turn_detection_from(raw: Any, dialect: Dialect, param: str, *, lenient: bool = False) -> TurnDetection:
     """A whole turn_detection wire object -> ServerVad / SemanticVad (omitted fields -> defaults)."""
     if raw is None or isinstance(raw, (ServerVad, SemanticVad)):
         return raw
@@ -468,6 +468,8 @@ def _turn_detection_from(raw: Any, dialect: Dialect, param: str) -> TurnDetectio
         if key == "type":
             continue
         if key not in names:
+            if lenient:  # a peer reporting a field newer than this package
+                continue
             reason = (
                 f"{kind} takes only " + ", ".join(names)
                 if key in _VAD_FIELDS
@@ -484,6 +486,8 @@ def _turn_detection_from(raw: Any, dialect: Dialect, param: str) -> TurnDetectio
         raise _reparam(err, "turn_detection", param) from None
 
 
+_GA_TURN_DETECTION = "session.audio.input.turn_detection"
+_GA_TRANSCRIPTION = "session.audio.input.transcription"
 _VAD_FIELDS = frozenset(f.name for f in dataclasses.fields(ServerVad)) | {"eagerness"}
 
 
@@ -493,7 +497,9 @@ def _reparam(err: ConfigError, prefix: str, param: str) -> ConfigError:
     return ConfigError(err.field, err.value, err.allowed, code=err.code, param=param + tail)
 
 
-def _transcription_from(raw: Any, dialect: Dialect, param: str) -> Transcription | None:
+def _transcription_from(
+    raw: Any, dialect: Dialect, param: str, *, lenient: bool = False
+) -> Transcription | None:
     if raw is None or isinstance(raw, Transcription):
         return raw
     if not isinstance(raw, Mapping):
@@ -506,7 +512,7 @@ def _transcription_from(raw: Any, dialect: Dialect, param: str) -> Transcription
         if key in accepted:
             if value is not None:
                 kwargs[key] = value
-        elif key not in ignored:
+        elif key not in ignored and not lenient:
             raise ConfigError(
                 f"transcription.{key}",
                 value,
@@ -575,7 +581,7 @@ class SessionConfig:
         _check_choice("output_format", self.output_format, AUDIO_FORMATS)
         _check_choice("noise_reduction", self.noise_reduction, NOISE_REDUCTION_VALUES)
         if isinstance(self.transcription, Mapping):
-            put(self, "transcription", _transcription_from(self.transcription, Dialect.GA, "transcription"))
+            put(self, "transcription", _transcription_from(self.transcription, Dialect.GA, _GA_TRANSCRIPTION))
         elif self.transcription is not None and not isinstance(self.transcription, Transcription):
             raise ConfigError(
                 "transcription", self.transcription, "a Transcription or None", code="invalid_type"
@@ -584,7 +590,7 @@ class SessionConfig:
             put(
                 self,
                 "turn_detection",
-                _turn_detection_from(self.turn_detection, Dialect.GA, "turn_detection"),
+                _turn_detection_from(self.turn_detection, Dialect.GA, _GA_TURN_DETECTION),
             )
         elif self.turn_detection is not None and not isinstance(
             self.turn_detection, (ServerVad, SemanticVad)
@@ -770,7 +776,7 @@ def _wrong_dialect(key: str, value: Any, dialect: Dialect, instead: str | None) 
     return _unknown(key, value, f"session.{key}", hint)
 
 
-def _format_from_ga_wire(raw: Any, param: str) -> str:
+def _format_from_ga_wire(raw: Any, param: str, *, lenient: bool = False) -> str:
     allowed = "{type: 'audio/pcm', rate: 24000}, {type: 'audio/pcmu'} or {type: 'audio/pcma'}"
     if not isinstance(raw, Mapping):
         raise ConfigError("format", raw, allowed, code="invalid_type", param=param)
@@ -784,7 +790,7 @@ def _format_from_ga_wire(raw: Any, param: str) -> str:
         if key == "rate" and short == "pcm16":
             if value != 24000 or not _is_int(value):
                 raise ConfigError("format", value, "24000 (the only PCM rate)", param=f"{param}.rate")
-        elif key != "type":
+        elif key != "type" and not lenient:
             raise _unknown(
                 key, value, f"{param}.{key}", "a format object takes type (and rate for audio/pcm)"
             )
@@ -801,7 +807,7 @@ def _format_from_preview_wire(raw: Any, param: str) -> str:
     return raw
 
 
-def _noise_reduction_from(raw: Any, dialect: Dialect, param: str) -> str | None:
+def _noise_reduction_from(raw: Any, dialect: Dialect, param: str, *, lenient: bool = False) -> str | None:
     allowed = "{type: 'near_field'}, {type: 'far_field'} or null"
     if raw is None:
         return None
@@ -813,7 +819,7 @@ def _noise_reduction_from(raw: Any, dialect: Dialect, param: str) -> str | None:
         )
     for key, value in raw.items():
         # GA's later `strength` is accepted (the SDK sends it) but not modelled.
-        if key != "type" and not (key == "strength" and dialect is Dialect.GA):
+        if key != "type" and not (key == "strength" and dialect is Dialect.GA) and not lenient:
             raise _unknown(key, value, f"{param}.{key}", "noise reduction takes type")
     kind = raw["type"]
     if kind not in ("near_field", "far_field"):
@@ -935,15 +941,15 @@ def _collect_ga_audio(audio: Any, changes: dict[str, Any], lenient: bool) -> Non
         for key, value in section.items():
             p = f"{param}.{key}"
             if direction == "input" and key == "format":
-                changes["input_format"] = _format_from_ga_wire(value, p)
+                changes["input_format"] = _format_from_ga_wire(value, p, lenient=lenient)
             elif direction == "output" and key == "format":
-                changes["output_format"] = _format_from_ga_wire(value, p)
+                changes["output_format"] = _format_from_ga_wire(value, p, lenient=lenient)
             elif direction == "input" and key == "noise_reduction":
-                changes["noise_reduction"] = _noise_reduction_from(value, Dialect.GA, p)
+                changes["noise_reduction"] = _noise_reduction_from(value, Dialect.GA, p, lenient=lenient)
             elif direction == "input" and key == "transcription":
-                changes["transcription"] = _transcription_from(value, Dialect.GA, p)
+                changes["transcription"] = _transcription_from(value, Dialect.GA, p, lenient=lenient)
             elif direction == "input" and key == "turn_detection":
-                changes["turn_detection"] = _turn_detection_from(value, Dialect.GA, p)
+                changes["turn_detection"] = _turn_detection_from(value, Dialect.GA, p, lenient=lenient)
             elif direction == "output" and key == "voice":
                 changes["voice"] = _voice_for(value, Dialect.GA, p)
             elif direction == "output" and key == "speed":
@@ -978,11 +984,11 @@ def _collect_preview(session: Mapping[str, Any], lenient: bool) -> dict[str, Any
         elif key == "output_audio_format":
             changes["output_format"] = _format_from_preview_wire(value, param)
         elif key == "input_audio_noise_reduction":
-            changes["noise_reduction"] = _noise_reduction_from(value, d, param)
+            changes["noise_reduction"] = _noise_reduction_from(value, d, param, lenient=lenient)
         elif key == "input_audio_transcription":
-            changes["transcription"] = _transcription_from(value, d, param)
+            changes["transcription"] = _transcription_from(value, d, param, lenient=lenient)
         elif key == "turn_detection":
-            changes["turn_detection"] = _turn_detection_from(value, d, param)
+            changes["turn_detection"] = _turn_detection_from(value, d, param, lenient=lenient)
         elif key == "tools":
             changes["tools"] = _tools_from(value, param)
         elif key == "tool_choice":

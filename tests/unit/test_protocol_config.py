@@ -16,6 +16,7 @@ from realtime_nb.protocol import (
     CustomVoice,
     Dialect,
     FunctionChoice,
+    ProtocolIssue,
     SemanticVad,
     ServerVad,
     SessionConfig,
@@ -149,6 +150,34 @@ def test_from_wire_reads_what_the_service_reports_and_ignores_server_keys() -> N
     config = SessionConfig.from_wire(reported, Dialect.PREVIEW)
     assert isinstance(config.turn_detection, ServerVad) and config.turn_detection.silence_duration_ms == 200
     assert config.model == "gpt-4o-realtime-preview"
+
+
+def test_from_wire_tolerates_newer_nested_fields_that_updates_refuse() -> None:
+    reported = {
+        "type": "realtime",
+        "audio": {
+            "input": {
+                "turn_detection": {"type": "semantic_vad", "eagerness": "high", "future_knob": 3},
+                "noise_reduction": {"type": "far_field", "future": True},
+            }
+        },
+    }
+    config = SessionConfig.from_wire(reported, Dialect.GA)
+    assert config.turn_detection == SemanticVad(eagerness="high") and config.noise_reduction == "far_field"
+    err = _refused(SessionConfig(), reported, Dialect.GA)
+    assert (err.code, err.param) == ("unknown_parameter", "session.audio.input.turn_detection.future_knob")
+
+
+def test_config_error_becomes_a_protocol_issue() -> None:
+    err = _refused(SessionConfig(), {"modalities": ["audio"]}, Dialect.PREVIEW)
+    issue = ProtocolIssue.from_config_error(err, "evt_9")
+    assert issue.error_object() == {
+        "type": "invalid_request_error",
+        "code": "invalid_value",
+        "message": str(err),
+        "param": "session.modalities",
+        "event_id": "evt_9",
+    }
 
 
 # --- apply_session_update ------------------------------------------------------------------------
