@@ -76,6 +76,12 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     )
     from realtime_nb.engine.server import EngineServer
 
+    # Handlers first: a Ctrl-C that lands while we print the banner still stops cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / not the main thread
+            loop.add_signal_handler(sig, stop.set)
     options = {}
     if args.max_session_minutes is not None:
         options["max_session_s"] = args.max_session_minutes * 60.0
@@ -115,11 +121,6 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
             flush=True,
         )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / not the main thread
-            loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,15 @@ PREVIEW_API_VERSIONS: tuple[str, ...] = ("2024-10-01-preview", "2025-04-01-previ
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 DEFAULT_TICK_INTERVAL_S = 0.02
 
+# The preview models (openai SDK 3.52.0 `beta.realtime` session `model` literal).
+_PREVIEW_MODELS = (
+    "gpt-4o-realtime-preview",
+    "gpt-4o-realtime-preview-2024-10-01",
+    "gpt-4o-realtime-preview-2024-12-17",
+    "gpt-4o-realtime-preview-2025-06-03",
+    "gpt-4o-mini-realtime-preview",
+    "gpt-4o-mini-realtime-preview-2024-12-17",
+)
 _BROWSER_KEY_PREFIX = "openai-insecure-api-key."
 _BROWSER_BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 _MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close reason fits in a 125-byte control frame
@@ -79,6 +89,18 @@ class Route:
     model: str
     azure: bool = False
     api_version: str | None = None
+
+    @property
+    def session_model(self) -> str:
+        """The model `session.created` reports.
+
+        An Azure preview deployment name is not a model name (the preview session object types
+        `model` as one of the preview models), so the engine reports the model behind it, as Azure
+        does; elsewhere the name the client gave is reported back.
+        """
+        if self.azure and self.dialect is Dialect.PREVIEW and self.model not in _PREVIEW_MODELS:
+            return _PREVIEW_MODELS[0]
+        return self.model
 
 
 @dataclass(frozen=True)
@@ -214,6 +236,41 @@ def check_credentials(token: str | None, path: str, headers: Headers | Mapping[s
     )
     # compare_digest on every candidate: timing does not reveal which form or how much matched.
     return any([hmac.compare_digest(p.encode(), expected) for p in presented])
+
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization:\s*)\S.*"),
+    re.compile(r"(?i)(api-key\s*[:=]\s*)[^&\s]+"),
+    re.compile(r"(?i)(openai-insecure-api-key\.)[^,\s]+"),
+)
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """`text` with credentials replaced: auth headers, api-key headers / query values, key subprotocols."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1[redacted]", text)
+    if token:
+        text = text.replace(token, "[redacted]")
+    return text
+
+
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """What websockets logs through: its DEBUG handshake lines carry headers and the request target.
+
+    Redacts before formatting reaches any handler, whether or not the engine has a token: a client
+    may well send its real OpenAI key to a local engine.
+    """
+
+    def __init__(self, logger: logging.Logger, token: str | None) -> None:
+        super().__init__(logger, {})
+        self._token = token
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        kwargs.setdefault("stacklevel", 2)
+        self.logger.log(level, "%s", redact(text, self._token), **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -384,6 +441,10 @@ class _Connection:
         for future in list(self._jobs):
             future.cancel()
         self._jobs.clear()
+        close = getattr(self._session, "close", None)
+        if callable(close):  # the core stops its timers and forgets its jobs
+            with contextlib.suppress(Exception):
+                close(time.monotonic())
         self._session = None
         while not self._outbox.empty():
             self._outbox.get_nowait()
@@ -403,12 +464,16 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
     from realtime_nb.engine.options import EngineOptions
     from realtime_nb.engine.session import EngineSession
 
+    known = [f.name for f in dataclasses.fields(EngineOptions)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"unknown engine option(s) {', '.join(unknown)}; the options are {', '.join(known)}")
+    base = EngineOptions(**options)  # validates values (ValueError naming the option)
     models = Models.shared()
-    base = EngineOptions(**options)
 
     def factory(route: Route, now: float) -> SessionLike:
         # The model (Azure: deployment) the client asked for is what session.created reports.
-        session_options = dataclasses.replace(base, model=route.model)
+        session_options = dataclasses.replace(base, model=route.session_model)
         return EngineSession(models, route.dialect, now=now, options=session_options)
 
     return factory
@@ -482,7 +547,7 @@ class EngineServer:
             # Base64 audio barely compresses and deflate costs CPU every real-time session shares.
             compression=None,
             close_timeout=self.close_timeout,
-            logger=log,
+            logger=_RedactingLogger(log, self._token),
         )
 
     @property

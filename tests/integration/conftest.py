@@ -213,3 +213,25 @@ def token_engine() -> Iterator[Any]:
 
     with start_engine(token="tok-secret-123") as running:
         yield running
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers as fixtures (test modules here are not a package, so they cannot import this file)
+
+
+@pytest.fixture(scope="session")
+def validate() -> Callable[..., BaseModel]:
+    """`validate(event, dialect, direction="server")`: strict SDK validation (see `validate_event`)."""
+    return validate_event
+
+
+@pytest.fixture(scope="session")
+def checker() -> Callable[[Dialect], EventChecker]:
+    """`checker(dialect)`: a fresh `EventChecker` for one connection."""
+    return EventChecker
+
+
+@pytest.fixture(scope="session")
+def receive() -> Callable[..., Any]:
+    """`await receive(recv, checker, until, timeout=…)`: see `recv_until`."""
+    return recv_until
