@@ -8,7 +8,6 @@ DataFrame of 100 000 rows is a handful of numpy conversions, not 100 000 dicts.
 from __future__ import annotations
 
 from array import array
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -158,7 +157,7 @@ class Columns:
         out: dict[str, Any] = {
             "seq": seq,
             "t": (t_ns - start_ns) / 1e9,
-            "wall": datetime.fromtimestamp((wall_start_ns + t_ns - start_ns) / 1e9, UTC),
+            "wall": pd.Timestamp(wall_start_ns + t_ns - start_ns, unit="ns", tz="UTC"),
             "direction": DIRECTIONS[self.direction[seq]],
             "type": self.type_at(seq),
             "wire_type": self.wire_type_at(seq),

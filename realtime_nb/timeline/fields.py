@@ -8,6 +8,7 @@ Both tolerate anything a peer may send: a field of the wrong type becomes None p
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -100,8 +101,11 @@ def as_int(value: Any, name: str, issues: list[str]) -> int | None:
     """An int64 (integral floats accepted, bools not), or None plus an issue."""
     if value is None:
         return None
-    if type(value) is float and value.is_integer():
-        value = int(value)
+    if type(value) is not int:  # also numpy integers from client code; never bools
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif not isinstance(value, bool) and hasattr(value, "__index__"):
+            value = operator.index(value)
     if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
         return value
     issues.append(f"{name} is not a 64-bit integer ({_describe(value)})")
@@ -139,6 +143,9 @@ def extract(event: dict, canonical: str) -> tuple[dict[str, Any], list[str]]:
     if error is not None:
         for key in ("type", "code", "message", "param", "event_id"):
             out["error_" + key] = as_id(error.get(key), "error." + key, issues)
+    body = {APPEND_TYPE: "audio", AUDIO_DELTA_TYPE: "delta"}.get(canonical)
+    if body is not None and not isinstance(event.get(body), str):
+        issues.append(f"{body} is missing or not a base64 string ({_describe(event.get(body))})")
     field = "delta" if canonical in TEXT_DELTA_TYPES else _TEXT_FIELD_BY_TYPE.get(canonical)
     if field is not None:
         out["text"] = as_id(event.get(field), field, issues)
