@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.translate import session_to_preview
+from realtime_nb.protocol.translate import format_to_ga, session_to_preview
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -669,7 +669,7 @@ class SessionConfig:
         if self.model is not None:
             session["model"] = self.model
         audio_input: dict[str, Any] = {
-            "format": _format_ga(self.input_format),
+            "format": format_to_ga(self.input_format),
             "noise_reduction": None if self.noise_reduction is None else {"type": self.noise_reduction},
             "transcription": _transcription_wire(self.transcription),
             "turn_detection": _turn_detection_wire(self.turn_detection, dialect),
@@ -681,7 +681,11 @@ class SessionConfig:
                 "instructions": self.instructions,
                 "audio": {
                     "input": audio_input,
-                    "output": {"format": _format_ga(self.output_format), "voice": voice, "speed": self.speed},
+                    "output": {
+                        "format": format_to_ga(self.output_format),
+                        "voice": voice,
+                        "speed": self.speed,
+                    },
                 },
                 "tools": [t.to_wire() for t in self.tools],
                 "tool_choice": (
@@ -702,12 +706,6 @@ class SessionConfig:
         report fields newer than this package.
         """
         return _apply(cls(), session, dialect, lenient=True)
-
-
-def _format_ga(short: str) -> dict[str, Any]:
-    return {"pcm16": {"type": "audio/pcm", "rate": 24000}, "g711_ulaw": {"type": "audio/pcmu"}}.get(
-        short, {"type": "audio/pcma"}
-    )
 
 
 def _transcription_wire(t: Transcription | None) -> dict[str, Any] | None:
