@@ -1,0 +1,6 @@
+"""matplotlib figures built from frames and arrays only (never from a live socket)."""
+
+from realtime_nb.plots.timeline import LANES, plot_timeline
+from realtime_nb.plots.waveform import plot_segments, plot_waveform_compare, turn_segments
+
+__all__ = ["LANES", "plot_segments", "plot_timeline", "plot_waveform_compare", "turn_segments"]
