@@ -13,8 +13,10 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -72,7 +74,6 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
         EnginePortInUseError,
         explain_start_error,
         is_loopback,
-        preload_models,
     )
     from realtime_nb.engine.server import EngineServer
 
@@ -90,7 +91,7 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     server.prepare()
     if args.preload:
         print("loading models…", file=sys.stderr, flush=True)
-        await asyncio.to_thread(preload_models)
+        await asyncio.to_thread(server.warm_up)
     try:
         await server.start(args.host, args.port)
     except OSError as exc:
@@ -121,12 +122,21 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
             flush=True,
         )
 
+    if not args.preload:  # a daemon thread: Ctrl-C during warm-up must not wait for it
+        threading.Thread(target=_warm_quietly, args=(server,), name="warm-up", daemon=True).start()
     try:
         await stop.wait()
     finally:
         print("stopping: closing sessions…", file=sys.stderr, flush=True)
         await server.stop()
     return 0
+
+
+def _warm_quietly(server: Any) -> None:
+    try:
+        server.warm_up()
+    except Exception as exc:  # the first session will load (or report) the model itself
+        logging.getLogger("realtime_nb.engine").warning("model warm-up failed: %s", exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

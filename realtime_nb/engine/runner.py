@@ -86,6 +86,27 @@ class Engine:
         self.started_in_s = started_in_s
         self._stopped = False
         self._lock = threading.Lock()
+        self._ready = threading.Event()  # models warm: a first turn pays no load time
+
+    def _warm_in_background(self) -> None:
+        def _warm() -> None:
+            try:
+                self._server.warm_up()
+            except Exception:  # a missing optional model shows up again, clearly, in the session
+                log.warning("engine warm-up failed; models load on first use", exc_info=True)
+            finally:
+                self._ready.set()
+
+        threading.Thread(target=_warm, name="realtime-nb-engine-warm-up", daemon=True).start()
+
+    def wait_ready(self, timeout: float | None = 60.0) -> bool:
+        """Block until the models are loaded (see `start_engine(preload=…)`); False on timeout."""
+        return self._ready.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        """True once the shared models are loaded and a session starts without delay."""
+        return self._ready.is_set()
 
     @property
     def url(self) -> str:
@@ -166,7 +187,7 @@ def start_engine(
     port: int = 0,
     token: str | None = None,
     *,
-    preload: bool = False,
+    preload: bool | None = None,
     session_factory: SessionFactory | None = None,
     server_options: Mapping[str, Any] | None = None,
     **options: Any,
@@ -174,8 +195,10 @@ def start_engine(
     """Start the local engine in a background thread and return once it listens.
 
     `port=0` picks a free port (read it from `engine.port` / `engine.url`). `token`: clients must
-    present it (``Authorization: Bearer``, ``api-key`` header or query). `preload`: load every model
-    before returning instead of on first use. Other keyword `options` go to `EngineOptions` for each
+    present it (``Authorization: Bearer``, ``api-key`` header or query). `preload`: None (default)
+    loads the models on a background thread once listening (`engine.wait_ready()` waits for it);
+    True loads them before returning; False leaves them to the first session. Other keyword
+    `options` go to `EngineOptions` for each
     session; `server_options` to `EngineServer` (e.g. ``tick_interval``, ``workers``,
     ``max_message_bytes``). Models are shared by every engine in the process.
     """
@@ -191,7 +214,7 @@ def start_engine(
     )
     server.prepare()  # bad options fail here, in the caller's thread, with their own message
     if preload:
-        preload_models()
+        server.warm_up()
 
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -226,23 +249,22 @@ def start_engine(
     assert bound is not None
     engine = Engine(server, loop, thread, host, bound, time.perf_counter() - started)
     _running.add(engine)
+    if preload is None:
+        engine._warm_in_background()
+    else:
+        engine._ready.set()
     log.info("engine listening on %s (started in %.2f s)", engine.url, engine.started_in_s)
     return engine
 
 
-def preload_models() -> None:
-    """Load every shared model now (what `--preload` does), so the first turn pays no load time."""
+def preload_models() -> dict[str, float | Exception]:
+    """Load every shared model now (what `--preload` does), so the first turn pays no load time.
+
+    Returns model name -> load seconds, or the exception of an optional model that is missing.
+    """
     from realtime_nb.engine.models import Models
 
-    models = Models.shared()
-    for name in ("vad", "turn", "transcriber", "voice"):
-        loader = getattr(models, name, None)
-        if callable(loader):
-            loader()
-    denoiser = getattr(models, "denoiser", None)
-    if callable(denoiser):
-        for kind in ("near_field", "far_field"):
-            denoiser(kind)
+    return Models.shared().preload()
 
 
 def explain_start_error(exc: BaseException, host: str, port: int) -> BaseException:

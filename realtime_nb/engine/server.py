@@ -322,7 +322,12 @@ class _Connection:
         self._session: SessionLike | None = None
 
     async def run(self) -> None:
-        self._session = self._server.session_factory(self._route, time.monotonic())
+        # A session's construction may load models or synthesize its first phrase (seconds, once per
+        # process): build it on the pool so other sessions' audio keeps flowing meanwhile.
+        now = time.monotonic()
+        self._session = await self._loop.run_in_executor(
+            self._server.executor, self._server.session_factory, self._route, now
+        )
         self._pump()
         writer = asyncio.create_task(self._write_loop(), name="engine-writer")
         ticker = asyncio.create_task(self._tick_loop(), name="engine-ticker")
@@ -507,6 +512,7 @@ class EngineServer:
         self._token = token
         self._options = dict(options or {})
         self._factory = session_factory
+        self._uses_default_factory = False
         self.max_message_bytes = max_message_bytes
         self.tick_interval = tick_interval
         self.close_timeout = close_timeout
@@ -529,11 +535,24 @@ class EngineServer:
     def session_factory(self) -> SessionFactory:
         if self._factory is None:
             self._factory = _default_session_factory(self._options)
+            self._uses_default_factory = True
         return self._factory
 
     def prepare(self) -> None:
-        """Build the session factory now (loads shared models lazily) so a first client does not pay it."""
+        """Build the session factory now: bad options fail here, before anything listens."""
         _ = self.session_factory
+
+    def warm_up(self) -> None:
+        """Load the shared models and build one throwaway session (blocking; run it on a thread).
+
+        The first session of a process otherwise pays every model load and the voice's first
+        synthesis (several seconds on 2 cores); after this, a session starts in well under 1 ms.
+        """
+        if self._factory is None or self._uses_default_factory:
+            from realtime_nb.engine.models import Models
+
+            Models.shared().preload()
+        self.session_factory(Route(Dialect.GA, "warm-up"), time.monotonic())
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = a free port). Raises OSError as the OS reports it (e.g. in use)."""
