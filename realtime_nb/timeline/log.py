@@ -351,7 +351,8 @@ class EventLog:
         elif canonical == "conversation.item.added" and self._unnamed_items:
             item = event.get("item")
             item_id = fields.get("item_id")
-            if item_id and item_id not in self._committed and _is_audio_message(item):
+            known = item_id in self._committed or self._items.has(item_id)
+            if item_id and not known and _is_audio_message(item):
                 self._item_alias[item_id] = self._unnamed_items.pop(0)
 
     def _problem(

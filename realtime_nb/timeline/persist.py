@@ -101,11 +101,17 @@ def save(log: EventLog, path: Path) -> Path:
         zf.writestr("rows.jsonl", "\n".join(lines) + ("\n" if lines else ""))
         for name, store in _stores(log).items():
             pcms = [seg.pcm() for seg in store.segments]
-            index = {
+            index: dict[str, Any] = {
                 "segments": [],
-                "chunks": [list(c) for c in zip(store.chunk_seq, store.chunk_segment,
-                                                store.chunk_start, store.chunk_len, strict=True)],
-            }  # fmt: skip
+                "chunks": [
+                    list(c)
+                    for c in zip(
+                        store.chunk_seq, store.chunk_segment, store.chunk_start, store.chunk_len, strict=True
+                    )
+                ],
+                # measured on the wire audio: the saved audio is resampled, so it is kept as measured
+                "peaks": [[seq, peak] for seq, peak in store.peaks().items()],
+            }
             offset = 0
             for seg, pcm in zip(store.segments, pcms, strict=True):
                 index["segments"].append([seg.key, seg.seq, offset, int(pcm.size)])
@@ -192,3 +198,4 @@ def _read_store(store: AudioStore, npy: bytes, index: dict[str, Any]) -> None:
         store.add_pcm(key, seq, pcm[offset : offset + length])
     for seq, segment, start, n in index["chunks"]:
         store.add_chunk(seq, segment, start, n)
+    store.set_peaks({int(seq): int(peak) for seq, peak in index["peaks"]})

@@ -13,7 +13,7 @@ from array import array
 
 import numpy as np
 
-from realtime_nb.audio import AUDIO_RATES, decode, resample
+from realtime_nb.audio import AUDIO_RATES, decode, float_to_int16, int16_to_float, resample
 
 OUT_RATE = 24000
 _WIDTH = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
@@ -22,6 +22,12 @@ _WIDTH = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
 def out_samples(nbytes: int, fmt: str) -> int:
     """Number of 24 kHz samples that `nbytes` of `fmt` audio become."""
     return nbytes // _WIDTH[fmt] * (OUT_RATE // AUDIO_RATES[fmt])
+
+
+def resample_to_24k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """int16 at `rate` -> int16 at 24 kHz, through float: soxr's int16 path dithers with state shared
+    across calls, so the same audio would come out differently each time it is asked for."""
+    return float_to_int16(resample(int16_to_float(samples), rate, OUT_RATE))
 
 
 class _Segment:
@@ -43,7 +49,7 @@ class _Segment:
         rate = AUDIO_RATES[self.fmt]
         if rate != OUT_RATE:
             want = native.size * (OUT_RATE // rate)
-            native = resample(native, rate, OUT_RATE)[:want]
+            native = resample_to_24k(native, rate)[:want]
             if native.size < want:
                 native = np.concatenate([native, np.zeros(want - native.size, np.int16)])
         self.cache = (len(self.data), native)
@@ -124,7 +130,9 @@ class AudioStore:
         return self._chunk_of_seq.get(seq, [])
 
     def peak(self, seq: int) -> int | None:
-        """Largest absolute sample of an event's audio (cached), or None if it carried none."""
+        """Largest absolute sample of an event's audio at its native rate (cached), or None if it
+        carried none. Native, not resampled: resampling a segment smears a loud chunk's filter
+        ringing into a silent neighbour, which would fake an early "audible" chunk."""
         if seq in self._peaks:
             return self._peaks[seq]
         chunks = self.chunks_of(seq)
@@ -132,11 +140,25 @@ class AudioStore:
             return None
         peak = 0
         for chunk in chunks:
-            pcm = self.chunk_pcm(chunk)
-            if pcm.size:
-                peak = max(peak, int(np.abs(pcm.astype(np.int32)).max()))
+            seg = self.segments[self.chunk_segment[chunk]]
+            factor = OUT_RATE // AUDIO_RATES[seg.fmt]
+            width = _WIDTH[seg.fmt]
+            first = self.chunk_start[chunk] // factor * width
+            raw = bytes(seg.data[first : first + self.chunk_len[chunk] // factor * width])
+            if raw:
+                peak = max(peak, int(np.abs(decode(raw, seg.fmt).astype(np.int32)).max()))  # type: ignore[arg-type]
         self._peaks[seq] = peak
         return peak
+
+    def peaks(self) -> dict[int, int]:
+        """Peak of every event's audio (computed now where missing), for `save`."""
+        for seq in self._chunk_of_seq:
+            self.peak(seq)
+        return dict(self._peaks)
+
+    def set_peaks(self, peaks: dict[int, int]) -> None:
+        """Restore peaks measured on the original wire audio (used by `load`)."""
+        self._peaks.update(peaks)
 
     def nbytes(self) -> int:
         """Bytes held for audio (allocated), for memory accounting."""
