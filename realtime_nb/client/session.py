@@ -292,7 +292,8 @@ class RealtimeSession:
         except TimeoutError:
             await self.close()
             raise TimeoutError(f"no session.created from {url} within {self.timeout:g} s") from None
-        except ConnectionClosedError:
+        except BaseException:  # closed, a malformed first frame, or the caller cancelled
+            await self.close()
             raise
         if event["type"] == "error":
             await self.close()

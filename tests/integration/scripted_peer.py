@@ -129,6 +129,7 @@ class ScriptedPeer:
         self.sent: list[Event] = []
         self.handshakes: list[Request] = []
         self.ws: ServerConnection | None = None
+        self.connected = asyncio.Event()  # set when a client's handshake has completed
         self.url = ""
         self._server: Server | None = None
         self._ids = itertools.count(1)
@@ -169,6 +170,7 @@ class ScriptedPeer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.ws = ws
+        self.connected.set()
         self._reset_state()
         try:
             if self.greeting is not None:

@@ -224,3 +224,15 @@ async def test_key_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         assert KEY not in text
     with pytest.raises(TypeError):
         pickle.dumps(endpoint)
+
+
+async def test_malformed_first_frame_fails_connect_and_closes() -> None:
+    async with ScriptedPeer("ga") as peer:
+        peer.greeting = []
+        session = RealtimeSession(peer.url, timeout=5)
+        connecting = asyncio.create_task(session.connect())
+        await asyncio.wait_for(peer.connected.wait(), 5)
+        await peer.send_raw("{oops")
+        with pytest.raises(ProtocolError):
+            await asyncio.wait_for(connecting, 5)
+        assert session.closed
