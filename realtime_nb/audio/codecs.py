@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 
-AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
-
-try:  # the protocol layer owns the format table; fall back while it is not there yet
-    from realtime_nb.protocol import AUDIO_RATES  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the state of the protocol package
-    AUDIO_RATES: dict[str, int] = {"pcm16": 24000, "g711_ulaw": 8000, "g711_alaw": 8000}
+# the protocol layer owns the format names and their native rates
+from realtime_nb.protocol import AUDIO_RATES, AudioFormat
 
 _FORMATS: tuple[str, ...] = get_args(AudioFormat)
 _BYTES_PER_SAMPLE = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
