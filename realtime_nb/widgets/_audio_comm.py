@@ -102,42 +102,63 @@ class SequenceTracker:
 class ClockSync:
     """Offset between the page clock (``performance.now()``) and the kernel clock, both in ms.
 
-    NTP-style: the kernel stamps a ping when sending (``k0``), the page answers with its own time
-    (``p``), the kernel stamps the answer (``k1``). Assuming symmetric paths, the page read its clock
-    at kernel time ``(k0 + k1) / 2``, so ``offset = p - (k0 + k1) / 2`` with an error of at most half
-    the round trip. The sample with the smallest round trip is kept: it is the least disturbed by
-    queueing on either side.
+    Every message bounds the offset (page time minus kernel time): a kernel -> page message sent at
+    kernel time ``k0`` and read on the page at ``p`` gives ``offset <= p - k0``; a page -> kernel
+    message stamped ``p`` and received at ``k1`` gives ``offset >= p - k1`` (one-way delays are never
+    negative). A ping / pong gives both; microphone chunks give the lower bound. The estimate is the
+    middle of the tightest interval, so it is off by at most half its width (``uncertainty_ms``):
+    half the sum of the fastest delay seen in each direction, which is never more than half the
+    fastest round trip. Should a sample contradict the interval (clocks drifting apart between two
+    machines), the interval restarts from that sample.
     """
 
     def __init__(self) -> None:
         self.samples = 0
-        self._best_rtt = math.inf
-        self._offset: float | None = None
+        self.restarts = 0
+        self._lo = -math.inf
+        self._hi = math.inf
 
     def add(self, k_send_ms: float, page_ms: float, k_recv_ms: float) -> None:
+        """A ping: sent at kernel time ``k_send_ms``, answered at ``page_ms``, back at ``k_recv_ms``."""
         rtt = k_recv_ms - k_send_ms
         if rtt < 0:
             raise ValueError(f"ping answered before it was sent (round trip {rtt:.3f} ms)")
         self.samples += 1
-        if rtt < self._best_rtt:
-            self._best_rtt = rtt
-            self._offset = page_ms - (k_send_ms + k_recv_ms) / 2.0
+        self._narrow(page_ms - k_recv_ms, page_ms - k_send_ms)
+
+    def add_to_kernel(self, page_send_ms: float, k_recv_ms: float) -> None:
+        """A page -> kernel message stamped ``page_send_ms`` on the page, received at ``k_recv_ms``."""
+        self._narrow(page_send_ms - k_recv_ms, math.inf)
+
+    def _narrow(self, lo: float, hi: float) -> None:
+        new_lo, new_hi = max(self._lo, lo), min(self._hi, hi)
+        if new_lo > new_hi:
+            self.restarts += 1
+            new_lo, new_hi = lo, hi
+        self._lo, self._hi = new_lo, new_hi
 
     @property
     def ready(self) -> bool:
-        return self._offset is not None
+        return math.isfinite(self._lo) and math.isfinite(self._hi)
+
+    @property
+    def bounds_ms(self) -> tuple[float, float]:
+        """The interval the offset is known to lie in."""
+        if not self.ready:
+            raise RuntimeError("no clock sample yet: the page has not answered a ping")
+        return self._lo, self._hi
 
     @property
     def offset_ms(self) -> float:
-        """Page time minus kernel time."""
-        if self._offset is None:
-            raise RuntimeError("no clock sample yet: the page has not answered a ping")
-        return self._offset
+        """Page time minus kernel time (the middle of ``bounds_ms``)."""
+        lo, hi = self.bounds_ms
+        return (lo + hi) / 2.0
 
     @property
     def uncertainty_ms(self) -> float:
-        """Half the best round trip: the largest error of ``offset_ms`` under any path asymmetry."""
-        return self._best_rtt / 2.0
+        """Half the width of ``bounds_ms``: the largest error of ``offset_ms``."""
+        lo, hi = self.bounds_ms
+        return (hi - lo) / 2.0
 
     def to_kernel_ms(self, page_ms: float) -> float:
         return page_ms - self.offset_ms
@@ -162,11 +183,16 @@ class LatencyLog:
     def clear(self) -> None:
         self._pairs.clear()
 
-    def latencies_ms(self, clock: ClockSync) -> np.ndarray:
-        if not clock.ready or not self._pairs:
+    def latencies_ms(self, clock: ClockSync, offset_ms: float | None = None) -> np.ndarray:
+        """Receipt minus capture, with ``offset_ms`` (page minus kernel) or else the clock's estimate."""
+        if offset_ms is None:
+            if not clock.ready:
+                return np.empty(0)
+            offset_ms = clock.offset_ms
+        if not self._pairs:
             return np.empty(0)
         pairs = np.asarray(self._pairs, dtype=float)
-        return pairs[:, 1] - (pairs[:, 0] - clock.offset_ms)
+        return pairs[:, 1] - (pairs[:, 0] - offset_ms)
 
     def intervals_ms(self) -> np.ndarray:
         """Kernel-side spacing between consecutive chunk arrivals (shows bursts and stalls)."""

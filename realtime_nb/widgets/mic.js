@@ -252,7 +252,8 @@ function render({ model, el: root }) {
         stats.device = track ? track.label : "";
         model.set("running", true); model.set("error", ""); model.save_changes();
         model.send({ type: "started", context_rate: ctx.sampleRate, rate: TARGET_RATE, chunk_samples: chunkSamples,
-          device: stats.device, echo_cancellation: model.get("echo_cancellation"), t_page: performance.now() });
+          device: stats.device, echo_cancellation: model.get("echo_cancellation"), t_page: performance.now(),
+          time_origin: performance.timeOrigin });
         refreshDevices();
       } catch (err) {
         clearTimeout(timer);

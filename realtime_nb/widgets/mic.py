@@ -36,6 +36,9 @@ from realtime_nb.widgets.clips import ClipSource
 MODES = ("open", "push_to_talk")
 _CLOCK_PINGS = 12  # enough to find one undisturbed round trip; each costs one comm message each way
 _STATUS_EVERY = 10  # chunks between kernel -> page status updates (keeps the return channel quiet)
+# After the first burst, one more ping every this many chunks: a later quiet moment often gives a
+# shorter round trip (a tighter offset) than the busy start of a capture.
+_PING_EVERY = 25
 
 ChunkCallback = Callable[[np.ndarray, Chunk], Any]
 
@@ -162,6 +165,13 @@ class Mic(anywidget.AnyWidget):
 
     def _stats(self) -> dict[str, Any]:
         lat = self._latency.latencies_ms(self._clock)
+        bounds = None
+        if lat.size:
+            # The offset lies in [lo, hi], so every latency lies in [x + lo, x + hi] with
+            # x = receipt - capture; the median moves the same way.
+            lo, hi = self._clock.bounds_ms
+            mid = float(np.median(lat))
+            bounds = [mid - (self._clock.offset_ms - lo), mid + (hi - self._clock.offset_ms)]
         return {
             "chunks_received": self.chunks_received,
             "ms_received": self.ms_received,
@@ -172,13 +182,18 @@ class Mic(anywidget.AnyWidget):
             "clock_samples": self._clock.samples,
             "clock_uncertainty_ms": self._clock.uncertainty_ms if self._clock.ready else None,
             "latency_ms": summarize(lat),
+            "latency_median_bounds_ms": bounds,
             "capture": dict(self.capture_info),
         }
 
-    def latencies_ms(self) -> np.ndarray:
-        """Per chunk microphone -> kernel latency in ms (empty until the page answered a ping)."""
+    def latencies_ms(self, offset_ms: float | None = None) -> np.ndarray:
+        """Per chunk microphone -> kernel latency in ms (empty until the page answered a ping).
+
+        ``offset_ms`` (page clock minus kernel clock) overrides the ping estimate, e.g. with one
+        derived from a clock both sides share.
+        """
         self._raise_pending()
-        return self._latency.latencies_ms(self._clock)
+        return self._latency.latencies_ms(self._clock, offset_ms)
 
     def recorded(self) -> np.ndarray:
         """The audio captured, 24 kHz int16, on the capture clock (lost chunks become silence).
@@ -257,6 +272,9 @@ def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float)
         mic._pending_error = None
         mic._ptt_down = False
         mic.capture_info = {k: v for k, v in content.items() if k != "type"}
+        # Wall clock minus the kernel clock: with the page's timeOrigin this gives a second, same-machine
+        # estimate of the offset (benchmarks check the ping estimate against it).
+        mic.capture_info["kernel_wall_minus_clock_ms"] = time.time() * 1000.0 - _kernel_ms()
         mic._clock = ClockSync()
         mic._pending_pings.clear()
         mic._send_ping()
@@ -286,6 +304,7 @@ def _on_chunk(mic: Mic, chunk: Chunk, now_ms: float) -> None:
     mic.chunks_received += 1
     mic.samples_received += len(chunk.samples)
     mic._latency.add(chunk.t_capture_ms, now_ms)
+    mic._clock.add_to_kernel(chunk.t_capture_ms, now_ms)
     # Push-to-talk gates in the kernel too: a chunk in flight when the button came up is not sent.
     if mic.mode == "open" or mic._ptt_down:
         mic._forward(chunk.samples)
@@ -297,6 +316,9 @@ def _on_chunk(mic: Mic, chunk: Chunk, now_ms: float) -> None:
             del mic._callback_errors[:-100]
     if mic.chunks_received % _STATUS_EVERY == 0:
         _publish_status(mic)
+    burst_done = mic._clock.samples >= _CLOCK_PINGS and not mic._pending_pings
+    if burst_done and mic.chunks_received % _PING_EVERY == 0:
+        mic._send_ping()
 
 
 def _publish_status(mic: Mic) -> None:

@@ -148,6 +148,7 @@ def test_mic_measures_latency_with_the_ping_clock() -> None:
         msg = {"type": "chunk", "seq": seq, "t_capture": captured_k + offset, "rate": PCM_RATE}
         mic_module.handle_msg(mic, msg, [pcm], received_k)
     np.testing.assert_allclose(mic.latencies_ms(), [4.0, 7.0, 2.0])
+    np.testing.assert_allclose(mic.latencies_ms(offset_ms=offset + 1.5), [5.5, 8.5, 3.5])
     assert mic.stats()["latency_ms"]["median"] == pytest.approx(4.0)
     assert mic.capture_info["context_rate"] == 48000
 

@@ -89,6 +89,26 @@ def test_clock_sync_recovers_offset_from_the_fastest_round_trip() -> None:
     assert clock.to_kernel_ms(true_offset + 50.0) == pytest.approx(50.0)
 
 
+def test_clock_sync_combines_the_fastest_leg_of_each_direction() -> None:
+    off = -1234.0
+    clock = ClockSync()
+    clock.add(0.0, 0.2 + off, 5.2)  # fast to the page, slow back
+    clock.add(100.0, 106.0 + off, 106.3)  # slow to the page, fast back
+    assert clock.bounds_ms == pytest.approx((off - 0.3, off + 0.2))
+    assert clock.offset_ms == pytest.approx(off - 0.05)
+    assert clock.uncertainty_ms == pytest.approx(0.25)  # each round trip alone: 2.6 and 3.15
+    clock.add_to_kernel(500.0 + off, 500.1)  # a microphone chunk that took 0.1 ms
+    assert clock.bounds_ms == pytest.approx((off - 0.1, off + 0.2))
+
+
+def test_clock_sync_restarts_when_a_sample_contradicts_the_interval() -> None:
+    clock = ClockSync()
+    clock.add(0.0, 1000.0, 2.0)  # offset in [998, 1000]
+    clock.add(10.0, 1020.0, 11.0)  # offset in [1009, 1010]: the clocks moved apart
+    assert clock.restarts == 1
+    assert clock.bounds_ms == (1009.0, 1010.0)
+
+
 def test_clock_sync_rejects_a_negative_round_trip() -> None:
     with pytest.raises(ValueError, match="round trip"):
         ClockSync().add(10.0, 0.0, 9.0)
