@@ -159,8 +159,9 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 class RealtimeSession:
     """A live Realtime session over WebSocket. Use ``async with RealtimeSession(endpoint) as s:``.
 
-    `endpoint`: an `Endpoint`, a ``ws://`` URL of a local server, or None for the embedded engine's
-    default address. `log`: the EventLog to record into (a new one by default; see `.log`).
+    `endpoint`: an `Endpoint`, a ``ws://`` URL of a local server, a running engine (its ``.url``),
+    or None for the embedded engine's default address. `log`: the EventLog to record into (a new one
+    by default; see `.log`).
     `timeout`: seconds to wait for the reply of a call (connect, session.updated, committed, ...).
     `response_timeout`: seconds `create_response(wait=True)` waits for `response.done`.
     """
@@ -178,11 +179,17 @@ class RealtimeSession:
             endpoint = Endpoint.local()
         elif isinstance(endpoint, str):
             endpoint = Endpoint.local(endpoint)
+        elif not isinstance(endpoint, Endpoint) and isinstance(getattr(endpoint, "url", None), str):
+            endpoint = Endpoint.local(endpoint.url)  # a running engine (GA; use Endpoint.local for preview)
         elif not isinstance(endpoint, Endpoint):
-            raise TypeError(f"endpoint must be an Endpoint or a ws:// URL, got {type(endpoint).__name__}")
+            raise TypeError(
+                f"endpoint must be an Endpoint, a ws:// URL or an engine, got {type(endpoint).__name__}"
+            )
         for name, value in (("timeout", timeout), ("response_timeout", response_timeout)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size must be a positive int, got {queue_size!r}")
         self.endpoint = endpoint
         self.log = log if log is not None else EventLog()
         self.timeout = float(timeout)

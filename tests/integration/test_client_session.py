@@ -379,3 +379,20 @@ async def test_slow_iterator_drops_oldest_but_log_keeps_all(
         await session.clear()
     assert stream.dropped == 3 and stream.pending == 2
     assert (session.log.frame()["type"] == "input_audio_buffer.cleared").sum() == 5
+
+
+async def test_constructor_accepts_url_or_engine_like_and_refuses_the_rest(peer: ScriptedPeer) -> None:
+    class _RunningEngine:
+        url = peer.url
+
+    if peer.dialect == "ga":
+        async with RealtimeSession(_RunningEngine()) as s:
+            assert s.endpoint.url.startswith(peer.url + "/v1/realtime")
+    with pytest.raises(TypeError):
+        RealtimeSession(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        RealtimeSession(peer.url, timeout=0)
+    with pytest.raises(ValueError, match="queue_size"):
+        RealtimeSession(peer.url, queue_size=0)
+    with pytest.raises(RuntimeError, match="connect"):
+        await RealtimeSession(peer.url).clear()
