@@ -20,7 +20,8 @@ t_speech_end                   float64  when the audio at (audio_end_ms - silenc
 response_id                    object   first non-out-of-band response created after the commit
 t_response_created, t_first_audio, t_first_audible, t_response_done
                                float64  first audible = first delta whose peak reaches the threshold
-response_status, status_reason object   e.g. ``cancelled`` / ``turn_detected``
+response_status, status_reason
+                               object   e.g. ``cancelled`` / ``turn_detected``
 was_interrupted                bool     the response was cancelled with reason ``turn_detected``
 transcript                     object   input_audio_transcription.completed
 stop_to_first_audio_ms         float64  the headline: t_end -> first audio delta

@@ -484,3 +484,43 @@ def test_clock_origin_defaults_to_first_event():
     log2 = EventLog()
     log2.record("sent", {"type": "response.cancel"}, "ga")
     assert log2.frame()["t"].iloc[0] == 0.0
+
+
+# --- documentation stays true ----------------------------------------------------------------
+
+
+def _documented(doc: str) -> list[str]:
+    """Names in the first cell of the body of the first RST table in `doc` (continuation lines skipped)."""
+    lines = doc.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("=====")]
+    names: list[str] = []
+    for line in lines[rules[1] + 1 : rules[2]]:
+        if line and line[0] != " ":
+            names += [n.strip() for n in line.split("  ")[0].split(",") if n.strip()]
+    return names
+
+
+def test_frame_docstring_lists_every_column_in_order():
+    import realtime_nb.timeline.log as module
+
+    assert _documented(module.__doc__) == list(EventLog().frame().columns)
+
+
+def test_turns_docstring_lists_every_column():
+    import realtime_nb.timeline.analysis as module
+    from realtime_nb.timeline import TURN_COLUMNS
+
+    assert _documented(module.__doc__) == list(TURN_COLUMNS)
+    responses_doc = " ".join(module.__doc__.split("`responses()` columns")[1].split())
+    assert all(name in responses_doc for name in EventLog().responses().columns)
+
+
+def test_repr_html_summarises_the_log():
+    log = _seeded_log()
+    log.record("received", {"type": "<script>", "event_id": "x"}, "ga", t_ns=3 * MS)
+    html = log._repr_html_()
+    assert "3 events" in html and "0 turns" in html and "<script>" not in html
+    assert "<td>session</td><td style='text-align:right'>1</td>" in html
+    assert "<td>input_audio_buffer</td><td style='text-align:right'>1</td>" in html
+    assert repr(log) == "EventLog(3 events, 0.0 s)"
+    assert "0 events" in EventLog()._repr_html_()

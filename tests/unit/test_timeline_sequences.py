@@ -1074,3 +1074,35 @@ def test_save_load_round_trip(name, tmp_path):
         if log.responses().set_index("response_id").loc[rid, "n_audio_deltas"]:
             np.testing.assert_array_equal(back.response_audio(rid), log.response_audio(rid))
     assert [back.event_json(i) for i in range(len(back))] == [log.event_json(i) for i in range(len(log))]
+
+
+def test_turns_idle_timeout_ga():
+    """sequences-ga.md §6: timeout_triggered -> committed -> response; the timeout is the turn's stop."""
+    log = EventLog(start_ns=0)
+    for k in range(10):
+        log.record("sent", _append(k, SILENCE), "ga", t_ns=40 * k * MS)
+    rec = log.record
+    rec(
+        "received",
+        {
+            "type": "input_audio_buffer.timeout_triggered",
+            "audio_start_ms": 0,
+            "audio_end_ms": 400,
+            "item_id": "item_I",
+        },
+        "ga",
+        t_ns=420 * MS,
+    )
+    rec("received", {"type": "input_audio_buffer.committed", "item_id": "item_I"}, "ga", t_ns=425 * MS)
+    rec("received", {"type": "response.created", "response": {"id": "resp_I"}}, "ga", t_ns=440 * MS)
+    rec("received", _delta("ga", "resp_I", "item_IR", LOUD, "d"), "ga", t_ns=600 * MS)
+    turn = log.turns().iloc[0]
+    assert (turn["kind"], turn["audio_start_ms"], turn["audio_end_ms"], turn["response_id"]) == (
+        "idle_timeout",
+        0,
+        400,
+        "resp_I",
+    )
+    assert turn["stop_to_first_audio_ms"] == pytest.approx(180.0)
+    assert turn["stop_to_committed_ms"] == pytest.approx(5.0)
+    assert log.item_span("item_I") == (0.0, 400.0)
