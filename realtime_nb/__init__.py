@@ -1,3 +1,86 @@
-"""realtime_nb: explore and tune speech-to-speech Realtime API sessions from a notebook."""
+"""realtime_nb: explore and tune speech-to-speech Realtime API sessions from a notebook.
+
+The public names below resolve lazily (PEP 562): ``import realtime_nb`` stays fast and works without
+the optional extras; a name whose extra is missing raises an ImportError that names the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from realtime_nb.client import (
+        ConnectionClosedError,
+        Endpoint,
+        ProtocolError,
+        RealtimeSession,
+        ServerError,
+    )
+    from realtime_nb.engine import Engine, start_engine
+    from realtime_nb.protocol import (
+        ConfigError,
+        Dialect,
+        SemanticVad,
+        ServerVad,
+        SessionConfig,
+        Transcription,
+    )
+    from realtime_nb.timeline import EventLog
+
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "realtime_nb.protocol",
+    "Dialect": "realtime_nb.protocol",
+    "SemanticVad": "realtime_nb.protocol",
+    "ServerVad": "realtime_nb.protocol",
+    "SessionConfig": "realtime_nb.protocol",
+    "Transcription": "realtime_nb.protocol",
+    "ConnectionClosedError": "realtime_nb.client",
+    "Endpoint": "realtime_nb.client",
+    "ProtocolError": "realtime_nb.client",
+    "RealtimeSession": "realtime_nb.client",
+    "ServerError": "realtime_nb.client",
+    "EventLog": "realtime_nb.timeline",
+    "Engine": "realtime_nb.engine",
+    "start_engine": "realtime_nb.engine",
+}
+_EXTRA_OF = {"realtime_nb.engine": "engine"}
+
+__all__ = [
+    "ConfigError",
+    "ConnectionClosedError",
+    "Dialect",
+    "Endpoint",
+    "Engine",
+    "EventLog",
+    "ProtocolError",
+    "RealtimeSession",
+    "SemanticVad",
+    "ServerError",
+    "ServerVad",
+    "SessionConfig",
+    "Transcription",
+    "__version__",
+    "start_engine",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'realtime_nb' has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module_name), name)
+    except ImportError as exc:
+        extra = _EXTRA_OF.get(module_name, "all")
+        raise ImportError(
+            f"realtime_nb.{name} needs the '{extra}' extra: pip install 'realtime-nb[{extra}]' ({exc})"
+        ) from exc
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
