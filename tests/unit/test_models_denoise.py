@@ -93,3 +93,15 @@ def test_bad_input():
         Models.shared().denoiser("studio")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mono"):
         Models.shared().denoiser("far_field").stream().process(np.zeros((2, 100), np.int16))
+
+
+def test_streams_get_their_own_state_and_a_spare_is_rebuilt():
+    d = Denoiser("near_field")
+    first = d.stream()
+    d._refill_thread.join()  # the spare is rebuilt off the caller's path
+    assert len(d._spare) == 1
+    second = d.stream()
+    assert second._state not in (None, first._state)
+    first.close()
+    second.close()
+    assert first._state is None

@@ -9,20 +9,24 @@ the model may pull a time-frequency bin down:
 * ``far_field`` - room microphone (speakerphone, conference room): no cap, so fans, babble and
   hum are removed as far as the model can tell them from speech.
 
-Measured on this 2-core machine with the Piper "turns" sample plus seeded noise
-(`python benchmarks/bench_models.py`; noise floor = RMS outside the known speech segments):
+Measured on this 2-core machine with the named samples (`realtime_nb.samples`: three Piper
+sentences plus seeded noise; floor = level outside the known speech, change from raw to processed;
+SNR = speech over (output - clean speech) inside the speech; `python benchmarks/bench_models.py`):
 
-    setting      white 10 dB SNR       pink 0 dB SNR        speed
-    near_field   floor -{NF10} dB     floor -{NF0} dB      {NFX}x real time
-    far_field    floor -{FF10} dB     floor -{FF0} dB      {FFX}x real time
+    setting      pink 10 dB   pink 0 dB    babble 5 dB   SNR at pink 0 dB   speed, idle machine
+    near_field   floor -12    floor -12    floor -12     0 -> 8.5 dB        about 18x real time
+    far_field    floor -32    floor -35    floor -50     0 -> 10.6 dB       about 19x real time
+
+Speech level drops by 0.5-1 dB (near) and 1-2 dB (far). Speed is per stream on one core; with both
+cores saturated by other processes it fell to about 4x.
 
 The stream keeps the audio clock: input sample n of the session comes out as output sample n (the
 model's 30 ms delay and the resamplers' delays are compensated, `flush()` drains the tail), so the
 processed audio lines up with the raw audio in a waveform view. Latency is about 40 ms.
 
 DeepFilterNet's C API keeps model and recurrent state in one object, so unlike the ONNX models each
-stream owns its own copy (about 0.25 s to create); `Denoiser` keeps a fresh spare ready so the
-first session does not wait.
+stream owns its own copy (about 0.25 s and 13 MB); `Denoiser` keeps one fresh spare per setting,
+rebuilt in a background thread whenever a stream takes it, so opening a session does not wait.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Denoiser:
         self._lib, self._model_path = _load_library()
         self._lock = threading.Lock()
         self._spare: list[int] = [self._create_state()]
+        self._refill_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"Denoiser({self.kind!r}, atten_lim_db={self.atten_lim_db:g})"
@@ -102,10 +107,29 @@ class Denoiser:
                 self._spare.append(state)
 
     def stream(self) -> DenoiseStream:
-        """A fresh stream (takes a spare state if one is ready)."""
+        """A fresh stream: takes the spare state if one is ready and makes the next one in the
+        background, so opening a session never waits the 0.25 s a model state takes to build."""
         with self._lock:
             state = self._spare.pop() if self._spare else None
+            refill = self._refill_thread is None or not self._refill_thread.is_alive()
+            if refill:
+                self._refill_thread = threading.Thread(
+                    target=self._refill, name=f"denoise-spare-{self.kind}", daemon=True
+                )
+        if refill:
+            self._refill_thread.start()
         return DenoiseStream(self, state if state is not None else self._create_state())
+
+    def _refill(self) -> None:
+        with self._lock:
+            if self._spare:
+                return
+        try:
+            state = self._create_state()
+        except ModelUnavailableError:
+            return  # the next stream() builds its own state and reports the error
+        with self._lock:
+            self._spare.append(state)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Denoise a whole clip at 24 kHz (same length and dtype out)."""
