@@ -235,3 +235,97 @@ def checker() -> Callable[[Dialect], EventChecker]:
 def receive() -> Callable[..., Any]:
     """`await receive(recv, checker, until, timeout=…)`: see `recv_until`."""
     return recv_until
+
+
+# --------------------------------------------------------------------------------------------------
+# Peers: an official openai SDK connection plus a checker
+
+
+class Peer:
+    """One SDK connection: sends validated client events, receives and checks every server event."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.log = EventChecker(dialect)
+
+    @property
+    def ga(self) -> bool:
+        return self.dialect is Dialect.GA
+
+    def name(self, canonical: str) -> str:
+        return self.log.name(canonical)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        validate_event(event, self.dialect, direction="client")
+        await self.conn.send(event)
+
+    async def expect(
+        self,
+        canonical: str,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float = RECV_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """The next event of that (canonical) type matching `where`; everything before it is kept."""
+        wanted = self.name(canonical)
+        return await recv_until(
+            self.conn.recv_bytes,
+            self.log,
+            lambda e: e["type"] == wanted and (where is None or where(e)),
+            timeout=timeout,
+        )
+
+    async def error(self, event_id: str | None) -> dict[str, Any]:
+        """The next `error` event, which must name `event_id`."""
+        event = await self.expect("error")
+        assert event["error"].get("event_id") == event_id, event
+        assert event["error"]["message"], event
+        return event["error"]
+
+    async def still_works(self) -> None:
+        """A follow-up request is answered: the session survived whatever came before."""
+        await self.send({"type": "input_audio_buffer.clear", "event_id": "evt_alive"})
+        await self.expect("input_audio_buffer.cleared")
+
+
+PEER_KINDS = ("ga", "preview", "azure-preview", "azure-ga")
+
+
+def _open(engine: Any, kind: str) -> tuple[Any, Dialect]:
+    from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+    if kind == "ga":
+        client = AsyncOpenAI(api_key="sk-local", websocket_base_url=engine.websocket_base_url)
+        return client.realtime.connect(model="gpt-realtime"), Dialect.GA
+    if kind == "preview":
+        client = AsyncOpenAI(api_key="sk-local", websocket_base_url=engine.websocket_base_url)
+        return client.beta.realtime.connect(model="gpt-4o-realtime-preview"), Dialect.PREVIEW
+    if kind == "azure-preview":
+        client = AsyncAzureOpenAI(
+            api_key="az-local",
+            api_version="2025-04-01-preview",
+            azure_endpoint="https://example-resource.openai.azure.com",
+            websocket_base_url=engine.azure_websocket_base_url,
+        )
+        return client.realtime.connect(model="my-deployment"), Dialect.PREVIEW
+    if kind == "azure-ga":
+        client = AsyncOpenAI(api_key="az-local", websocket_base_url=engine.url + "/openai/v1")
+        return client.realtime.connect(model="my-deployment"), Dialect.GA
+    raise ValueError(kind)
+
+
+@pytest.fixture
+def open_peer() -> Callable[[Any, str], Any]:
+    """`async with open_peer(engine, kind) as peer:` — kind in PEER_KINDS; session.created is consumed."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def _peer(engine: Any, kind: str) -> Any:
+        manager, dialect = _open(engine, kind)
+        async with manager as conn:
+            peer = Peer(conn, dialect)
+            await peer.expect("session.created")
+            yield peer
+
+    return _peer
