@@ -592,7 +592,7 @@ class RealtimeSession:
     # ---- session.update -----------------------------------------------------------------------
 
     async def update_session(
-        self, config: SessionConfig | None = None, /, *, timeout: float | None = None, **fields: Any
+        self, config: SessionConfig | None = None, *, timeout: float | None = None, **fields: Any
     ) -> SessionConfig:
         """Change the session and return the effective config from ``session.updated``.
 

@@ -64,7 +64,7 @@ async def test_update_with_semantic_vad_and_whole_config(
 ) -> None:
     assert session.config is not None
     target = session.config.replace(instructions="Be brief.", turn_detection=SemanticVad(eagerness="low"))
-    effective = await session.update_session(target)
+    effective = await session.update_session(config=target)
     assert effective.instructions == "Be brief."
     assert isinstance(effective.turn_detection, SemanticVad) and effective.turn_detection.eagerness == "low"
 
