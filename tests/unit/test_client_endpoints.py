@@ -154,8 +154,12 @@ async def test_azure_preview_async_token_provider_matches_sdk(sdk_capture: None)
 async def test_local_matches_sdk_websocket_base_url(sdk_capture: None) -> None:
     client = AsyncOpenAI(api_key="local-token", websocket_base_url="ws://127.0.0.1:8765/v1")
     sdk = await _sdk(client.realtime.connect(model="gpt-realtime"))
-    for url in ("ws://127.0.0.1:8765", "ws://127.0.0.1:8765/", "ws://127.0.0.1:8765/v1",
-                "http://127.0.0.1:8765/v1/realtime"):
+    for url in (
+        "ws://127.0.0.1:8765",
+        "ws://127.0.0.1:8765/",
+        "ws://127.0.0.1:8765/v1",
+        "http://127.0.0.1:8765/v1/realtime",
+    ):
         ep = Endpoint.local(url, token="local-token")
         assert _parts(ep.url) == _parts(sdk.uri), url
         assert (await ep.handshake_headers()) == {"Authorization": "Bearer local-token"}
