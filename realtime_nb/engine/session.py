@@ -560,7 +560,7 @@ class EngineSession:
             return
         if self._default_response is not None and self._default_response.active:
             return
-        if (self._now - self._idle_from) * 1000.0 < td.idle_timeout_ms:
+        if (self._now - self._idle_from) * 1000.0 < td.idle_timeout_ms - 1e-6:  # float-safe
             return
         self._idle_from = None
         item_id = new_id("item")
