@@ -68,3 +68,12 @@ def test_stream_resampler_bad_use():
 def test_resample_bad_input(x, message):
     with pytest.raises(ValueError, match=message):
         resample(x, 24000, 16000)
+
+
+def test_quality_choice_and_bad_quality():
+    x = _tone(24000, 0.5)
+    assert np.max(np.abs(resample(x, 24000, 16000, quality="LQ") - resample(x, 24000, 16000))) < 0.01
+    with pytest.raises(ValueError, match="quality"):
+        resample(x, 24000, 16000, quality="best")
+    with pytest.raises(ValueError, match="quality"):
+        StreamResampler(24000, 16000, quality="best")

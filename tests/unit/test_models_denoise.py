@@ -105,3 +105,13 @@ def test_streams_get_their_own_state_and_a_spare_is_rebuilt():
     first.close()
     second.close()
     assert first._state is None
+
+
+def test_holds_back_little_audio_while_streaming():
+    s = Models.shared().denoiser("near_field").stream()
+    held = []
+    for _ in range(100):  # 10 ms appends, as a browser microphone sends them
+        s.process(np.zeros(240, np.int16))
+        held.append(s.samples_in - s.samples_out)
+    # 30 ms look-ahead + two 11 ms resamplers + frame filling; soxr releases output in blocks
+    assert np.median(held[20:]) <= 60 * 24 and max(held) <= 90 * 24

@@ -22,7 +22,8 @@ cores saturated by other processes it fell to about 4x.
 
 The stream keeps the audio clock: input sample n of the session comes out as output sample n (the
 model's 30 ms delay and the resamplers' delays are compensated, `flush()` drains the tail), so the
-processed audio lines up with the raw audio in a waveform view. Latency is about 40 ms.
+processed audio lines up with the raw audio in a waveform view. The stream holds back about 52 ms
+of audio (30 ms model look-ahead, two 11 ms resamplers, up to 10 ms of frame filling).
 
 DeepFilterNet's C API keeps model and recurrent state in one object, so unlike the ONNX models each
 stream owns its own copy (about 0.25 s and 13 MB); `Denoiser` keeps one fresh spare per setting,
@@ -48,6 +49,9 @@ SAMPLE_RATE = 24000  # the engine's audio clock
 _MODEL_RATE = 48000
 _FRAME = 480  # 10 ms at 48 kHz
 _MODEL_DELAY = 3 * _FRAME  # STFT overlap + two frames of look-ahead: 30 ms
+# soxr "LQ" holds back 11 ms per resampler instead of HQ's 21 ms; measured SNR and floor are the same
+# (the band above 10 kHz it trims carries no speech the model uses). "QQ" costs 2-18 dB of floor.
+_RESAMPLE_QUALITY = "LQ"
 _SETTINGS: dict[str, float] = {"near_field": NEAR_FIELD_ATTEN_DB, "far_field": FAR_FIELD_ATTEN_DB}
 _FloatPtr = ctypes.POINTER(ctypes.c_float)
 
@@ -151,8 +155,8 @@ class DenoiseStream:
     def __init__(self, owner: Denoiser, state: int) -> None:
         self._lib = owner._lib
         self._state: int | None = state
-        self._up = StreamResampler(SAMPLE_RATE, _MODEL_RATE)
-        self._down = StreamResampler(_MODEL_RATE, SAMPLE_RATE)
+        self._up = StreamResampler(SAMPLE_RATE, _MODEL_RATE, quality=_RESAMPLE_QUALITY)
+        self._down = StreamResampler(_MODEL_RATE, SAMPLE_RATE, quality=_RESAMPLE_QUALITY)
         self._pending48 = np.zeros(0, dtype=np.float32)
         self._skip48 = _MODEL_DELAY
         self._frame_in = np.zeros(_FRAME, dtype=np.float32)
