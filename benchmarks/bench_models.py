@@ -74,9 +74,13 @@ def bench_denoise(models: Models, repeat: int) -> None:
         row = []
         for name in ("noisy_10db", "noisy_0db", "babble_5db"):
             s = samples.load(name)
-            gaps = ~s.speech_mask()
+            speech = s.speech_mask()
             out = d.process(s.audio)
-            row.append(f"{name} floor {_db(out[gaps]) - _db(s.audio[gaps]):+.1f} dB")
+            clean = s.clean.astype(np.float64)[speech]
+            snr_in = _db(clean) - _db(s.audio[speech] - clean)
+            snr_out = _db(clean) - _db(out[speech] - clean)
+            row.append(f"{name} floor {_db(out[~speech]) - _db(s.audio[~speech]):+.1f} dB, "
+                       f"SNR {snr_in:.1f}->{snr_out:.1f} dB")
         s = samples.load("noisy_0db")
         chunks = np.array_split(s.audio, max(1, s.audio.size // 960))
 
@@ -87,7 +91,7 @@ def bench_denoise(models: Models, repeat: int) -> None:
             stream.flush()
 
         rtf = s.duration_s / _median_seconds(run, repeat)
-        print(f"  {kind:<10} {rtf:5.1f}x real time; " + "; ".join(row))
+        print(f"  {kind:<10} {rtf:5.1f}x real time\n    " + "\n    ".join(row))
 
 
 def bench_transcriber(models: Models, repeat: int) -> None:
