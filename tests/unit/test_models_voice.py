@@ -1,4 +1,5 @@
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -61,3 +62,20 @@ def test_missing_piper_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "piper", None)  # makes `import piper` fail
     with pytest.raises(ModelUnavailableError, match=r"realtime-nb\[voice\]"):
         PiperVoice()
+
+
+def test_parallel_synthesis_matches_sequential(voice):
+    texts = ["The first caller wants a pizza.", "The second caller asks about the weather today."]
+    expected = [voice.render(t, variation=False) for t in texts]
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        for _ in range(3):
+            results[i] = voice.render(texts[i], variation=False)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(results[i], expected[i]) for i in range(2))

@@ -13,6 +13,7 @@ spoken by the same voice; `speed` maps to Piper's length_scale (1 / speed).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ FIRST_CHUNK_WORDS = 8  # a first sentence longer than this is split so audio sta
 _INSTALL_HINT = "speech synthesis needs the voice extra (GPL-3.0): pip install 'realtime-nb[voice]'"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+# Piper phonemises through libespeak-ng, which keeps global state: one caller at a time. The ONNX
+# part (most of the time) runs outside the lock, so sessions still synthesise in parallel.
+_PHONEMIZE_LOCK = threading.Lock()
 
 
 def _split_first_sentence(text: str, max_words: int = FIRST_CHUNK_WORDS) -> list[str]:
@@ -53,7 +57,7 @@ def _split_first_sentence(text: str, max_words: int = FIRST_CHUNK_WORDS) -> list
 
 
 class PiperVoice:
-    """The shared Piper voice. `synthesize` is thread-safe (one ONNX Runtime session inside)."""
+    """The shared Piper voice; `synthesize` and `render` may be called from several threads."""
 
     sample_rate = SAMPLE_RATE
     voices = VOICE_NAMES
@@ -102,14 +106,26 @@ class PiperVoice:
     def render(self, text: str, *, speed: float = 1.0, variation: bool = True) -> np.ndarray:
         """The whole text as one int16 24 kHz array, without the fast-start split (for samples)."""
         config = self._config(text, "alloy", speed, variation)
-        chunks = [c.audio_int16_array for c in self._piper.synthesize(text, syn_config=config)]
+        chunks = list(self._sentences(text, config))
         if not chunks:
             raise ValueError(f"the voice produced no audio for {text!r}")
         return resample(np.concatenate(chunks), self.native_rate, SAMPLE_RATE)
 
+    def _sentences(self, text: str, config: Any) -> Iterator[np.ndarray]:
+        """Native-rate int16 audio per sentence, peak-normalised as Piper does."""
+        with _PHONEMIZE_LOCK:
+            sentences = self._piper.phonemize(text)
+        for phonemes in sentences:
+            if not phonemes:
+                continue
+            ids = self._piper.phonemes_to_ids(phonemes)
+            audio = np.asarray(self._piper.phoneme_ids_to_audio(ids, config))
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak < 1e-8:
+                continue
+            yield np.clip(audio / peak * 32767.0, -32768, 32767).astype(np.int16)
+
     def _chunks(self, parts: list[str], config: Any) -> Iterator[np.ndarray]:
         for part in parts:
-            for chunk in self._piper.synthesize(part, syn_config=config):
-                audio = chunk.audio_int16_array
-                if audio.size:
-                    yield resample(audio, chunk.sample_rate, SAMPLE_RATE)
+            for audio in self._sentences(part, config):
+                yield resample(audio, self.native_rate, SAMPLE_RATE)
