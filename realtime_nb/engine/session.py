@@ -11,6 +11,7 @@ API note for the adapter (server.py), python-websockets style::
         for value in job.run(): s.job_output(job, value, now)      (on the loop thread)
         s.job_finished(job, now, error=None | exc)
     s.job_result(job, result, now)  # the architecture.md form: one output, then finished
+    s.job_is_live(job)              # False once the output is unwanted: the worker may stop iterating
     s.close(now)                    # the connection is gone: late job results are dropped
     s.closed / s.close_reason       # True once expired or closed; close the socket after sending
     s.run_jobs_inline(now)          # tests: run every job to completion, deterministically
@@ -211,6 +212,10 @@ class EngineSession:
     def jobs_to_run(self) -> list[Job]:
         jobs, self._jobs = self._jobs, []
         return jobs
+
+    def job_is_live(self, job: Job) -> bool:
+        """False once nobody wants the job's output (response cancelled, session closed): stop early."""
+        return job.id in self._live_jobs and self.state is not SessionState.CLOSED
 
     def job_output(self, job: Job, value: Any, now: float) -> None:
         """A value a job yielded; dropped if the job's session, response or item is gone."""
@@ -967,14 +972,14 @@ class EngineSession:
             self._finish_transcript(item, kind, "", None)
             return
         audio16 = resample(pcm, RATE, 16000)
-        transcriber = self._models.transcriber()
+        models = self._models  # the transcriber is fetched (maybe loaded) on the worker thread
         t = self.config.transcription
         language, prompt = (
             (t.language, t.prompt) if (t is not None and kind is JobKind.TRANSCRIBE) else (None, None)
         )
         self._hearing.add(item.id)
         job = self._add_job(
-            kind, item.id, lambda: transcriber.transcribe(audio16, language=language, prompt=prompt)
+            kind, item.id, lambda: models.transcriber().transcribe(audio16, language=language, prompt=prompt)
         )
         self._job_state[job.id] = []
 

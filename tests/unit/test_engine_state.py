@@ -1,0 +1,129 @@
+"""Transition tables and turn detectors in isolation (scripted VAD probabilities on the audio clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime_nb.engine.state import (
+    BUFFER_TABLE,
+    ITEM_TABLE,
+    RESPONSE_TABLE,
+    SESSION_TABLE,
+    BufferState,
+    BufferTrigger,
+    IllegalTransition,
+    ItemState,
+    ItemTrigger,
+    ResponseState,
+    ResponseTrigger,
+    SessionState,
+    SessionTrigger,
+    advance,
+)
+from realtime_nb.engine.turn_detection import (
+    EAGERNESS,
+    SemanticVadDetector,
+    ServerVadDetector,
+    SpeechStarted,
+    TurnEnded,
+    VadState,
+)
+from realtime_nb.protocol import SemanticVad, ServerVad
+
+FRAME = 32.0
+
+
+def feed(detector, probs: list[float]) -> list[tuple[int, object]]:
+    """(frame index, decision) for every decision."""
+    out = []
+    for i, p in enumerate(probs):
+        for d in detector.feed(p, i * FRAME, (i + 1) * FRAME):
+            out.append((i, d))
+    return out
+
+
+def test_terminal_states_accept_nothing():
+    for state in (
+        ResponseState.COMPLETED,
+        ResponseState.CANCELLED,
+        ResponseState.INCOMPLETE,
+        ResponseState.FAILED,
+    ):
+        for trigger in ResponseTrigger:
+            with pytest.raises(IllegalTransition, match="not allowed"):
+                advance("response", RESPONSE_TABLE, state, trigger)
+    for trigger in SessionTrigger:
+        with pytest.raises(IllegalTransition):
+            advance("session", SESSION_TABLE, SessionState.CLOSED, trigger)
+
+
+def test_legal_paths():
+    assert advance("s", SESSION_TABLE, SessionState.OPEN, SessionTrigger.EXPIRE) is SessionState.EXPIRED
+    assert advance("s", SESSION_TABLE, SessionState.EXPIRED, SessionTrigger.CLOSE) is SessionState.CLOSED
+    assert advance("b", BUFFER_TABLE, BufferState.HOLDING, BufferTrigger.SPEECH_START) is BufferState.SPEECH
+    assert advance("i", ITEM_TABLE, ItemState.IN_PROGRESS, ItemTrigger.INTERRUPT) is ItemState.INCOMPLETE
+    with pytest.raises(IllegalTransition):  # speech cannot start in an empty buffer (no audio yet)
+        advance("b", BUFFER_TABLE, BufferState.EMPTY, BufferTrigger.SPEECH_START)
+    with pytest.raises(IllegalTransition):  # an item being generated cannot be truncated
+        advance("i", ITEM_TABLE, ItemState.IN_PROGRESS, ItemTrigger.TRUNCATE)
+
+
+def test_server_vad_needs_three_frames_and_reports_the_first():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200))
+    assert feed(det, [0.1, 0.9, 0.1, 0.9, 0.9, 0.1]) == []  # runs of 1 and 2 frames: no speech
+    assert det.state is VadState.QUIET
+    decisions = feed(det, [0.1, 0.9, 0.9, 0.9, 0.9])
+    assert decisions == [(3, SpeechStarted(1 * FRAME))]
+
+
+def test_server_vad_hysteresis_and_silence_window():
+    det = ServerVadDetector(ServerVad(threshold=0.5, silence_duration_ms=200), release_delta=0.15)
+    probs = [0.9] * 5 + [0.4] * 20 + [0.2] * 10  # 0.4 is below threshold but above the release (0.35)
+    decisions = feed(det, probs)
+    assert decisions[0] == (2, SpeechStarted(0.0))
+    (i, ended) = decisions[1]
+    silence_start = 25 * FRAME
+    assert ended == TurnEnded(silence_start + 200) and i == 25 + 6  # 7 frames of 32 ms >= 200 ms
+    assert det.state is VadState.QUIET
+
+
+def test_server_vad_speech_resuming_resets_the_silence():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200))
+    decisions = feed(det, [0.9] * 4 + [0.1] * 5 + [0.9] * 2 + [0.1] * 7)
+    assert [type(d) for _, d in decisions] == [SpeechStarted, TurnEnded]
+    assert decisions[1][1] == TurnEnded(11 * FRAME + 200)
+
+
+def test_semantic_vad_asks_the_model_per_eagerness():
+    asked: list[float] = []
+
+    def ask(now_ms: float) -> float:  # stands in for the end-of-turn model: first unsure, then sure
+        asked.append(now_ms)
+        return 0.3 if len(asked) == 1 else 0.99
+
+    det = SemanticVadDetector(SemanticVad(eagerness="medium"), ask)
+    decisions = feed(det, [0.9] * 10 + [0.1] * 60)
+    policy = EAGERNESS["medium"]
+    silence_start = 10 * FRAME
+    assert (
+        asked[0] - silence_start >= policy.ask_after_ms
+        and asked[0] - silence_start < policy.ask_after_ms + FRAME
+    )
+    assert asked[1] - asked[0] >= 500 - FRAME
+    assert decisions[-1][1] == TurnEnded(asked[1])
+
+
+def test_semantic_vad_forced_end_at_max_wait():
+    det = SemanticVadDetector(SemanticVad(eagerness="high"), lambda now: 0.0)
+    decisions = feed(det, [0.9] * 5 + [0.0] * 80)
+    end = decisions[-1][1]
+    assert isinstance(end, TurnEnded) and end.end_ms - 5 * FRAME >= EAGERNESS["high"].max_wait_ms
+    assert end.end_ms - 5 * FRAME < EAGERNESS["high"].max_wait_ms + FRAME
+
+
+def test_eagerness_mapping_is_ordered():
+    low, medium, high = EAGERNESS["low"], EAGERNESS["medium"], EAGERNESS["high"]
+    assert EAGERNESS["auto"] == medium
+    assert low.ask_after_ms > medium.ask_after_ms > high.ask_after_ms
+    assert low.threshold > medium.threshold > high.threshold
+    assert (low.max_wait_ms, medium.max_wait_ms, high.max_wait_ms) == (8000, 4000, 2000)
