@@ -6,7 +6,7 @@ decode (done by the session) -> to 24 kHz (G.711 is 8 kHz) -> noise reduction wh
 The audio clock is milliseconds of input audio appended since the session started; it is never
 reset by clear or commit. Processed sample n is input sample n (the resamplers and the denoiser
 keep alignment), so a VAD window or a buffer slice maps to the clock exactly; the processed audio
-only lags the appended audio by the filters' delay (a few ms; about 90 ms with noise reduction). A manual
+only lags the appended audio by the filters' delay (a few ms; tens of ms with noise reduction). A manual
 commit therefore takes the processed audio available at that moment, and the tail still inside the
 filters starts the next buffer.
 
