@@ -1,0 +1,124 @@
+"""Microphone -> kernel latency of the Mic widget, in JupyterLab in headless Chromium (fake microphone).
+
+Run:  .venv/bin/python benchmarks/bench_widgets.py [--seconds 10] [--runs 3] [--chunk-ms 40]
+
+Method. Each chunk carries the page time at which it was complete (``performance.now()`` when the
+worklet handed it to the main thread) and is stamped on receipt in the kernel
+(``time.perf_counter``). The two clocks differ by an unknown offset, estimated while streaming:
+
+* ping / pong: the kernel pings the page (12 at start, then one every second), the page answers with
+  its clock. A kernel -> page leg bounds the offset from above, a page -> kernel leg (pongs and the
+  chunks themselves: a delay is never negative) from below. The estimate is the middle of the
+  tightest interval; its half-width is the uncertainty printed. This works across machines.
+* same machine only: ``performance.timeOrigin + performance.now()`` and ``time.time()`` read the
+  same system clock, which gives an independent figure the ping estimate is checked against.
+
+Latency = kernel receipt - (capture time translated to the kernel clock). It excludes the chunk's
+own duration (the first sample is ``chunk_ms`` older) and the audio device's input latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.browser.harness import (  # after the sys.path line: the harness lives in the tests
+    CHROMIUM,
+    Lab,
+    NotebookPage,
+    chromium,
+    synth_test_signal,
+    write_notebook,
+    write_wav,
+)
+
+_KERNEL_REPORT = """
+import json as _j, numpy as _np
+_s = mic.stats()
+_info = mic.capture_info
+_same = _info["kernel_wall_minus_clock_ms"] - _info["time_origin"]
+_lat_same = mic.latencies_ms(offset_ms=_same)
+_iv = mic._latency.intervals_ms()
+lo, hi = mic._clock.bounds_ms
+print(_j.dumps({"stats": _s, "same_machine_offset_ms": _same, "bounds": [lo, hi],
+                "median_same_machine": float(_np.median(_lat_same)),
+                "p90_same_machine": float(_np.percentile(_lat_same, 90)),
+                "interval_p50": float(_np.median(_iv)), "interval_max": float(_iv.max())}, default=float))
+"""
+
+
+def run_once(lab: Lab, root: Path, wav: Path, seconds: float, chunk_ms: int, index: int) -> dict:
+    name = f"bench_{index}.ipynb"
+    write_notebook(root / name, [
+        "from realtime_nb.widgets import Mic\n"
+        f"mic = Mic(record_seconds=120, chunk_ms={chunk_ms}, echo_cancellation=False)\nmic",
+    ])
+    with chromium(wav) as browser:
+        nb = NotebookPage(browser.new_page(), lab, name)
+        nb.run_all()
+        start = nb.page.locator(".rtnb-mic .rtnb-start")
+        start.wait_for()
+        nb.wait_idle()
+        start.click()
+        n = int(seconds * 1000 / chunk_ms)
+        nb.wait_js(f"window.__rtnb.mics[0].chunksSent >= {n}", timeout_s=seconds * 3 + 30)
+        start.click()
+        nb.wait_js("!window.__rtnb.mics[0].running")
+        sent = nb.js("window.__rtnb.mics[0].chunksSent")
+        deadline = time.monotonic() + 20
+        while nb.kernel_json("mic.capture_info.get('chunks_sent')") != sent and time.monotonic() < deadline:
+            time.sleep(0.1)
+        report = json.loads(nb.execute(_KERNEL_REPORT))
+    lab.shutdown_kernels()
+    report["chunks_sent"] = sent
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--chunk-ms", type=int, default=40)
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install chromium")
+    with tempfile.TemporaryDirectory(prefix="rtnb-bench-") as tmp:
+        root = Path(tmp)
+        wav = write_wav(root / "fake_mic.wav", synth_test_signal(6.0, 48000), 48000)
+        lab = Lab(root)
+        try:
+            reports = [run_once(lab, root, wav, args.seconds, args.chunk_ms, i) for i in range(args.runs)]
+        finally:
+            lab.stop()
+    print(f"Mic -> kernel latency, {args.runs} runs x {args.seconds:.0f} s, {args.chunk_ms} ms chunks "
+          "(JupyterLab + headless Chromium, fake microphone)")
+    print(f"{'run':>3} {'chunks':>6} {'lost':>4} {'median ms':>9} {'bounds of median':>17} {'±':>5}"
+          f" {'p90':>6} {'same-machine median':>19} {'p90':>6} {'arrival gap p50/max':>20}")
+    medians, same = [], []
+    for i, r in enumerate(reports):
+        s = r["stats"]
+        lat = s["latency_ms"]
+        lo_b, hi_b = s["latency_median_bounds_ms"]
+        medians.append(lat["median"])
+        same.append(r["median_same_machine"])
+        gaps = f"{r['interval_p50']:.1f}/{r['interval_max']:.1f}"
+        inside = r["bounds"][0] - 0.5 <= r["same_machine_offset_ms"] <= r["bounds"][1] + 0.5
+        print(f"{i:>3} {s['chunks_received']:>6} {s['dropped']:>4} {lat['median']:>9.1f}"
+              f" {f'[{lo_b:.1f}, {hi_b:.1f}]':>17} {s['clock_uncertainty_ms']:>5.1f} {lat['p90']:>6.1f}"
+              f" {r['median_same_machine']:>19.1f} {r['p90_same_machine']:>6.1f}"
+              f" {gaps:>20}"
+              f"{'' if inside else '  (same-machine offset outside the ping bounds!)'}")
+    print(f"median over runs: ping estimate {np.median(medians):.1f} ms, same-machine clock "
+          f"{np.median(same):.1f} ms (goal: <= 20 ms)")
+
+
+if __name__ == "__main__":
+    main()
