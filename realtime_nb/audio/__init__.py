@@ -1,4 +1,10 @@
-"""Audio plumbing in numpy: wire codecs (PCM16, G.711), resampling, WAV files, chunks and envelopes."""
+"""Audio plumbing in numpy: wire codecs (PCM16, G.711), resampling, WAV files, chunks and envelopes.
+
+Bad input raises ValueError naming the problem (odd pcm16 byte count, wrong dtype, stereo where mono
+is expected, unknown format). Empty input is legal where streaming produces it (decode, encode,
+resample and the stream resampler pass it through as empty) and an error where it can only be a
+mistake (`envelope`, `write_wav`).
+"""
 
 from realtime_nb.audio.codecs import (
     AUDIO_RATES,

@@ -1,3 +1,4 @@
+import struct
 import wave
 
 import numpy as np
@@ -56,18 +57,52 @@ def test_stereo_is_downmixed(tmp_path):
     assert rate == 22050 and y.tolist() == [2000, -2000, 32767]
 
 
+def _riff(fmt_body: bytes, data: bytes) -> bytes:
+    """A WAV file built by hand: RIFF header, fmt chunk, data chunk."""
+    fmt = struct.pack("<4sI", b"fmt ", len(fmt_body)) + fmt_body
+    body = b"WAVE" + fmt + struct.pack("<4sI", b"data", len(data)) + data
+    return struct.pack("<4sI", b"RIFF", len(body)) + body
+
+
+def _fmt(tag: int, channels: int, rate: int, bits: int, extensible_subtag: int | None = None) -> bytes:
+    block = channels * bits // 8
+    body = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    if extensible_subtag is not None:
+        guid_tail = bytes.fromhex("000000001000800000aa00389b71")
+        body += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", extensible_subtag) + guid_tail
+    return body
+
+
+def test_reads_extensible_24_bit_stereo(tmp_path):
+    frames = [(0x123456, -0x123456), (0x7FFFFF, 0x7FFFFF), (-0x800000, -0x800000)]
+    data = b"".join(v.to_bytes(3, "little", signed=True) for frame in frames for v in frame)
+    path = tmp_path / "ext.wav"
+    path.write_bytes(_riff(_fmt(0xFFFE, 2, 96000, 24, extensible_subtag=1), data))
+    y, rate = read_wav(path)
+    assert rate == 96000 and y.tolist() == [0, 32767, -32768]
+
+
+def test_reads_float32(tmp_path):
+    data = np.array([0.0, 0.5, -1.0, 2.0], "<f4").tobytes()
+    path = tmp_path / "f32.wav"
+    path.write_bytes(_riff(_fmt(3, 1, 16000, 32), data))
+    y, rate = read_wav(path)
+    assert rate == 16000 and y.tolist() == [0, 16384, -32768, 32767]
+
+
 def test_unsupported_or_broken_files_raise_value_error(tmp_path):
     bad = tmp_path / "notwav.wav"
     bad.write_bytes(b"hello, this is not a wav file at all")
     with pytest.raises(ValueError, match=r"notwav\.wav"):
         read_wav(bad)
-    # IEEE float WAV (format tag 3): the stdlib reader refuses it; we say what to do
-    write_wav(tmp_path / "ok.wav", np.zeros(4, np.int16), 8000)
-    header = bytearray((tmp_path / "ok.wav").read_bytes())
-    header[20:22] = (3).to_bytes(2, "little")
-    (tmp_path / "float.wav").write_bytes(bytes(header))
-    with pytest.raises(ValueError, match="float or compressed"):
-        read_wav(tmp_path / "float.wav")
+    adpcm = tmp_path / "adpcm.wav"
+    adpcm.write_bytes(_riff(_fmt(2, 1, 8000, 4), b"\x00" * 64))
+    with pytest.raises(ValueError, match="not supported"):
+        read_wav(adpcm)
+    no_data = tmp_path / "nodata.wav"
+    no_data.write_bytes(_riff(_fmt(3, 1, 8000, 32), b"")[:-8])
+    with pytest.raises(ValueError, match="without a fmt or data chunk"):
+        read_wav(no_data)
     with pytest.raises(FileNotFoundError):
         read_wav(tmp_path / "missing.wav")
 
