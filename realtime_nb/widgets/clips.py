@@ -8,7 +8,6 @@ and a response request. Use :class:`~realtime_nb.widgets.Mic` for streaming and 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,7 +78,6 @@ class ClipSource:
         self.session = session
         self.clips: list[np.ndarray] = []
         self._pump: SessionPump | None = None
-        self.on_clip: Callable[[np.ndarray], Any] | None = None
         audio.observe(self._on_value, names="value")
 
     @property
