@@ -162,3 +162,25 @@ def test_barge_in_truncates_at_the_audio_actually_played(fresh_lab: Lab, noteboo
     assert abs(audio_end_ms - page["secondsPlayed"] * 1000) < 1
     assert 1000 <= audio_end_ms < 4000
     assert truncation["received_ms"] == pytest.approx(4000.0)
+
+
+def test_denied_microphone_shows_a_message_and_raises_in_python(
+    fresh_lab: Lab, notebook_dir: Path, fake_mic_wav: Path
+) -> None:
+    write_notebook(notebook_dir / "denied.ipynb", ["from realtime_nb.widgets import Mic\nmic = Mic()\nmic"])
+    with chromium(fake_mic_wav, extra_args=["--deny-permission-prompts"], fake_ui=False) as browser:
+        nb = NotebookPage(browser.new_page(), fresh_lab, "denied.ipynb")
+        nb.run_all()
+        start = nb.page.locator(".rtnb-mic .rtnb-start")
+        start.wait_for()
+        nb.wait_idle()
+        start.click()
+        error = nb.page.locator(".rtnb-mic .rtnb-error")
+        error.wait_for(timeout=40_000)
+        shown = error.inner_text()
+        with pytest.raises(Exception, match="MicError: NotAllowedError: microphone permission denied"):
+            nb.execute("mic.stats()")
+        after = nb.kernel_json("mic.stats()['chunks_received']")  # raised once, then usable again
+        page = nb.js("window.__rtnb.mics[0]")
+    assert "permission denied" in shown
+    assert after == 0 and page["running"] is False and page["chunksSent"] == 0
