@@ -92,3 +92,10 @@ def test_timeline_draws_one_lane_per_family():
     assert "response" in labels and "session" in labels
     offsets = np.concatenate([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
     assert 0.1 not in offsets[:, 0], "appends are drawn as a span, not as points"
+
+
+def test_audio_spans_break_at_gaps_between_responses():
+    from realtime_nb.plots.timeline import _spans
+
+    assert _spans(np.array([0.0, 0.1, 0.2, 3.0, 3.1])) == [(0.0, 0.2), (3.0, 3.1)]
+    assert _spans(np.array([])) == []
