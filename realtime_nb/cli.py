@@ -153,12 +153,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
         try:
-            return asyncio.run(_serve(args, token))
+            code = asyncio.run(_serve(args, token))
         except KeyboardInterrupt:  # a second Ctrl-C during shutdown
-            return 130
+            code = 130
         except (TypeError, ValueError) as exc:  # bad engine options
             print(f"realtime-nb: {exc}", file=sys.stderr)
-            return 2
+            code = 2
+        if argv is None:
+            # Run as the program: the sockets are closed, so skip interpreter finalization. A model
+            # still loading on the warm-up thread (native ONNX / CTranslate2 code) can otherwise abort
+            # the process (SIGABRT) while its libraries are torn down under it.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     parser.error(f"unknown command {args.command!r}")
     return 2
 
