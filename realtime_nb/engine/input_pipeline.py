@@ -83,7 +83,7 @@ class InputPipeline:
         self._format = input_format
         self._to24 = self._resampler_for(input_format)
         self._denoiser = denoiser
-        self._to16 = StreamResampler(RATE, VAD_RATE)
+        self._to16 = StreamResampler(RATE, VAD_RATE, quality="LQ")  # 11 ms less delay; VAD-equal
         self.processed = PcmBuffer()
         self._appended_native = 0.0  # ms of audio appended (the audio clock)
         self._vad_windows = 0

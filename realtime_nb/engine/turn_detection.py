@@ -10,8 +10,9 @@ server_vad
     slam or a cough in noise a false start). The reported start is the first frame of that run, so
     ``audio_start_ms`` does not lag by the confirmation time. Speech stops after ``silence_duration_ms``
     of frames below the *release* threshold ``threshold - release_delta`` (hysteresis: a probability
-    wobbling around the threshold does not flap). ``audio_end_ms`` = first silent frame +
-    ``silence_duration_ms``, i.e. it includes the silence window, as the service reports it.
+    wobbling around the threshold does not flap); a fall through that band within 64 ms is the model's
+    decaying tail and the silence is dated from its first frame under the threshold. ``audio_end_ms`` =
+    first silent frame + ``silence_duration_ms``, i.e. it includes the silence window, as the service reports it.
 
 semantic_vad
     The same acoustic segmentation (threshold 0.5) decides where speech is; when speech pauses, the
@@ -80,6 +81,9 @@ _REASK_MS = 500.0
 SEMANTIC_VAD_THRESHOLD = 0.5
 
 
+_TAIL_MS = 64.0  # two VAD windows: how long Silero's probability takes to decay after speech ends
+
+
 class _Segmenter:
     """Acoustic speech / pause tracking shared by both detectors."""
 
@@ -89,6 +93,7 @@ class _Segmenter:
         self.min_speech_ms = min_speech_ms
         self.state = VadState.QUIET
         self._run_start: float | None = None  # first frame of a candidate speech run
+        self._below_since: float | None = None  # first frame under `threshold` in the current dip
         self.silence_start: float | None = None
 
     def feed(self, prob: float, start_ms: float, end_ms: float) -> SpeechStarted | None:
@@ -103,9 +108,20 @@ class _Segmenter:
             else:
                 self._run_start = None
         elif self.state is VadState.SPEAKING:
+            # The release level only *confirms* a pause. When the probability fell through the band
+            # between threshold and release within `_TAIL_MS`, that is the model's decaying tail after
+            # speech ended: the pause is dated from the first frame under the threshold, so the tail
+            # does not add to the silence the user waits. A longer stay in the band stays speech.
+            if prob >= self.threshold:
+                self._below_since = None
+            elif self._below_since is None:
+                self._below_since = start_ms
             if prob < self.release:
                 self.state = VadState.PAUSED
-                self.silence_start = start_ms
+                tail_start = self._below_since
+                recent = tail_start is not None and start_ms - tail_start <= _TAIL_MS
+                self.silence_start = tail_start if recent else start_ms
+                self._below_since = None
         elif prob >= self.threshold:  # PAUSED -> speech resumed
             self.state = VadState.SPEAKING
             self.silence_start = None
@@ -121,6 +137,7 @@ class _Segmenter:
     def reset(self) -> None:
         self.state = VadState.QUIET
         self._run_start = None
+        self._below_since = None
         self.silence_start = None
 
 

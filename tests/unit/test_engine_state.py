@@ -87,6 +87,12 @@ def test_server_vad_hysteresis_and_silence_window():
     assert det.state is VadState.QUIET
 
 
+def test_server_vad_dates_a_short_decay_tail_from_the_threshold_crossing():
+    det = ServerVadDetector(ServerVad(threshold=0.5, silence_duration_ms=200), release_delta=0.15)
+    decisions = feed(det, [0.9] * 5 + [0.45, 0.4] + [0.1] * 10)  # 64 ms of decay, then silence
+    assert decisions[1][1] == TurnEnded(5 * FRAME + 200)
+
+
 def test_server_vad_speech_resuming_resets_the_silence():
     det = ServerVadDetector(ServerVad(silence_duration_ms=200))
     decisions = feed(det, [0.9] * 4 + [0.1] * 5 + [0.9] * 2 + [0.1] * 7)
