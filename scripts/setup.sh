@@ -18,4 +18,4 @@ fi
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[all]"
 # smart-turn v3 end-of-turn model: the wheel alone, not pipecat's ~450 MB of dependencies
 "$VENV/bin/python" -m pip install -q --no-deps "pipecat-ai==1.14.0"
-"$VENV/bin/python" -m realtime_nb.engine.models --check || true
+"$VENV/bin/python" -m realtime_nb.engine.models --check
