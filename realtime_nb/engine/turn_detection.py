@@ -11,8 +11,9 @@ server_vad
     ``audio_start_ms`` does not lag by the confirmation time. Speech stops after ``silence_duration_ms``
     of frames below the *release* threshold ``threshold - release_delta`` (hysteresis: a probability
     wobbling around the threshold does not flap); a fall through that band within 64 ms is the model's
-    decaying tail and the silence is dated from its first frame under the threshold. ``audio_end_ms`` =
-    first silent frame + ``silence_duration_ms``, i.e. it includes the silence window, as the service reports it.
+    decaying tail and the silence is dated from its first frame under the threshold.
+    ``audio_end_ms`` = first silent frame + ``silence_duration_ms``, i.e. it includes the silence
+    window, as the service reports it.
 
 semantic_vad
     The same acoustic segmentation (threshold 0.5) decides where speech is; when speech pauses, the
