@@ -6,8 +6,9 @@ the optional extras; a name whose extra is missing raises an ImportError that na
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from realtime_nb._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -67,19 +68,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'realtime_nb' has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(module_name), name)
-    except ImportError as exc:
-        extra = _EXTRA_OF.get(module_name, "all")
-        raise ImportError(
-            f"realtime_nb.{name} needs the '{extra}' extra: pip install 'realtime-nb[{extra}]' ({exc})"
-        ) from exc
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS, _EXTRA_OF)
 
 
 def __dir__() -> list[str]:
