@@ -224,7 +224,8 @@ async def stream_realtime(
     t0 = loop.time()
     next_probe = 0.0
     for index, start in enumerate(range(0, audio.size, step)):
-        deadline = t0 + index * chunk_ms / 1000
+        # a microphone hands over a chunk when its last sample has been captured
+        deadline = t0 + (index + 1) * chunk_ms / 1000
         delay = deadline - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)

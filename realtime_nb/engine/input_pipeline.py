@@ -27,6 +27,7 @@ RATE = 24000
 VAD_RATE = 16000
 VAD_WINDOW = 512  # samples at 16 kHz = 32 ms
 QUIET_KEEP_MS = 10_000.0
+SILENT_DB = -120.0
 
 
 class PcmBuffer:
@@ -157,6 +158,19 @@ class InputPipeline:
             self._vad_windows += 1
             frames.append((float(p), start, start + VAD_WINDOW * 1000.0 / VAD_RATE))
         return frames
+
+    @property
+    def processed_ms(self) -> float:
+        """Audio-clock time up to which processed audio exists (the clock minus the filters' delay)."""
+        return self.processed.end * 1000.0 / RATE
+
+    def level_db(self, start_ms: float, end_ms: float) -> float:
+        """RMS level (dBFS) of the processed audio between two clock times; -120 where none is kept."""
+        x = self.audio(start_ms, end_ms)
+        if not x.size:
+            return SILENT_DB
+        power = float(np.mean(np.square(x, dtype=np.float64))) / 32768.0**2
+        return 10.0 * np.log10(max(power, 1e-12))
 
     def audio(self, start_ms: float, end_ms: float) -> np.ndarray:
         """Processed 24 kHz audio between two clock times (clamped to the buffer)."""

@@ -57,6 +57,7 @@ from realtime_nb.engine.state import (
     advance,
 )
 from realtime_nb.engine.turn_detection import (
+    Decision,
     Detector,
     SemanticVadDetector,
     ServerVadDetector,
@@ -377,7 +378,11 @@ class EngineSession:
 
     def _detector_for(self, config: SessionConfig) -> Detector | None:
         td = config.turn_detection
-        opts = {"release_delta": self.options.release_delta, "min_speech_ms": self.options.min_speech_ms}
+        opts = {
+            "release_delta": self.options.release_delta,
+            "min_speech_ms": self.options.min_speech_ms,
+            "level": self._pipeline.level_db,
+        }
         if isinstance(td, ServerVad):
             return ServerVadDetector(td, **opts)
         if isinstance(td, SemanticVad):
@@ -459,13 +464,18 @@ class EngineSession:
         for prob, start, end in self._pipeline.append(native):
             if self._detector is None:
                 continue
-            for decision in self._detector.feed(prob, start, end):
-                if isinstance(decision, SpeechStarted):
-                    self._speech_started(decision.start_ms)
-                elif self.buffer_state is BufferState.SPEECH:
-                    self._turn_ended(decision)
+            self._decide(self._detector.feed(prob, start, end))
+        if self._detector is not None:
+            self._decide(self._detector.advance(self._pipeline.processed_ms))
         if self._detector is not None and self._detector.state is VadState.QUIET:
             self._pipeline.trim_quiet()
+
+    def _decide(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if isinstance(decision, SpeechStarted):
+                self._speech_started(decision.start_ms)
+            elif self.buffer_state is BufferState.SPEECH:
+                self._turn_ended(decision)
 
     def _speech_started(self, detected_ms: float) -> None:
         td = self.config.turn_detection

@@ -12,8 +12,15 @@ server_vad
     of frames below the *release* threshold ``threshold - release_delta`` (hysteresis: a probability
     wobbling around the threshold does not flap); a fall through that band within 64 ms is the model's
     decaying tail and the silence is dated from its first frame under the threshold.
-    ``audio_end_ms`` = first silent frame + ``silence_duration_ms``, i.e. it includes the silence
-    window, as the service reports it.
+    Silero's probability still lags the acoustic end of speech by 30-80 ms (its recurrent state
+    remembers the word), so when the detector is given the audio's level it dates the pause from the
+    energy offset instead: the end of the last 8 ms step, at most 128 ms back, louder than both
+    35 dB under the utterance's recent peak and 6 dB over the level of the confirming silent frame.
+    When nothing in that stretch stands out (speech ending in noise) the VAD's own date is kept.
+    ``audio_end_ms`` = start of the pause + ``silence_duration_ms``, i.e. it includes the silence
+    window, as the service reports it. The silence window is checked against every append, not only
+    at VAD frame ends: once the processed audio reaches the end of the window and the audio after the
+    last VAD frame is still quiet, the turn ends without waiting up to 32 ms for the next frame.
 
 semantic_vad
     The same acoustic segmentation (threshold 0.5) decides where speech is; when speech pauses, the
@@ -84,20 +91,34 @@ SEMANTIC_VAD_THRESHOLD = 0.5
 
 _TAIL_MS = 64.0  # two VAD windows: how long Silero's probability takes to decay after speech ends
 
+# Dating a pause from the energy offset (see the module docstring).
+Level = Callable[[float, float], float]  # dBFS of the processed input between two audio-clock times
+OFFSET_SEARCH_MS = 128.0  # how far before the VAD's date the energy offset may lie
+OFFSET_REF_MS = 256.0  # the stretch whose loudest step is the utterance's recent peak
+OFFSET_STEP_MS = 8.0
+OFFSET_BELOW_PEAK_DB = 35.0
+OFFSET_ABOVE_FLOOR_DB = 6.0
+
 
 class _Segmenter:
     """Acoustic speech / pause tracking shared by both detectors."""
 
-    def __init__(self, threshold: float, release_delta: float, min_speech_ms: float) -> None:
+    def __init__(
+        self, threshold: float, release_delta: float, min_speech_ms: float, level: Level | None = None
+    ) -> None:
         self.threshold = threshold
         self.release = max(0.0, threshold - release_delta)
         self.min_speech_ms = min_speech_ms
+        self.level = level
         self.state = VadState.QUIET
         self._run_start: float | None = None  # first frame of a candidate speech run
         self._below_since: float | None = None  # first frame under `threshold` in the current dip
         self.silence_start: float | None = None
+        self.quiet_db: float | None = None  # what counted as quiet when the pause was dated
+        self.frame_end = 0.0  # audio-clock end of the last VAD frame fed
 
     def feed(self, prob: float, start_ms: float, end_ms: float) -> SpeechStarted | None:
+        self.frame_end = end_ms
         if self.state is VadState.QUIET:
             if prob >= self.threshold:
                 if self._run_start is None:
@@ -121,12 +142,35 @@ class _Segmenter:
                 self.state = VadState.PAUSED
                 tail_start = self._below_since
                 recent = tail_start is not None and start_ms - tail_start <= _TAIL_MS
-                self.silence_start = tail_start if recent else start_ms
+                vad_date = tail_start if recent and tail_start is not None else start_ms
+                self.silence_start = self._energy_offset(vad_date, start_ms, end_ms)
                 self._below_since = None
         elif prob >= self.threshold:  # PAUSED -> speech resumed
             self.state = VadState.SPEAKING
             self.silence_start = None
         return None
+
+    def _energy_offset(self, vad_date: float, silent_from: float, silent_to: float) -> float:
+        """Where the pause began by the audio's level: ``vad_date`` or up to 128 ms earlier."""
+        if self.level is None:
+            return vad_date
+        floor = self.level(silent_from, silent_to)
+        steps = int(OFFSET_REF_MS // OFFSET_STEP_MS)
+        starts = [vad_date - (k + 1) * OFFSET_STEP_MS for k in range(steps)]  # newest first
+        levels = [self.level(t, t + OFFSET_STEP_MS) for t in starts]
+        self.quiet_db = max(max(levels) - OFFSET_BELOW_PEAK_DB, floor + OFFSET_ABOVE_FLOOR_DB)
+        for t, db in zip(starts, levels, strict=True):
+            if db > self.quiet_db:
+                return t + OFFSET_STEP_MS
+            if vad_date - t >= OFFSET_SEARCH_MS:
+                break
+        return vad_date  # nothing stands out (speech buried in noise): no evidence to move the date
+
+    def quiet_since_frame(self, now_ms: float) -> bool:
+        """Whether the processed audio after the last VAD frame is still as quiet as the pause."""
+        if self.level is None or self.quiet_db is None:
+            return False
+        return now_ms <= self.frame_end or self.level(self.frame_end, now_ms) <= self.quiet_db
 
     def silence_ms(self, now_ms: float) -> float:
         return (
@@ -140,14 +184,22 @@ class _Segmenter:
         self._run_start = None
         self._below_since = None
         self.silence_start = None
+        self.quiet_db = None
 
 
 class ServerVadDetector:
     """server_vad: speech start after ``min_speech_ms``, end after ``silence_duration_ms``."""
 
-    def __init__(self, config: ServerVad, *, release_delta: float = 0.15, min_speech_ms: float = 96) -> None:
+    def __init__(
+        self,
+        config: ServerVad,
+        *,
+        release_delta: float = 0.15,
+        min_speech_ms: float = 96,
+        level: Level | None = None,
+    ) -> None:
         self.config = config
-        self._seg = _Segmenter(config.threshold, release_delta, min_speech_ms)
+        self._seg = _Segmenter(config.threshold, release_delta, min_speech_ms, level)
 
     @property
     def state(self) -> VadState:
@@ -165,6 +217,18 @@ class ServerVadDetector:
             return [TurnEnded(end)]
         return []
 
+    def advance(self, now_ms: float) -> list[Decision]:
+        """Between VAD frames: end the turn once the processed audio (up to ``now_ms``) covers the
+        silence window and what came after the last frame is still quiet."""
+        seg = self._seg
+        if seg.state is not VadState.PAUSED or seg.silence_start is None:
+            return []
+        end = seg.silence_start + self.config.silence_duration_ms
+        if now_ms < end or not seg.quiet_since_frame(now_ms):
+            return []
+        seg.reset()
+        return [TurnEnded(end)]
+
     def reset(self) -> None:
         self._seg.reset()
 
@@ -179,11 +243,12 @@ class SemanticVadDetector:
         *,
         release_delta: float = 0.15,
         min_speech_ms: float = 96,
+        level: Level | None = None,
     ) -> None:
         self.config = config
         self.policy = EAGERNESS[config.eagerness]
         self._ask = ask  # ask(now_ms) -> P(turn complete) for the turn's audio up to now_ms
-        self._seg = _Segmenter(SEMANTIC_VAD_THRESHOLD, release_delta, min_speech_ms)
+        self._seg = _Segmenter(SEMANTIC_VAD_THRESHOLD, release_delta, min_speech_ms, level)
         self._next_ask_ms: float | None = None
         self.last_probability: float | None = None
 
@@ -209,6 +274,10 @@ class SemanticVadDetector:
             if self.last_probability >= self.policy.threshold:
                 return self._end(end_ms)
             self._next_ask_ms = silence + _REASK_MS
+        return []
+
+    def advance(self, now_ms: float) -> list[Decision]:
+        """The end-of-turn model is asked on VAD frames only (its answers are spaced by 500 ms)."""
         return []
 
     def _end(self, end_ms: float) -> list[Decision]:

@@ -100,6 +100,62 @@ def test_server_vad_speech_resuming_resets_the_silence():
     assert decisions[1][1] == TurnEnded(11 * FRAME + 200)
 
 
+def _level_from(loud_until_ms: float, loud_db: float = -20.0, quiet_db: float = -70.0, *, resume_ms=None):
+    """A level function for a scripted signal: loud until ``loud_until_ms``, then quiet (and loud
+    again from ``resume_ms``). Each span's level is that of its loudest part, as an RMS would be."""
+
+    def level(start_ms: float, end_ms: float) -> float:
+        loud = start_ms < loud_until_ms or (resume_ms is not None and end_ms > resume_ms)
+        return loud_db if loud else quiet_db
+
+    return level
+
+
+def test_server_vad_dates_the_pause_from_the_energy_offset_when_the_vad_lags():
+    # Speech really ends at 140 ms; the VAD still says 0.9 until frame 7 (224 ms), as Silero does.
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_level_from(140.0))
+    decisions = feed(det, [0.9] * 7 + [0.1] * 10)
+    ended = decisions[1][1]
+    assert isinstance(ended, TurnEnded)
+    assert 140.0 <= ended.end_ms - 200 <= 148.0  # within one 8 ms step of the true end
+
+
+def test_server_vad_keeps_the_vad_date_when_nothing_stands_out():
+    # Steady noise as loud as the speech: no offset in the level, so the VAD's own date stands.
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=lambda a, b: -30.0)
+    decisions = feed(det, [0.9] * 7 + [0.1] * 10)
+    assert decisions[1][1] == TurnEnded(7 * FRAME + 200)
+
+
+def test_server_vad_moves_the_date_back_at_most_the_search_span():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_level_from(40.0))
+    decisions = feed(det, [0.9] * 12 + [0.1] * 10)  # the VAD lags the level by 344 ms
+    assert decisions[1][1] == TurnEnded(12 * FRAME + 200)  # too far back to be the VAD's tail
+
+
+def test_server_vad_ends_between_frames_once_the_processed_audio_covers_the_window():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_level_from(5 * FRAME))
+    assert [type(d) for _, d in feed(det, [0.9] * 5 + [0.1] * 6)] == [SpeechStarted]
+    # the pause began at 160 ms; frames cover up to 352 ms; the window ends at 360 ms
+    assert det.advance(355.0) == []
+    assert det.advance(361.0) == [TurnEnded(360.0)]
+    assert det.state is VadState.QUIET and det.advance(400.0) == []
+
+
+def test_server_vad_waits_for_the_vad_when_the_partial_window_is_loud():
+    level = _level_from(5 * FRAME, resume_ms=11 * FRAME + 4)  # the talker resumes after frame 10
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=level)
+    feed(det, [0.9] * 5 + [0.1] * 6)
+    assert det.advance(365.0) == []
+    assert det.state is VadState.PAUSED  # still undecided: the next frames will tell
+
+
+def test_server_vad_without_a_level_decides_on_frames_only():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200))
+    feed(det, [0.9] * 5 + [0.1] * 6)
+    assert det.advance(1000.0) == []
+
+
 def test_semantic_vad_asks_the_model_per_eagerness():
     asked: list[float] = []
 
