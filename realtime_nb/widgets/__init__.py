@@ -8,13 +8,16 @@ from realtime_nb.widgets._audio_comm import PCM_RATE, MicError, truncate_point
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.mic import Mic
 from realtime_nb.widgets.player import Player
+from realtime_nb.widgets.waveform import ItemError, WaveformCompare
 
 __all__ = [
     "PCM_RATE",
     "ClipSource",
+    "ItemError",
     "Mic",
     "MicError",
     "Player",
+    "WaveformCompare",
     "decode_clip",
     "push_clip",
     "truncate_point",
