@@ -289,6 +289,8 @@ class SessionLike(Protocol):
     def job_output(self, job: Any, value: Any, now: float) -> None: ...
     def job_finished(self, job: Any, now: float, error: BaseException | None) -> None: ...
 
+    # Optional: ``job_is_live(job) -> bool``; False makes the job's worker stop at its next value.
+
 
 SessionFactory = Callable[[Route, float], SessionLike]
 
@@ -319,6 +321,9 @@ class _Connection:
         self._closing = False  # a _Close has been queued
         self._gone = False  # socket finished: late job results are dropped
         self._stop_jobs = threading.Event()  # tells running jobs on worker threads to stop early
+        # ids of running jobs whose output the session no longer wants (a cancelled response): their
+        # workers stop at the next value. Written on the loop, read by workers (set ops are atomic).
+        self._unwanted: set[str] = set()
         self._session: SessionLike | None = None
 
     async def run(self) -> None:
@@ -389,6 +394,11 @@ class _Connection:
             self._outbox.put_nowait(json.dumps(event, separators=(",", ":")))
         for job in session.jobs_to_run():
             self._submit(job)
+        is_live = getattr(session, "job_is_live", None)
+        if is_live is not None:
+            for job in self._jobs.values():
+                if not is_live(job):
+                    self._unwanted.add(job.id)
         if session.closed and not self._closing:
             self._closing = True
             reason = session.close_reason or "session closed"
@@ -409,6 +419,8 @@ class _Connection:
                 for value in iterator:
                     if self._stop_jobs.is_set():  # socket gone: stop computing for nobody
                         return
+                    if job.id in self._unwanted:  # e.g. its response was cancelled: say it ended
+                        break
                     self._to_loop(self._job_output, job, value)
             finally:
                 close = getattr(iterator, "close", None)
@@ -425,7 +437,12 @@ class _Connection:
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _forget_job_threadsafe(self, future: cf.Future[Any]) -> None:
-        self._to_loop(self._jobs.pop, future, None)
+        self._to_loop(self._forget_job, future)
+
+    def _forget_job(self, future: cf.Future[Any]) -> None:
+        job = self._jobs.pop(future, None)
+        if job is not None:
+            self._unwanted.discard(job.id)
 
     def _job_output(self, job: Any, value: Any) -> None:
         if self._gone or self._session is None:

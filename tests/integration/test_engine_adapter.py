@@ -39,6 +39,8 @@ class _ScriptedSession:
         self._jobs: list[Job] = []
         self._ticked = False
         self._last_now = now
+        self._unwanted: set[str] = set()
+        self._jobs_started: list[Job] = []
 
     def _clock(self, now: float) -> None:
         assert now >= self._last_now, "the adapter must feed a monotonic clock"
@@ -59,6 +61,9 @@ class _ScriptedSession:
         elif action == "endless":
             stopped = self.stopped.setdefault(command["name"], threading.Event())
             self._jobs.append(Job(JobKind.SYNTHESIZE, "e", lambda: _endless(stopped)))
+        elif action == "drop":  # stop wanting the output of every job started so far
+            self._unwanted.update(job.id for job in self._jobs_started)
+            self._out.append({"type": "dropped"})
         elif action == "fail":
             self._jobs.append(Job(JobKind.TRANSCRIBE, "f", _failing))
         elif action == "close":
@@ -84,7 +89,11 @@ class _ScriptedSession:
 
     def jobs_to_run(self) -> list[Any]:
         jobs, self._jobs = self._jobs, []
+        self._jobs_started.extend(jobs)
         return jobs
+
+    def job_is_live(self, job: Any) -> bool:
+        return job.id not in self._unwanted
 
     def job_output(self, job: Any, value: Any, now: float) -> None:
         self._clock(now)
@@ -246,6 +255,19 @@ async def test_disconnect_mid_job_stops_the_job_and_frees_the_connection(scripte
     after = scripted_engine.stats()
     assert after["connections"] == 0 and after["pending_jobs"] == 0
     assert after["tasks"] <= baseline["tasks"]
+
+
+async def test_a_job_nobody_wants_stops_while_the_socket_lives_on(scripted_engine: Any) -> None:
+    async with connect(_url(scripted_engine)) as ws:
+        await ws.send(json.dumps({"do": "endless", "name": "unwanted"}))
+        await _recv_type(ws, "out")
+        await ws.send(json.dumps({"do": "drop"}))
+        stopped = _ScriptedSession.stopped["unwanted"]
+        assert await asyncio.to_thread(stopped.wait, TIMEOUT), "the unwanted job kept running"
+        finished = await _recv_type(ws, "finished")  # the session hears that it ended, without error
+        assert finished["error"] is None
+        await ws.send(json.dumps({"do": "echo", "tag": "still here"}))
+        assert (await _recv_type(ws, "echo"))["tag"] == "still here"
 
 
 async def test_engine_stop_closes_live_sessions_with_going_away() -> None:
