@@ -120,5 +120,86 @@ def main() -> None:
           f"{np.median(same):.1f} ms (goal: <= 20 ms)")
 
 
+# ------------------------------------------------------------------------------------------------
+# WaveformCompare draw time (no browser): goal <= 1 s for a 60 s item.
+#
+# Run:  .venv/bin/python benchmarks/bench_widgets.py --only waveform [--runs 5]
+#
+# The item is a hand-built EventLog of one 60 s server_vad turn: 60 s of the noisy_10db sample (tiled)
+# appended in 100 ms chunks, speech_started / speech_stopped, commit, and a retrieval whose audio is
+# the clean speech (what a perfect denoiser would keep). "draw" is what a notebook pays to show it:
+# WaveformCompare.from_log (read the log, align, levels) plus building the widget (figure -> PNG,
+# two in-memory WAVs, the table). The figure alone is timed too.
+
+
+def waveform_item_log(seconds: float = 60.0) -> tuple[object, str]:
+    from realtime_nb import samples
+    from realtime_nb.audio import pcm_to_b64
+    from realtime_nb.protocol import Dialect
+    from realtime_nb.timeline import EventLog
+
+    sample = samples.load("noisy_10db")
+    n = int(seconds * sample.rate)
+    reps = -(-n // sample.audio.size)
+    raw = np.tile(sample.audio, reps)[:n]
+    clean = np.tile(sample.clean, reps)[:n]
+    item_id = "item_bench60"
+    log = EventLog()
+    step = sample.rate // 10
+    for i in range(0, n, step):
+        append = {"type": "input_audio_buffer.append", "audio": pcm_to_b64(raw[i : i + step], "pcm16")}
+        log.record("sent", append, Dialect.GA)
+    end_ms = round(seconds * 1000)
+    item = {"id": item_id, "type": "message", "role": "user", "content": [{"type": "input_audio"}]}
+    kept = {**item, "content": [{"type": "input_audio", "audio": pcm_to_b64(clean, "pcm16")}]}
+    for event in (
+        {"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": item_id},
+        {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id},
+        {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None},
+        {"type": "conversation.item.added", "item": item, "previous_item_id": None},
+        {"type": "conversation.item.retrieved", "item": kept},
+    ):
+        log.record("received", event, Dialect.GA)
+    return log, item_id
+
+
+def bench_waveform(runs: int = 5, seconds: float = 60.0) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from realtime_nb.widgets.waveform import WaveformCompare
+
+    log, item_id = waveform_item_log(seconds)
+    _ = WaveformCompare.from_log(log, item_id).widget  # warm-up: imports, font cache
+    print(f"\nWaveformCompare draw time, {seconds:.0f} s item, median of {runs} runs (goal: <= 1 s)")
+    print(f"{'spectrogram':>11} {'draw: from_log + widget, s':>27} {'figure -> PNG, s':>17} {'PNG kB':>7}")
+    for spectrogram in (False, True):
+        whole, figure, size = [], [], 0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            wc = WaveformCompare.from_log(log, item_id, spectrogram=spectrogram)
+            _ = wc.widget
+            whole.append(time.perf_counter() - t0)
+            wc._png = None  # time the figure again on its own
+            t1 = time.perf_counter()
+            size = len(wc.png())
+            figure.append(time.perf_counter() - t1)
+        label = "with" if spectrogram else "without"
+        print(f"{label:>11} {np.median(whole):>27.3f} {np.median(figure):>17.3f} {size / 1024:>7.0f}")
+
+
+def _main_with_sections() -> None:
+    """``--only mic`` / ``--only waveform`` runs one section; without it both run, mic first."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--only", choices=("mic", "waveform"))
+    parser.add_argument("--runs", type=int)
+    known, rest = parser.parse_known_args()
+    if known.only != "waveform":
+        sys.argv = [sys.argv[0], *rest, *(["--runs", str(known.runs)] if known.runs else [])]
+        main()
+    if known.only != "mic":
+        bench_waveform(known.runs or 5)
+
+
 if __name__ == "__main__":
-    main()
+    _main_with_sections()
