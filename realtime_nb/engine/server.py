@@ -496,7 +496,9 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
     def factory(route: Route, now: float) -> SessionLike:
         # The model (Azure: deployment) the client asked for is what session.created reports.
         session_options = dataclasses.replace(base, model=route.session_model)
-        return EngineSession(models, route.dialect, now=now, options=session_options)
+        return EngineSession(
+            models, route.dialect, now=now, options=session_options, api_version=route.api_version
+        )
 
     return factory
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, decode, encode, resample
+from realtime_nb.engine import api_versions
 from realtime_nb.engine.conversation import Conversation, Item, item_from_client, user_audio_item
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.input_pipeline import RATE, InputPipeline
@@ -113,8 +114,10 @@ class EngineSession:
         now: float,
         options: EngineOptions | None = None,
         config: SessionConfig | None = None,
+        api_version: str | None = None,
     ) -> None:
         self.dialect = Dialect(dialect)
+        self.api_version = api_version  # Azure preview only: 2024-10 refuses what came with 2025-04
         self.options = options or EngineOptions()
         self.id = new_id("sess")
         self._models = models
@@ -353,6 +356,7 @@ class EngineSession:
             raise RequestError(
                 "invalid_value", f"Invalid value: '{etype}' is not a supported client event type.", "type"
             )
+        api_versions.check_event_type(self.api_version, etype)
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         canonical = to_canonical(event, self.dialect)
@@ -407,6 +411,7 @@ class EngineSession:
             err = exc.in_dialect(self.dialect)
             raise RequestError(err.code, err.message, err.param) from None
         del session
+        api_versions.check_config(self.api_version, new)
         if new.voice != self.config.voice and self._voice_used:
             param = "session.audio.output.voice" if self.dialect is Dialect.GA else "session.voice"
             raise RequestError(

@@ -219,3 +219,58 @@ async def test_token_never_reaches_logs_or_reprs(token_engine: Any, caplog: pyte
     assert not [line for line in engine_lines if TOKEN in line]
     assert TOKEN not in repr(token_engine) and TOKEN not in str(token_engine)
     assert "auth=token" in repr(token_engine)
+
+
+# --------------------------------------------------------------------------------------------------
+# What an old Azure preview api-version does not offer
+
+OLD_VERSION_REFUSALS = [
+    ({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}, "turn_detection"),
+    (
+        {"type": "session.update", "session": {"input_audio_noise_reduction": {"type": "far_field"}}},
+        "input_audio_noise_reduction",
+    ),
+    ({"type": "session.update", "session": {"voice": "coral"}}, "voice"),
+    (
+        {"type": "session.update", "session": {"input_audio_transcription": {"model": "gpt-4o-transcribe"}}},
+        "transcription",
+    ),
+    ({"type": "conversation.item.retrieve", "item_id": "item_x"}, "type"),
+]
+
+
+async def _next_of(ws: Any, *types: str) -> dict[str, Any]:
+    """The next event of one of ``types`` (session.created is followed by conversation.created)."""
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if event["type"] in types:
+            return event
+
+
+@pytest.mark.parametrize(("event", "param_part"), OLD_VERSION_REFUSALS)
+async def test_api_version_2024_10_refuses_what_came_with_2025_04(
+    engine: Any, validate: Any, event: dict[str, Any], param_part: str
+) -> None:
+    old = engine.url + "/openai/realtime?api-version=2024-10-01-preview&deployment=dep"
+    new = engine.url + "/openai/realtime?api-version=2025-04-01-preview&deployment=dep"
+    async with connect(old) as ws:
+        created = await _next_of(ws, "session.created")
+        await ws.send(json.dumps(event | {"event_id": "evt_old"}))
+        error = await _next_of(ws, "error", "session.updated", "conversation.item.retrieved")
+        validate(error, Dialect.PREVIEW)
+        assert error["type"] == "error" and error["error"]["event_id"] == "evt_old"
+        assert param_part in error["error"]["param"] and "2025-04-01-preview" in error["error"]["message"]
+        # nothing changed, and the session still works
+        await ws.send(json.dumps({"type": "session.update", "session": {"instructions": "still here"}}))
+        updated = await _next_of(ws, "error", "session.updated")
+        assert updated["type"] == "session.updated"
+        kept = {k: v for k, v in updated["session"].items() if k != "instructions"}
+        assert kept == {k: v for k, v in created["session"].items() if k != "instructions"}
+    async with connect(new) as ws:  # the newer preview accepts the same request
+        await _next_of(ws, "session.created")
+        await ws.send(json.dumps(event | {"event_id": "evt_new"}))
+        reply = await _next_of(ws, "error", "session.updated")
+        if event["type"] == "session.update":
+            assert reply["type"] == "session.updated", reply
+        else:  # the item is unknown, but the event type is
+            assert reply["error"]["code"] == "item_not_found" or "item" in reply["error"]["message"]
