@@ -119,6 +119,7 @@ function render({ model, el: root }) {
   const box = el("div", "rtnb-audio rtnb-mic");
   const start = el("button", "rtnb-start", "▶ Start mic");
   const talk = el("button", "rtnb-talk", "Hold to talk");
+  talk.style.touchAction = "none"; // a held finger that drifts must not turn into a scroll (pointercancel)
   const device = el("select", "rtnb-device");
   const ecLabel = el("label", "rtnb-ec");
   const ec = el("input"); ec.type = "checkbox";
@@ -286,7 +287,7 @@ function render({ model, el: root }) {
   async function restart() { if (cap) { await stopCapture(); startCapture(); } }
 
   function press(e) {
-    if (!cap || held) return;
+    if (!cap || held || e.button !== 0) return; // primary button / touch / pen contact only
     e.preventDefault();
     held = true;
     model.send({ type: "ptt", down: true });
@@ -306,6 +307,8 @@ function render({ model, el: root }) {
   talk.addEventListener("pointerdown", press);
   talk.addEventListener("pointerup", release);
   talk.addEventListener("pointerleave", release);
+  talk.addEventListener("pointercancel", release); // the browser took the pointer (touch scroll, palm)
+  talk.addEventListener("contextmenu", (e) => e.preventDefault()); // a long touch must not open a menu
   ec.addEventListener("change", () => { model.set("echo_cancellation", ec.checked); model.save_changes(); restart(); });
   mode.addEventListener("change", () => {
     model.set("mode", mode.value); model.save_changes();

@@ -28,6 +28,7 @@ from realtime_nb.widgets._audio_comm import (
     RingRecorder,
     SequenceTracker,
     SessionPump,
+    maybe_await,
     parse_chunk,
     summarize,
 )
@@ -244,13 +245,21 @@ class Mic(anywidget.AnyWidget):
         self._pump.submit(lambda: session.append_audio(samples, PCM_RATE))
 
     def _end_turn(self) -> None:
-        """Push-to-talk release: commit what was appended and ask for a response."""
+        """Push-to-talk release: commit what was appended, then ask for a response.
+
+        Both in one pump step, so a refused commit (a tap too short to hold the service's 100 ms
+        minimum) asks for no answer: the error lands in ``send_errors`` and the turn is not counted.
+        """
         session = self._session
         if self._pump is None or session is None:
             return
-        self._pump.submit(session.commit)
-        self._pump.submit(session.create_response)
-        self.turns_committed += 1
+
+        async def _turn() -> None:
+            await maybe_await(session.commit())
+            self.turns_committed += 1
+            await maybe_await(session.create_response())
+
+        self._pump.submit(_turn)
 
 
 def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float) -> None:
