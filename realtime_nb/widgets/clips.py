@@ -1,8 +1,21 @@
 """Whole recorded clips as a push-to-talk source (ipywebrtc ``AudioRecorder``), decoded with PyAV.
 
-Limit: ipywebrtc records a *whole* clip (WebM/Opus in Chromium) and hands it over when recording
-stops, so nothing streams while the user speaks: the session gets the clip in one go, then a commit
-and a response request. Use :class:`~realtime_nb.widgets.Mic` for streaming and latency work.
+An ipywebrtc ``AudioRecorder`` is accepted as a push-to-talk source: press its record button, speak,
+press stop, and the finished clip becomes one turn. It suits notebooks that already use ipywebrtc,
+and collecting clips without a session (they are then kept, decoded, in ``source.clips``)::
+
+    recorder = AudioRecorder(stream=CameraStream(constraints={"audio": True, "video": False}))
+    source = Mic.from_recorder(recorder, session)   # display(recorder); each clip -> one turn
+
+Limit: **whole clips, no streaming.** ipywebrtc records the entire clip in the browser (WebM/Opus in
+Chromium) and hands it to the kernel only when recording stops. So nothing reaches the session while the
+user speaks: the clip is decoded to 24 kHz PCM16, appended in 200 ms slices in one burst, then
+committed, and (``respond=True``) a response is requested. Consequences: the turn's latency includes the
+whole clip's upload and decode; the server's VAD sees the clip at burst speed (use turn detection
+``None`` with clip sources, or it may split or commit the clip on its own); there are no per-chunk
+latency figures; speaking over the assistant cannot interrupt it (the server hears nothing until the
+clip ends); a clip shorter than 100 ms is refused by the service. Use :class:`~realtime_nb.widgets.Mic`
+(``mode="push_to_talk"`` for the same hold-to-talk behaviour) for streaming and latency work.
 """
 
 from __future__ import annotations

@@ -100,3 +100,28 @@ async def test_recorder_clip_becomes_one_turn() -> None:
 def test_from_recorder_rejects_something_else() -> None:
     with pytest.raises(TypeError, match="AudioRecorder"):
         Mic.from_recorder(object())
+
+
+async def test_clips_do_not_stream_each_finished_clip_is_one_whole_turn() -> None:
+    """The documented limit: nothing is sent while recording; a clip arrives whole, once, when it ends."""
+    ipywebrtc = pytest.importorskip("ipywebrtc")
+    recorder = ipywebrtc.AudioRecorder()
+    session = _StandInSession()
+    source = Mic.from_recorder(recorder, session, respond=False)
+    recorder.recording = True  # the page records: the kernel has no audio yet
+    await asyncio.sleep(0.05)
+    assert session.calls == [] and source._pump is None
+    recorder.audio.value = b""  # a reset value (new recording started) is not a clip
+    assert source._pump is None
+    recorder.recording = False
+    first, second = _webm_opus(0.5, freq=300.0), _webm_opus(0.3, freq=600.0)
+    recorder.audio.value = first
+    recorder.audio.value = second
+    done = asyncio.Event()
+    source._pump.submit(done.set)
+    await asyncio.wait_for(done.wait(), 10)
+    append = ("append", 24000)
+    # Each clip whole, in order: its 200 ms slices, then its commit; respond=False asks for no answer.
+    assert session.calls == [append] * 3 + [("commit",)] + [append] * 2 + [("commit",)]
+    assert [round(_dominant_hz(c), -1) for c in source.clips] == [300.0, 600.0]
+    source.close()
