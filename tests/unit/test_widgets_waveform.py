@@ -238,3 +238,13 @@ def test_alignment_finds_a_known_lag() -> None:
     assert lag_ms == pytest.approx(10.0) and corr > 0.99
     assert alignment(x, -x, RATE)[1] < 0.1  # inverted: no positive match anywhere
     assert np.isnan(alignment(np.zeros(RATE, np.int16), x, RATE)[0])
+
+
+def test_a_saved_session_compares_the_same(runs: dict, tmp_path: Any) -> None:
+    log, item_id = runs["far_field"]
+    loaded = EventLog.load(log.save(tmp_path / "session.zip"))
+    live, saved = WaveformCompare.from_log(log, item_id), WaveformCompare.from_log(loaded, item_id)
+    np.testing.assert_array_equal(saved.item.processed, live.item.processed)
+    np.testing.assert_array_equal(saved.item.raw, live.item.raw)
+    assert saved.item.marks == live.item.marks and saved.item.speech_ms == live.item.speech_ms
+    assert saved.comparison.levels == live.comparison.levels
