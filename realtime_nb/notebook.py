@@ -6,23 +6,41 @@ unchanged on Binder (no key) and against OpenAI or Azure (keys set). It prints o
 and never the key. `require()` turns a missing optional extra into one sentence naming the install
 command; `event_table()` folds a log into the compact protocol table the teaching notebooks show;
 `sessions_dir()` is where notebooks save their recordings.
+
+The tuning notebooks replay bundled recordings instead of a microphone: `replay()` / `replay_each()`
+stream a sample into a fresh session per setting and hand back its log; `score_turns()` and
+`vad_summary()` hold the detected turns against the sample's known speech; `processed_audio()` and
+`item_levels()` compare what was sent with what the server kept; `settle()` waits until a session
+has gone quiet. `PlaybackClock` stands in for a loudspeaker when no browser plays the answer,
+`conversation_items()` lists what a conversation holds, and `cloud_endpoints()` / `probe()` find and
+exercise the services the keys allow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import getpass
 import importlib.util
+import math
 import os
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
+from realtime_nb.audio import duration_ms
+from realtime_nb.audio.levels import compare_levels
 from realtime_nb.client import Endpoint, RealtimeSession
+from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect, wire_type
+from realtime_nb.timeline import EventLog
 
 if TYPE_CHECKING:
     from realtime_nb.engine import Engine
@@ -30,12 +48,23 @@ if TYPE_CHECKING:
 __all__ = [
     "EXTRAS",
     "MissingExtraError",
+    "PlaybackClock",
+    "cloud_endpoints",
     "connect",
+    "conversation_items",
     "describe",
     "event_table",
+    "item_levels",
     "local_engine",
+    "probe",
+    "processed_audio",
+    "replay",
+    "replay_each",
     "require",
+    "score_turns",
     "sessions_dir",
+    "settle",
+    "vad_summary",
 ]
 
 # The import names behind each optional extra of pyproject.toml (checked without importing them).
@@ -113,10 +142,18 @@ def describe(endpoint: Endpoint) -> str:
 class _Connect:
     """Both ``session = await connect()`` and ``async with connect() as session:``."""
 
-    def __init__(self, dialect: Dialect | str, local: bool, session_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        dialect: Dialect | str,
+        local: bool,
+        session_options: dict[str, Any],
+        *,
+        announce: bool = True,
+    ) -> None:
         self._dialect = Dialect(dialect)
         self._local = local
         self._options = session_options
+        self._announce = announce
         self._session: RealtimeSession | None = None
 
     async def _open(self) -> RealtimeSession:
@@ -136,7 +173,8 @@ class _Connect:
         except BaseException:
             await session.close()
             raise
-        print(describe(endpoint))
+        if self._announce:
+            print(describe(endpoint))
         self._session = session
         return session
 
@@ -203,3 +241,442 @@ def event_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["preview_type"] = [wire_type(t, Dialect.PREVIEW) or "—" for t in table["ga_type"]]
     table["audio_ms"] = table["audio_ms"].round(0)
     return table[list(_TABLE_COLUMNS)].reset_index(drop=True)
+
+
+# ---- replaying a recording under a setting -------------------------------------------------------
+
+Spans = Sequence[tuple[float, float]]
+
+
+class _HasSegments(Protocol):
+    """A `realtime_nb.samples.Sample` (only what the scoring needs)."""
+
+    rate: int
+
+    @property
+    def segments(self) -> Sequence[Any]: ...
+
+
+def _audio_path(audio: str | Path) -> Path:
+    """A named sample (``"turns"``) or a path to a WAV file -> the WAV path."""
+    if isinstance(audio, str) and not audio.lower().endswith(".wav"):
+        from realtime_nb import samples
+
+        return samples.ensure(audio)
+    path = Path(audio)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such WAV file: {path}")
+    return path
+
+
+def _committed_items(log: EventLog) -> list[str]:
+    """Ids of the user items the input buffer committed, in order."""
+    frame = log.frame()
+    rows = frame[(frame["type"] == "input_audio_buffer.committed") & frame["item_id"].notna()]
+    return list(dict.fromkeys(str(i) for i in rows["item_id"]))
+
+
+async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:
+    """Return once the peer has handled everything sent so far and has gone quiet.
+
+    An empty ``session.update`` is answered in order, after every earlier append was processed; then
+    we wait for running responses to finish and for `quiet_s` without a new event (transcripts and
+    other asynchronous results), all within `timeout` seconds (else `TimeoutError`).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await session.update_session(timeout=timeout)
+    seen = len(session.log)
+    quiet_since = loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(min(0.05, quiet_s))
+        if len(session.log) != seen:
+            seen, quiet_since = len(session.log), loop.time()
+        elif session.active_response_id is None and loop.time() - quiet_since >= quiet_s:
+            return
+    raise TimeoutError(f"the session did not go quiet within {timeout:g} s")
+
+
+async def replay(
+    audio: str | Path,
+    *,
+    speed: float = 0,
+    tail_silence_ms: float = 1500,
+    retrieve: bool = False,
+    dialect: Dialect | str = "ga",
+    local: bool = False,
+    quiet_s: float = 0.3,
+    timeout: float = 120.0,
+    announce: bool = True,
+    **session_options: Any,
+) -> EventLog:
+    """Stream a recording into a new session set up with `session_options`; return the session's log.
+
+    `audio` is a named sample of `realtime_nb.samples` (``"turns"``) or a WAV path. It is streamed at
+    `speed` x real time (0: as fast as the peer takes it; turn detection works on the audio clock, so
+    the audio-clock results are those of a real-time run), followed by `tail_silence_ms` of silence so
+    the last turn can end. The call returns when the peer has gone quiet (see `settle`); with
+    `retrieve` every committed user item is then fetched with ``conversation.item.retrieve``, so
+    `EventLog.retrieved_audio` (and `processed_audio`) has the server's processed copy. The session
+    is closed; the log stays usable (tables, audio, `save`). Peer as in `connect()`, which prints
+    where it connected unless `announce` is false.
+
+    Wall-clock latencies of a fast replay say nothing about a live conversation: read the audio clock.
+    """
+    path = _audio_path(audio)
+    session = await _Connect(dialect, local, session_options, announce=announce)
+    try:
+        await session.stream_file(path, speed=speed, tail_silence_ms=tail_silence_ms)
+        await settle(session, quiet_s, timeout)
+        if retrieve:
+            for item_id in _committed_items(session.log):
+                await session.retrieve(item_id, timeout=timeout)
+    finally:
+        await session.close()
+    return session.log
+
+
+async def replay_each(
+    audio: str | Path,
+    settings: Mapping[str, Mapping[str, Any]],
+    **common: Any,
+) -> dict[str, EventLog]:
+    """`replay` once per named setting (``{"name": {session options}}``), one session each, in order.
+
+    `common` holds `replay`'s keywords (``speed``, ``retrieve``, ...) and session options shared by
+    every setting; a setting's own entries win. Says once where the sessions run.
+    """
+    if not settings:
+        raise ValueError("give at least one setting: {'name': {session options}}")
+    logs: dict[str, EventLog] = {}
+    for i, (name, options) in enumerate(settings.items()):
+        logs[name] = await replay(audio, **{**common, **options, "announce": i == 0})
+    return logs
+
+
+# ---- detected turns against known speech ---------------------------------------------------------
+
+
+def _truth(truth: _HasSegments | Spans) -> list[tuple[float, float]]:
+    """(start_ms, end_ms) spans from a Sample (its segments) or from a sequence of spans."""
+    segments = getattr(truth, "segments", None)
+    if segments is not None:
+        rate = truth.rate  # type: ignore[union-attr]
+        return [tuple(float(v) for v in s.ms(rate)) for s in segments]  # type: ignore[misc]
+    spans = [(float(a), float(b)) for a, b in truth]  # type: ignore[union-attr]
+    if any(not (math.isfinite(a) and math.isfinite(b) and a <= b) for a, b in spans):
+        raise ValueError(f"true spans must be finite (start_ms, end_ms) with start <= end, got {spans}")
+    return spans
+
+
+_SCORE_COLUMNS = (
+    "item_id", "audio_start_ms", "audio_end_ms", "segment", "true_start_ms", "true_end_ms",
+    "end_delay_ms", "early",
+)  # fmt: skip
+
+
+def score_turns(turns: pd.DataFrame, truth: _HasSegments | Spans) -> pd.DataFrame:
+    """The detected turns of `turns` (`EventLog.turns()`) held against where the speech really is.
+
+    `truth` is a Sample (its speech segments) or (start_ms, end_ms) spans on the same audio clock.
+    Each turn with an audio-clock span is matched to the true span it overlaps most (``segment``,
+    1-based; <NA> for a turn over no speech: a false start). ``end_delay_ms`` = ``audio_end_ms`` -
+    ``true_end_ms``: how long after the speaker really stopped the server ended the turn (it includes
+    the silence window). ``early`` marks a turn that ended before its speech did: the server cut in.
+    """
+    spans = _truth(truth)
+    rows: list[dict[str, Any]] = []
+    usable = turns.dropna(subset=["audio_start_ms", "audio_end_ms"])
+    for item_id, start, end in zip(usable["item_id"], usable["audio_start_ms"], usable["audio_end_ms"],
+                                   strict=True):  # fmt: skip
+        start, end = float(start), float(end)
+        overlaps = [min(end, b) - max(start, a) for a, b in spans]
+        best = int(np.argmax(overlaps)) if overlaps and max(overlaps) > 0 else None
+        row: dict[str, Any] = {"item_id": item_id, "audio_start_ms": start, "audio_end_ms": end}
+        if best is None:
+            row.update(segment=pd.NA, true_start_ms=math.nan, true_end_ms=math.nan,
+                       end_delay_ms=math.nan, early=False)  # fmt: skip
+        else:
+            a, b = spans[best]
+            row.update(segment=best + 1, true_start_ms=a, true_end_ms=b, end_delay_ms=end - b, early=end < b)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(_SCORE_COLUMNS))
+    table["segment"] = table["segment"].astype("Int64")
+    table["early"] = table["early"].astype(bool)
+    return table
+
+
+def vad_summary(logs: Mapping[str, EventLog], truth: _HasSegments | Spans) -> pd.DataFrame:
+    """One row per setting: how its turns compare with the true speech (see `score_turns`).
+
+    Columns: ``true`` (spans of speech), ``turns`` (detected), ``cut_in`` (turns that ended before
+    their speech did), ``false_starts`` (turns over no speech), ``missed`` (true spans no turn
+    touched), ``end_delay_ms`` (median, over the spans that were found, of how long after the real
+    end of speech their last turn ended).
+    """
+    spans = _truth(truth)
+    rows = {}
+    for name, log in logs.items():
+        scored = score_turns(log.turns(), spans)
+        found = scored.dropna(subset=["segment"])
+        last = found.groupby("segment")["end_delay_ms"].last()
+        rows[name] = {
+            "true": len(spans),
+            "turns": len(scored),
+            "cut_in": int(scored["early"].sum()),
+            "false_starts": int(scored["segment"].isna().sum()),
+            "missed": len(spans) - found["segment"].nunique(),
+            "end_delay_ms": float(last.median()) if len(last) else math.nan,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# ---- what the server kept: retrieved audio -------------------------------------------------------
+
+
+def _retrieved_items(log: EventLog) -> list[tuple[str, int, np.ndarray]]:
+    """(item_id, first sample at 24 kHz on the audio clock, audio) of every retrieved user item."""
+    out = []
+    for item_id in _committed_items(log):
+        try:
+            pcm = log.retrieved_audio(item_id)
+            start_ms, _ = log.item_span(item_id)
+        except KeyError:
+            continue
+        out.append((item_id, round(start_ms * 24), pcm))
+    return out
+
+
+def processed_audio(log: EventLog) -> np.ndarray:
+    """The server's processed copy of the input on the audio clock, 24 kHz int16.
+
+    Every retrieved user item (`replay(retrieve=True)`, or `session.retrieve`) is placed where its
+    turn started; audio outside the items (dropped by the server) is zero. The result has the length
+    of `log.sent_audio()`, so the two line up sample for sample.
+    """
+    sent = log.sent_audio()
+    out = np.zeros(sent.size, dtype=np.int16)
+    for _, start, pcm in _retrieved_items(log):
+        stop = min(out.size, start + pcm.size)
+        if stop > start:
+            out[start:stop] = pcm[: stop - start]
+    return out
+
+
+def item_levels(log: EventLog, truth: _HasSegments | Spans = ()) -> pd.DataFrame:
+    """Levels (dBFS) of the raw and the processed audio over the retrieved items, and the change.
+
+    Only the audio inside the items is compared (the server keeps nothing else), raw (what was sent)
+    against processed (what `conversation.item.retrieve` returned). `truth` marks the speech, so the
+    speech level and the level between words (the noise) are told apart. Rows: raw, processed,
+    change; columns as in `realtime_nb.audio.levels.Levels.as_dict`.
+    """
+    spans = _truth(truth)
+    sent = log.sent_audio()
+    raw_parts, processed_parts, speech = [], [], []
+    offset = 0.0
+    for _, start, pcm in _retrieved_items(log):
+        raw = sent[start : start + pcm.size]
+        n = min(raw.size, pcm.size)
+        raw_parts.append(raw[:n])
+        processed_parts.append(pcm[:n])
+        a_ms, b_ms = start / 24, (start + n) / 24
+        for a, b in spans:
+            if min(b, b_ms) > max(a, a_ms):
+                speech.append((offset + max(a, a_ms) - a_ms, offset + min(b, b_ms) - a_ms))
+        offset += n / 24
+    if not raw_parts:
+        raise ValueError("the log has no retrieved user audio: replay(..., retrieve=True) first")
+    table = compare_levels(np.concatenate(raw_parts), np.concatenate(processed_parts), 24000, speech)
+    return pd.DataFrame(table).T
+
+
+# ---- a loudspeaker stand-in, and the conversation afterwards --------------------------------------
+
+
+class PlaybackClock:
+    """Plays a session's answers in real time, on paper: when no browser plays them, this knows what
+    a listener would have heard.
+
+    Each assistant item starts "playing" when its first audio delta arrives and plays at real time,
+    never ahead of the audio received. `stop()` is the moment the listener stopped hearing it (a
+    barge-in); `truncate_point(item_id)` is then where to truncate the item: the smaller of what was
+    played and what was received, in whole ms (the rule of `realtime_nb.widgets.truncate_point`).
+    """
+
+    DELTA = "response.output_audio.delta"
+
+    def __init__(self, session: RealtimeSession, clock: Callable[[], float] = time.monotonic) -> None:
+        self._session = session
+        self._clock = clock
+        self._started: dict[str, float] = {}
+        self._received: dict[str, float] = {}
+        self._stopped_at: float | None = None
+        self._first = asyncio.Event()
+        self.current_item: str | None = None
+        self._off = session.on(self.DELTA, self._on_delta)
+
+    def _on_delta(self, event: dict[str, Any]) -> None:
+        item_id, delta = event.get("item_id"), event.get("delta")
+        if not isinstance(item_id, str) or not isinstance(delta, str):
+            return
+        try:
+            nbytes = len(base64.b64decode(delta, validate=True))
+        except (binascii.Error, ValueError):
+            return
+        fmt = self._session.config.output_format if self._session.config is not None else "pcm16"
+        self._started.setdefault(item_id, self._clock())
+        self._received[item_id] = self._received.get(item_id, 0.0) + duration_ms(nbytes, fmt)
+        self.current_item = item_id
+        self._first.set()
+
+    async def first_audio(self, timeout: float = 60.0) -> str:
+        """Wait until some answer audio has arrived; returns the id of the item playing."""
+        await asyncio.wait_for(self._first.wait(), timeout)
+        assert self.current_item is not None
+        return self.current_item
+
+    def received_ms(self, item_id: str) -> float:
+        return self._received.get(item_id, 0.0)
+
+    def played_ms(self, item_id: str) -> float:
+        """How much of `item_id` a listener has heard by now (or by `stop()`)."""
+        if item_id not in self._started:
+            return 0.0
+        now = self._stopped_at if self._stopped_at is not None else self._clock()
+        return max(0.0, min((now - self._started[item_id]) * 1000.0, self.received_ms(item_id)))
+
+    def stop(self) -> None:
+        """The listener stops hearing now (the first call counts)."""
+        if self._stopped_at is None:
+            self._stopped_at = self._clock()
+
+    def truncate_point(self, item_id: str) -> int:
+        """Where to truncate `item_id`: whole ms heard, never beyond the audio received."""
+        return math.floor(min(self.played_ms(item_id), self.received_ms(item_id)))
+
+    def close(self) -> None:
+        """Stop listening to the session."""
+        self._off()
+
+
+async def conversation_items(session: RealtimeSession, timeout: float | None = None) -> pd.DataFrame:
+    """What the conversation holds now: every item the session saw added and not deleted, retrieved.
+
+    One row per item, in the order they were added: item_id, role, type, status, audio_ms (length of
+    the audio the server holds), and text (a transcript or the text of the item, "" when there is
+    none). Needs an open session.
+    """
+    frame = session.log.frame()
+    received = frame[frame["direction"] == "received"]
+    added = received.loc[received["type"] == "conversation.item.added", "item_id"].dropna()
+    deleted = set(received.loc[received["type"] == "conversation.item.deleted", "item_id"].dropna())
+    rows = []
+    for item_id in dict.fromkeys(str(i) for i in added):
+        if item_id in deleted:
+            continue
+        item = await session.retrieve(item_id, timeout=timeout)
+        texts = [
+            str(part.get("transcript") or part.get("text") or "")
+            for part in item.get("content") or []
+            if isinstance(part, dict)
+        ]
+        rows.append({
+            "item_id": item_id,
+            "role": item.get("role") or "",
+            "type": item.get("type"),
+            "status": item.get("status"),
+            "audio_ms": round(item["audio_pcm"].size * 1000 / item["audio_rate"]),
+            "text": " ".join(t for t in texts if t),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["item_id", "role", "type", "status", "audio_ms", "text"])
+
+
+# ---- the services ----------------------------------------------------------------------------------
+
+
+def _hidden_prompt(question: str, ask: Callable[[str], str]) -> Secret | None:
+    """The answer to a hidden prompt, or None when nobody can answer (a headless run) or it is empty."""
+    try:
+        answer = ask(question)
+    except (NotImplementedError, EOFError, OSError):  # IPython's StdinNotImplementedError included
+        return None
+    if not isinstance(answer, str) or not answer.strip():
+        return None
+    return Secret(answer)
+
+
+def cloud_endpoints(
+    *,
+    prompt: bool = True,
+    ask: Callable[[str], str] | None = None,
+    model: str = "gpt-realtime",
+    deployment: str | None = None,
+) -> dict[str, Endpoint]:
+    """The cloud endpoints the credentials allow, by label; empty when there are none.
+
+    * ``OPENAI_API_KEY`` -> "OpenAI GA" (OpenAI retired the preview dialect in May 2026);
+    * ``AZURE_OPENAI_API_KEY`` + ``AZURE_OPENAI_ENDPOINT`` -> "Azure GA" and "Azure preview"
+      (api-version 2025-04-01-preview), deployment `deployment`, else ``AZURE_OPENAI_DEPLOYMENT``,
+      else `model`.
+
+    When no key is set at all and `prompt` is true, a hidden prompt asks for an OpenAI key: `ask`,
+    else ``getpass.getpass`` as it is at call time (in a kernel, the front end's password box).
+    Where nobody can answer (a notebook run headless, without stdin) or the answer is empty, nothing
+    is added. The keys stay inside the endpoints (`Secret`): no repr, print or log shows them.
+    """
+    found: dict[str, Endpoint] = {}
+    env = {name: (os.environ.get(name) or "").strip() for name in
+           ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")}  # fmt: skip
+    if env["OPENAI_API_KEY"]:
+        found["OpenAI GA"] = Endpoint.openai(model)
+    if env["AZURE_OPENAI_API_KEY"] and env["AZURE_OPENAI_ENDPOINT"]:
+        name = deployment or (os.environ.get("AZURE_OPENAI_DEPLOYMENT") or "").strip() or model
+        found["Azure GA"] = Endpoint.azure(name)
+        found["Azure preview"] = Endpoint.azure(name, api_version="2025-04-01-preview")
+    if prompt and not any(env.values()):
+        question = "OpenAI API key (input hidden; leave empty to skip): "
+        key = _hidden_prompt(question, ask or getpass.getpass)
+        if key is not None:
+            found["OpenAI GA"] = Endpoint.openai(model, api_key=key)
+    return found
+
+
+async def probe(
+    endpoint: Endpoint | None = None,
+    text: str = "Say hello in five words.",
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """One typed question answered with speech, on `endpoint` (None: the embedded engine); the figures.
+
+    Returns service, dialect, model, status, connect_ms (handshake to ``session.created``),
+    first_audio_ms (``response.created`` to the first audio delta), response_ms (created to done),
+    audio_s and transcript. An error is returned as ``status="error: ..."`` with the rest empty, so a
+    table of several peers still fills; the message never holds a key.
+    """
+    if endpoint is None:
+        engine = local_engine()
+        await asyncio.to_thread(engine.wait_ready, _READY_TIMEOUT_S)
+        endpoint = Endpoint.local(engine.url)
+    row: dict[str, Any] = {
+        "service": endpoint.service, "dialect": endpoint.dialect.value, "model": endpoint.model,
+        "status": None, "connect_ms": math.nan, "first_audio_ms": math.nan, "response_ms": math.nan,
+        "audio_s": math.nan, "transcript": None,
+    }  # fmt: skip
+    session = RealtimeSession(endpoint, timeout=timeout, response_timeout=timeout)
+    started = time.perf_counter()
+    try:
+        await session.connect()
+        row["connect_ms"] = (time.perf_counter() - started) * 1000
+        await session.create_text_message(text)
+        reply = await session.create_response(wait=True)
+        assert isinstance(reply, dict)
+        answer = session.log.responses().set_index("response_id").loc[reply["id"]]
+        row.update(status=reply.get("status"), first_audio_ms=answer["first_audio_ms"],
+                   response_ms=answer["duration_ms"], audio_s=answer["audio_s"],
+                   transcript=answer["transcript"])  # fmt: skip
+    except Exception as exc:  # reported in the row: one failing peer must not stop the table
+        row["status"] = f"error: {type(exc).__name__}: {exc}"
+    finally:
+        await session.close()
+    return row

@@ -8,14 +8,17 @@ demands that very key, so the test proves the key went over the wire and never t
 from __future__ import annotations
 
 import base64
+import math
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from realtime_nb import notebook
+from realtime_nb import notebook, samples
 from realtime_nb.client import Endpoint
 from realtime_nb.protocol import ConfigError, Dialect, ServerVad
 from realtime_nb.timeline import EventLog
@@ -176,3 +179,272 @@ def test_event_table_folds_streams_and_names_both_dialects() -> None:
     assert table.loc[4, "preview_type"] == "—"  # GA only
     assert table.loc[2, "item_id"] == "item_1"
     assert notebook.event_table(log.frame().iloc[:0]).empty
+
+
+# ---- replay and scoring ------------------------------------------------------------------------------
+
+
+def _turns(*spans: tuple[float | None, float | None]) -> pd.DataFrame:
+    """A minimal `turns()` table: only the columns the scoring reads."""
+    return pd.DataFrame(
+        {
+            "item_id": [f"item_{i}" for i in range(len(spans))],
+            "audio_start_ms": pd.array([a for a, _ in spans], dtype="Int64"),
+            "audio_end_ms": pd.array([b for _, b in spans], dtype="Int64"),
+        }
+    )
+
+
+def test_score_turns_matches_each_turn_to_the_speech_it_overlaps_most() -> None:
+    truth = [(500.0, 2000.0), (3500.0, 5000.0)]
+    turns = _turns((200, 1200), (1200, 2500), (2600, 2900), (3200, 5500), (None, None))
+    scored = notebook.score_turns(turns, truth)
+    assert list(scored["item_id"]) == [
+        "item_0",
+        "item_1",
+        "item_2",
+        "item_3",
+    ]  # the incomplete row is left out
+    assert list(scored["segment"].astype(object)) == [1, 1, pd.NA, 2]
+    assert list(scored["early"]) == [True, False, False, False]  # the first ended before its speech did
+    assert scored.loc[1, "end_delay_ms"] == 500 and scored.loc[3, "end_delay_ms"] == 500
+    assert math.isnan(scored.loc[2, "end_delay_ms"])  # a false start has no delay
+    assert notebook.score_turns(_turns(), truth).empty
+
+
+def test_score_turns_reads_a_samples_segments() -> None:
+    sample = samples.Sample(np.zeros(48000, np.int16), 24000, (samples.Segment(2400, 24000, "hi"),))
+    scored = notebook.score_turns(_turns((0, 1500)), sample)
+    assert scored.loc[0, "true_start_ms"] == 100 and scored.loc[0, "true_end_ms"] == 1000
+    with pytest.raises(ValueError, match="start <= end"):
+        notebook.score_turns(_turns((0, 10)), [(5.0, 1.0)])
+
+
+def _vad_log(
+    *turns: tuple[int, int], speech: list[tuple[int, int]] | None = None, retrieved_gain: float | None = None
+) -> EventLog:
+    """A log of server-VAD turns over 3 s of noise with a tone as the speech (default: the turns).
+
+    With `retrieved_gain`, each committed item is also retrieved, its audio scaled by that gain.
+    """
+    log = EventLog(start_ns=0)
+    ga, rng = Dialect.GA, np.random.default_rng(0)
+    sent = (rng.standard_normal(72000) * 100).astype(np.int16)
+    for start, end in speech if speech is not None else turns:
+        n = np.arange((end - start) * 24)
+        sent[start * 24 : end * 24] += (3000 * np.sin(n * 0.1)).astype(np.int16)
+    t = iter(range(1, 10_000))
+
+    def rec(direction: str, event: dict) -> None:
+        log.record(direction, event, ga, t_ns=next(t) * 1_000_000)
+
+    for piece in np.split(sent, 75):  # 40 ms appends
+        rec(
+            "sent", {"type": "input_audio_buffer.append", "audio": base64.b64encode(piece.tobytes()).decode()}
+        )
+    for i, (start, end) in enumerate(turns):
+        item = f"item_{i}"
+        rec(
+            "received",
+            {"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": item},
+        )
+        rec("received", {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item})
+        rec("received", {"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": None})
+        if retrieved_gain is not None:
+            pcm = (sent[start * 24 : end * 24] * retrieved_gain).astype(np.int16)
+            content = [{"type": "input_audio", "audio": base64.b64encode(pcm.tobytes()).decode()}]
+            user_item = {"id": item, "type": "message", "role": "user", "content": content}
+            rec("received", {"type": "conversation.item.retrieved", "item": user_item})
+    return log
+
+
+def test_vad_summary_counts_turns_cuts_false_starts_and_misses() -> None:
+    truth = [(500.0, 1000.0), (1500.0, 2000.0), (2500.0, 2800.0)]
+    logs = {
+        "split": _vad_log((400, 800), (800, 1500), (1400, 2300), (2400, 2950)),
+        "noisy": _vad_log((100, 300), (400, 1600)),
+    }
+    summary = notebook.vad_summary(logs, truth)
+    assert list(summary.columns) == ["true", "turns", "cut_in", "false_starts", "missed", "end_delay_ms"]
+    split, noisy = summary.loc["split"], summary.loc["noisy"]
+    assert (split["true"], split["turns"], split["cut_in"], split["false_starts"], split["missed"]) == (
+        3,
+        4,
+        1,
+        0,
+        0,
+    )
+    assert split["end_delay_ms"] == 300  # the last turn over each span ended 500, 300, 150 ms after it
+    assert (noisy["turns"], noisy["false_starts"], noisy["missed"]) == (2, 1, 2)
+
+
+def test_processed_audio_and_item_levels_compare_what_the_server_kept() -> None:
+    speech = [(600, 1400), (2100, 2500)]
+    log = _vad_log((500, 1500), (2000, 2600), speech=speech, retrieved_gain=0.1)
+    sent, processed = log.sent_audio(), notebook.processed_audio(log)
+    assert processed.shape == sent.shape and processed.dtype == np.int16
+    assert not processed[: 500 * 24].any() and not processed[1500 * 24 : 2000 * 24].any()  # dropped
+    assert np.array_equal(
+        processed[500 * 24 : 1500 * 24], (sent[500 * 24 : 1500 * 24] * 0.1).astype(np.int16)
+    )
+    levels = notebook.item_levels(log, speech)
+    assert list(levels.index) == ["raw", "processed", "change"]
+    assert levels.loc["change", "speech_db"] == pytest.approx(-20, abs=0.2)  # a gain of 0.1
+    assert levels.loc["raw", "speech_db"] > levels.loc["raw", "non_speech_db"] + 20
+    with pytest.raises(ValueError, match="retrieve=True"):
+        notebook.item_levels(_vad_log((500, 1500)))
+
+
+async def test_replay_each_streams_every_setting_into_its_own_session(
+    no_keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = samples.load("single")
+    quiet = ServerVad(silence_duration_ms=500, create_response=False)
+    logs = await notebook.replay_each(
+        "single",
+        {"off": {}, "far": {"noise_reduction": "far_field"}},
+        retrieve=True,
+        turn_detection=quiet,
+    )
+    out = capsys.readouterr().out
+    assert out.count("Using the embedded engine") == 1  # said once, not per setting
+    assert list(logs) == ["off", "far"]
+    for log in logs.values():
+        [turn] = notebook.score_turns(log.turns(), sample).itertuples()
+        assert turn.segment == 1 and 400 <= turn.end_delay_ms <= 700  # the 500 ms window, on the audio clock
+        assert log.sent_audio().size == sample.audio.size + 1500 * 24  # the file, then the tail silence
+    off, far = (notebook.processed_audio(log) for log in logs.values())
+    turn = logs["off"].turns().iloc[0]
+    span = slice(int(turn.audio_start_ms) * 24, int(turn.audio_end_ms) * 24)
+    assert np.array_equal(off[span], logs["off"].sent_audio()[span])  # no noise reduction: kept as sent
+    assert not np.array_equal(far[span], logs["far"].sent_audio()[span])
+
+
+async def test_replay_takes_a_wav_path_and_refuses_a_missing_one(no_keys: None, tmp_path: Path) -> None:
+    log = await notebook.replay(
+        samples.ensure("single"), announce=False, turn_detection=None, tail_silence_ms=0
+    )
+    assert log.turns().empty and log.sent_audio().size == samples.load("single").audio.size
+    with pytest.raises(FileNotFoundError):
+        await notebook.replay(tmp_path / "nothing.wav")
+
+
+# ---- playback clock and the conversation ------------------------------------------------------------
+
+
+class _FakeSession:
+    """What PlaybackClock uses of a session: on() and config."""
+
+    def __init__(self) -> None:
+        self.config = None
+        self.listeners: dict[str, list] = {}
+
+    def on(self, kind: str, callback: Any) -> Any:
+        self.listeners.setdefault(kind, []).append(callback)
+        return lambda: self.listeners[kind].remove(callback)
+
+    def emit(self, item_id: str, ms: int) -> None:
+        for callback in list(self.listeners.get("response.output_audio.delta", [])):
+            callback({"type": "response.output_audio.delta", "item_id": item_id, "delta": _audio(ms)})
+
+
+async def test_playback_clock_plays_in_real_time_but_never_ahead_of_the_audio() -> None:
+    now = [100.0]
+    session = _FakeSession()
+    clock = notebook.PlaybackClock(session, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert clock.played_ms("item_a") == 0 and clock.truncate_point("item_a") == 0
+    session.emit("item_a", 400)
+    assert await clock.first_audio(timeout=1) == "item_a"
+    now[0] += 0.25
+    assert clock.played_ms("item_a") == pytest.approx(250) and clock.received_ms("item_a") == 400
+    now[0] += 1.0
+    assert clock.played_ms("item_a") == 400  # only what had arrived can have been heard
+    session.emit("item_a", 1000)
+    clock.stop()
+    now[0] += 5.0
+    assert clock.truncate_point("item_a") == 1250  # frozen at the stop
+    clock.close()
+    assert not session.listeners["response.output_audio.delta"]
+
+
+async def test_conversation_items_lists_what_the_server_holds(no_keys: None) -> None:
+    async with notebook.connect(turn_detection=None) as session:
+        first = await session.create_text_message("Hello there.")
+        gone = await session.create_text_message("Forget this one.")
+        await session.delete_item(gone["id"])
+        reply = await session.create_response(wait=True)
+        assert isinstance(reply, dict)
+        [answer] = reply["output"]
+        await session.truncate(answer["id"], 300)
+        table = await notebook.conversation_items(session)
+    assert list(table["item_id"]) == [first["id"], answer["id"]]
+    assert list(table["role"]) == ["user", "assistant"]
+    assert table.loc[0, "text"] == "Hello there." and table.loc[0, "audio_ms"] == 0
+    assert table.loc[1, "audio_ms"] == 300
+
+
+# ---- the services ------------------------------------------------------------------------------------
+
+
+def _never(question: str) -> str:
+    raise AssertionError("asked for a key although one was set")
+
+
+def test_cloud_endpoints_from_the_environment(monkeypatch: pytest.MonkeyPatch, no_keys: None) -> None:
+    assert notebook.cloud_endpoints(prompt=False, ask=_never) == {}
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-" + "fake-0123456789")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com/")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "my-deployment")
+    found = notebook.cloud_endpoints(ask=_never)
+    assert list(found) == ["OpenAI GA", "Azure GA", "Azure preview"]
+    assert (
+        found["Azure GA"].url == "wss://my-resource.openai.azure.com/openai/v1/realtime?model=my-deployment"
+    )
+    assert (
+        found["Azure preview"].dialect is Dialect.PREVIEW
+        and "2025-04-01-preview" in found["Azure preview"].url
+    )
+    shown = repr(found) + "".join(str(e.headers) for e in found.values())
+    assert FAKE_KEY not in shown and "az-fake" not in shown
+
+
+def test_cloud_endpoints_asks_only_when_it_can(monkeypatch: pytest.MonkeyPatch, no_keys: None) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    def headless(question: str) -> str:
+        raise StdinNotImplementedError(
+            "raw_input was called, but this frontend does not support input requests."
+        )
+
+    assert notebook.cloud_endpoints(ask=headless) == {}
+    assert notebook.cloud_endpoints(ask=lambda q: "   ") == {}
+    questions: list[str] = []
+    found = notebook.cloud_endpoints(ask=lambda q: questions.append(q) or FAKE_KEY)
+    assert list(found) == ["OpenAI GA"] and "hidden" in questions[0]
+    assert FAKE_KEY not in repr(found["OpenAI GA"]) and found["OpenAI GA"].secret_values == (FAKE_KEY,)
+    monkeypatch.setattr("getpass.getpass", headless)  # the default asks getpass as it is at call time
+    assert notebook.cloud_endpoints() == {}
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "my-resource")  # half an Azure set-up: no endpoint, no prompt
+    assert notebook.cloud_endpoints(ask=_never) == {}
+
+
+async def test_probe_reports_one_round_trip_or_the_error(no_keys: None) -> None:
+    row = await notebook.probe(text="Hello there.")
+    assert row["service"] == "local" and row["status"] == "completed"
+    assert row["connect_ms"] > 0 and row["first_audio_ms"] >= 0 and row["audio_s"] > 0
+    assert "hello there" in row["transcript"].lower()
+    refused = await notebook.probe(Endpoint.local("ws://127.0.0.1:9", token=FAKE_KEY), timeout=5)
+    assert refused["status"].startswith("error: ConnectError") and FAKE_KEY not in refused["status"]
+    assert math.isnan(refused["first_audio_ms"])
+
+
+async def test_settle_waits_for_the_running_response_and_for_quiet(no_keys: None) -> None:
+    async with notebook.connect(turn_detection=None) as session:
+        await session.create_text_message("Hello there.")
+        response_id = await session.create_response()
+        assert session.active_response_id == response_id
+        await notebook.settle(session, quiet_s=0.2, timeout=60)
+        assert session.active_response_id is None
+        done = session.log.responses().set_index("response_id").loc[response_id, "status"]
+        assert done == "completed"
