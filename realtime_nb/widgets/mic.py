@@ -32,6 +32,7 @@ from realtime_nb.widgets._audio_comm import (
     parse_chunk,
     summarize,
 )
+from realtime_nb.widgets._disconnect import on_disconnect
 from realtime_nb.widgets.clips import ClipSource
 
 MODES = ("open", "push_to_talk")
@@ -95,6 +96,8 @@ class Mic(anywidget.AnyWidget):
         self.dropped = 0
         self.turns_committed = 0
         self.capture_info: dict[str, Any] = {}
+        self.disconnected = ""  # why the attached session's connection dropped, once it has
+        self._off_disconnect: Callable[[], None] | None = None
         self.on_msg(self._on_front_end_msg)
         if session is not None:
             self.attach(session)
@@ -131,10 +134,22 @@ class Mic(anywidget.AnyWidget):
         if self._pump is not None:
             self._pump.close()
             self._pump = None
+        if self._off_disconnect is not None:
+            self._off_disconnect()
+            self._off_disconnect = None
         self._session = session
         if session is not None:
             self._pump = SessionPump()
+            self._off_disconnect = on_disconnect(session, self.set_disconnected)
         return self
+
+    def set_disconnected(self, reason: str) -> None:
+        """The session's connection dropped: stop forwarding; later chunks are recorded locally, as
+        without a session. (The page greys out inside a Dashboard, which wraps it.)"""
+        self.disconnected = reason or "disconnected"
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
 
     def on_chunk(self, callback: ChunkCallback) -> ChunkCallback:
         """Call ``callback(samples, chunk)`` for every chunk, in the kernel; usable as a decorator.

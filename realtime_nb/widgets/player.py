@@ -28,6 +28,7 @@ from realtime_nb.widgets._audio_comm import (
     subscribe,
     truncate_point,
 )
+from realtime_nb.widgets._disconnect import on_disconnect
 
 AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # canonical, then preview
 SPEECH_STARTED = "input_audio_buffer.speech_started"
@@ -76,6 +77,8 @@ class Player(anywidget.AnyWidget):
         self._seq = 0
         self.truncations: list[dict[str, Any]] = []
         self.errors: list[BaseException] = []
+        self.disconnected = ""  # why the attached session's connection dropped, once it has
+        self._off_disconnect: Any = None
         self.on_msg(self._on_front_end_msg)
         if session is not None:
             self.attach(session)
@@ -90,10 +93,21 @@ class Player(anywidget.AnyWidget):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._off_disconnect is not None:
+            self._off_disconnect()
+            self._off_disconnect = None
         self._session = session
         if session is not None:
             self._unsubscribe = subscribe(session, (*AUDIO_DELTA_TYPES, SPEECH_STARTED), self.handle_event)
+            self._off_disconnect = on_disconnect(session, self.set_disconnected)
         return self
+
+    def set_disconnected(self, reason: str) -> None:
+        """The session's connection dropped: stop playback. (The page greys out inside a Dashboard,
+        which wraps it.)"""
+        self.disconnected = reason or "disconnected"
+        if self._active:
+            self.stop()
 
     def feed(self, item_id: str, pcm16: Any) -> None:
         """Queue 24 kHz mono PCM16 (int16 array or little-endian bytes) of ``item_id`` for playback."""
