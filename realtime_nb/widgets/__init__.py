@@ -1,23 +1,32 @@
-"""Notebook widgets: the microphone (``Mic``) and the streaming player (``Player``).
+"""Notebook widgets: microphone, player, tuning panel, live timeline and a dashboard of all four.
 
-Both are anywidgets (ES modules beside the Python, no build step) exchanging 24 kHz mono PCM16 with
-the kernel as binary comm buffers.
+``Mic``, ``Player`` and ``LiveTimeline`` are anywidgets (ES modules beside the Python, no build
+step) exchanging binary comm buffers or compact row batches with the kernel; ``TuningPanel`` and
+``Dashboard`` are plain ipywidgets.
 """
 
 from realtime_nb.widgets._audio_comm import PCM_RATE, MicError, truncate_point
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
+from realtime_nb.widgets.dashboard import Dashboard, dashboard
+from realtime_nb.widgets.live_timeline import LiveTimeline
 from realtime_nb.widgets.mic import Mic
+from realtime_nb.widgets.panel import PanelValues, TuningPanel
 from realtime_nb.widgets.player import Player
 from realtime_nb.widgets.waveform import ItemError, WaveformCompare
 
 __all__ = [
     "PCM_RATE",
     "ClipSource",
+    "Dashboard",
     "ItemError",
+    "LiveTimeline",
     "Mic",
     "MicError",
+    "PanelValues",
     "Player",
+    "TuningPanel",
     "WaveformCompare",
+    "dashboard",
     "decode_clip",
     "push_clip",
     "truncate_point",
