@@ -36,6 +36,8 @@ class RtnbCapture extends AudioWorkletProcessor {
       if (m.cmd === "gate") { if (m.on && !this.gate) { this.n = 0; this.sq = 0; } this.gate = m.on; }
       else if (m.cmd === "flush") {
         if (this.gate && this.n > 0) this.emit(true);
+        // close: shut the gate in the same step, so no chunk can follow the flushed tail
+        if (m.close) { this.gate = false; this.n = 0; this.sq = 0; }
         this.port.postMessage({ kind: "flushed", tag: m.tag });
       }
     };
@@ -187,8 +189,12 @@ function render({ model, el: root }) {
   }
 
   function gate(on) { if (cap) cap.node.port.postMessage({ cmd: "gate", on }); }
-  function flush(tag) {
-    return new Promise((resolve) => { onFlushed.set(tag, resolve); cap.node.port.postMessage({ cmd: "flush", tag }); });
+  function flush(tag, close = false) {
+    return new Promise((resolve) => {
+      onFlushed.set(tag, resolve);
+      cap.node.port.postMessage({ cmd: "flush", tag, close });
+      setTimeout(resolve, 1000); // a worklet closing under us must not stall the chain of turns
+    });
   }
 
   function onWorklet(e) {
@@ -271,7 +277,7 @@ function render({ model, el: root }) {
   async function stopCapture() {
     if (!cap) return;
     const c = cap;
-    await flush("stop");
+    await flush("stop", true);
     gate(false);
     if (held) { held = false; model.send({ type: "ptt", down: false }); }
     cap = null;
@@ -286,22 +292,32 @@ function render({ model, el: root }) {
 
   async function restart() { if (cap) { await stopCapture(); startCapture(); } }
 
+  // Turn boundaries run in order on one chain: a press that comes while the previous release is still
+  // flushing opens the gate only after that turn's tail and its "up" went out.
+  let turns = Promise.resolve();
   function press(e) {
     if (!cap || held || e.button !== 0) return; // primary button / touch / pen contact only
     e.preventDefault();
     held = true;
-    model.send({ type: "ptt", down: true });
-    gate(true);
     syncControls();
+    turns = turns.then(() => {
+      if (!cap || !held) return; // released (or stopped) before its turn came
+      model.send({ type: "ptt", down: true });
+      gate(true);
+    }).catch(() => {});
   }
-  async function release() {
+  function release() {
     if (!cap || !held) return;
     held = false;
-    await flush("ptt");
-    gate(false);
-    model.send({ type: "ptt", down: false });
-    syncControls();
+    syncControls(); // the button comes up at once; the tail of the turn follows
+    turns = turns.then(async () => {
+      if (!cap) return;
+      await flush("ptt", true); // the turn's tail, and the gate shut in the same worklet step
+      model.send({ type: "ptt", down: false });
+    }).catch(() => {});
   }
+  // A mode switch sets the gate after any pending release, which would otherwise shut it again.
+  function gateAfterTurns(on) { turns = turns.then(() => gate(on)).catch(() => {}); }
 
   start.addEventListener("click", () => { if (cap) stopCapture(); else startCapture(); });
   talk.addEventListener("pointerdown", press);
@@ -313,7 +329,7 @@ function render({ model, el: root }) {
   mode.addEventListener("change", () => {
     model.set("mode", mode.value); model.save_changes();
     if (held) release();
-    gate(mode.value === "open");
+    gateAfterTurns(mode.value === "open");
     syncControls();
   });
   device.addEventListener("change", () => { model.set("device_id", device.value); model.save_changes(); restart(); });
@@ -322,7 +338,7 @@ function render({ model, el: root }) {
     if (msg && msg.type === "ping") model.send({ type: "pong", id: msg.id, t_page: performance.now() });
   };
   model.on("msg:custom", onMsg);
-  const onMode = () => { if (!held) gate(model.get("mode") === "open"); syncControls(); };
+  const onMode = () => { if (!held) gateAfterTurns(model.get("mode") === "open"); syncControls(); };
   model.on("change:mode", onMode);
   model.on("change:echo_cancellation", syncControls);
   model.on("change:status", showInfo);
