@@ -1,6 +1,8 @@
 """Microphone -> kernel latency of the Mic widget, in JupyterLab in headless Chromium (fake microphone).
 
 Run:  .venv/bin/python benchmarks/bench_widgets.py [--seconds 10] [--runs 3] [--chunk-ms 40]
+      .venv/bin/python benchmarks/bench_widgets.py --only timeline [--rate 200] [--max-hz 4]
+      (the second: kernel CPU of a LiveTimeline following a busy EventLog; see its section below)
 
 Method. Each chunk carries the page time at which it was complete (``performance.now()`` when the
 worklet handed it to the main thread) and is stamped on receipt in the kernel
@@ -188,17 +190,138 @@ def bench_waveform(runs: int = 5, seconds: float = 60.0) -> None:
         print(f"{label:>11} {np.median(whole):>27.3f} {np.median(figure):>17.3f} {size / 1024:>7.0f}")
 
 
+# ------------------------------------------------------------------------------------------------
+# LiveTimeline kernel CPU (JupyterLab + headless Chromium): goal < 10 % of a core at 200 events/s.
+#
+# Run:  .venv/bin/python benchmarks/bench_widgets.py --only timeline [--rate 200] [--max-hz 4]
+#
+# A real EventLog in a real kernel (JupyterLab, the timeline displayed in headless Chromium) is fed
+# a realistic event mix at `rate` events/s: mostly 40 ms appends and 200 ms audio deltas with their
+# base64 audio, plus transcript deltas and a turn's landmarks. Kernel CPU = process time / wall time
+# of the kernel process (all its threads: the ZMQ I/O thread that ships comm messages counts) over
+# 1 s windows; the median window is reported, once without a timeline and once with one following
+# the log. The feeder's own cost (recording, base64 decoding) is in both figures.
+
+_TIMELINE_SETUP = r"""
+import asyncio, base64, statistics, time
+import numpy as np
+from realtime_nb.protocol import Dialect
+from realtime_nb.timeline import EventLog
+from realtime_nb.widgets import LiveTimeline
+
+_b64 = lambda ms: base64.b64encode(np.zeros(24 * ms, np.int16).tobytes()).decode()
+_APPEND, _DELTA = _b64(40), _b64(200)
+
+def _event(i):
+    k = i % 20
+    if k < 10:
+        return "sent", {"type": "input_audio_buffer.append", "event_id": f"e{i}", "audio": _APPEND}
+    ids = {"response_id": f"r{i // 20}", "item_id": f"i{i // 20}", "output_index": 0, "content_index": 0}
+    if k < 15:
+        delta = {"type": "response.output_audio.delta", "event_id": f"s{i}", **ids, "delta": _DELTA}
+        return "received", delta
+    if k < 18:
+        return "received", {"type": "response.output_audio_transcript.delta", "event_id": f"s{i}", **ids,
+                            "delta": "a few words"}
+    if k == 18:
+        return "received", {"type": "input_audio_buffer.speech_started", "event_id": f"s{i}",
+                            "audio_start_ms": i * 5, "item_id": f"u{i}"}
+    return "received", {"type": "conversation.item.added", "event_id": f"s{i}", "previous_item_id": None,
+                        "item": {"id": f"u{i}", "type": "message", "role": "user", "status": "completed",
+                                 "content": [{"type": "input_audio", "transcript": None}]}}
+
+async def drive(log, rate, seconds, window_s=1.0):
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    n = 0
+    windows = []
+    w_wall, w_cpu = time.perf_counter(), time.process_time()
+    while loop.time() - start < seconds:
+        due = int((loop.time() - start) * rate)
+        while n < due:
+            direction, event = _event(n)
+            log.record(direction, event, Dialect.GA)
+            n += 1
+        wall = time.perf_counter()
+        if wall - w_wall >= window_s:
+            cpu = time.process_time()
+            windows.append(100.0 * (cpu - w_cpu) / (wall - w_wall))
+            w_wall, w_cpu = wall, cpu
+        await asyncio.sleep(0.005)
+    return {"events": n, "seconds": loop.time() - start, "windows": windows,
+            "median_cpu_pct": statistics.median(windows)}
+
+log_without, log_with = EventLog(), EventLog()
+"""
+
+
+def bench_live_timeline(lab: Lab, root: Path, seconds: float, rate: int, max_hz: float) -> dict:
+    """Kernel CPU % while an EventLog takes `rate` events/s, without and with a LiveTimeline."""
+    name = "bench_timeline.ipynb"
+    show = f"timeline = LiveTimeline(log_with, max_hz={max_hz})\ntimeline"
+    write_notebook(root / name, [_TIMELINE_SETUP, show])
+    with chromium() as browser:
+        nb = NotebookPage(browser.new_page(), lab, name)
+        nb.run_all()
+        nb.page.locator(".rtnb-timeline canvas").wait_for()
+        nb.wait_idle()
+        nb.wait_js("window.__rtnb.timelines && window.__rtnb.timelines.length > 0")
+        nb.kernel_json("await drive(EventLog(), 200, 2.0)")  # warm-up: imports, first allocations
+        without = nb.kernel_json(f"await drive(log_without, {rate}, {seconds})")
+        with_tl = nb.kernel_json(f"await drive(log_with, {rate}, {seconds})")
+        time.sleep(1.0)  # the last push
+        kernel = nb.kernel_json("{'pushes': timeline.pushes, 'rows_pushed': timeline.rows_pushed}")
+        page = nb.js("{rows: window.__rtnb.timelines[0].rows, draws: window.__rtnb.timelines[0].draws}")
+    lab.shutdown_kernels()
+    return {"without": without, "with": with_tl, "kernel": kernel, "page": page}
+
+
+def main_live_timeline(seconds: float = 10.0, rate: int = 200, max_hz: float = 4.0) -> None:
+    if not CHROMIUM.exists():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install chromium")
+    with tempfile.TemporaryDirectory(prefix="rtnb-bench-") as tmp:
+        lab = Lab(Path(tmp))
+        try:
+            r = bench_live_timeline(lab, Path(tmp), seconds, rate, max_hz)
+        finally:
+            lab.stop()
+    w, wo = r["with"], r["without"]
+    print(
+        f"LiveTimeline kernel CPU, {rate} events/s for {seconds:.0f} s, max {max_hz:g} pushes/s "
+        "(JupyterLab + headless Chromium; process time / wall time per 1 s window)"
+    )
+    for label, run in (("without timeline", wo), ("with timeline", w)):
+        ws = ", ".join(f"{x:.1f}" for x in run["windows"])
+        print(
+            f"  {label:<17} median {run['median_cpu_pct']:5.1f} % of a core   "
+            f"({run['events']} events in {run['seconds']:.1f} s; windows: {ws})"
+        )
+    k = r["kernel"]
+    print(
+        f"  timeline cost    {w['median_cpu_pct'] - wo['median_cpu_pct']:+5.1f} points; "
+        f"{k['pushes']} pushes ({k['pushes'] / w['seconds']:.1f}/s), {k['rows_pushed']} rows pushed, "
+        f"page holds {r['page']['rows']} rows after {r['page']['draws']} draws "
+        "(goal: < 10 % of a core with the timeline)"
+    )
+
+
 def _main_with_sections() -> None:
-    """``--only mic`` / ``--only waveform`` runs one section; without it both run, mic first."""
+    """``--only mic|waveform|timeline`` runs one section; without it all run, mic first."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--only", choices=("mic", "waveform"))
+    parser.add_argument("--only", choices=("mic", "waveform", "timeline"))
     parser.add_argument("--runs", type=int)
+    parser.add_argument("--rate", type=int, default=200)  # timeline: events/s
+    parser.add_argument("--max-hz", type=float, default=4.0)  # timeline: pushes/s at most
     known, rest = parser.parse_known_args()
-    if known.only != "waveform":
+    if known.only in (None, "mic"):
         sys.argv = [sys.argv[0], *rest, *(["--runs", str(known.runs)] if known.runs else [])]
         main()
-    if known.only != "mic":
+    if known.only in (None, "waveform"):
         bench_waveform(known.runs or 5)
+    if known.only in (None, "timeline"):
+        seconds = argparse.ArgumentParser(add_help=False)
+        seconds.add_argument("--seconds", type=float, default=10.0)
+        main_live_timeline(seconds.parse_known_args(rest)[0].seconds, known.rate, known.max_hz)
 
 
 if __name__ == "__main__":
