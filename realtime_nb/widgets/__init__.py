@@ -1,4 +1,5 @@
-"""Notebook widgets: microphone, player, tuning panel, live timeline and a dashboard of all four.
+"""Notebook widgets: microphone, player, tuning panel, live timeline, a dashboard of those four, and
+the raw-vs-processed ``WaveformCompare``.
 
 ``Mic``, ``Player`` and ``LiveTimeline`` are anywidgets (ES modules beside the Python, no build
 step) exchanging binary comm buffers or compact row batches with the kernel; ``TuningPanel`` and
