@@ -27,7 +27,7 @@ from realtime_nb.timeline import EventLog
 pytestmark = pytest.mark.notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+NOTEBOOKS = sorted(NOTEBOOK_DIR.rglob("*.ipynb"))  # notebooks/workshop/ too
 KERNEL = "python3"
 DEFAULT_TIMEOUT_S = 180  # per notebook: a cold kernel loads the engine's models on 2 cores
 _CLOUD_VARS = re.compile(r"^(OPENAI_API_KEY|OPENAI_BASE_URL|AZURE_.*)$")
@@ -45,7 +45,7 @@ def _keyless_env(sessions: Path) -> dict[str, str]:
     return env
 
 
-def execute(nb: nbformat.NotebookNode, sessions: Path, timeout: int) -> float:
+def execute(nb: nbformat.NotebookNode, sessions: Path, timeout: int, cwd: Path = NOTEBOOK_DIR) -> float:
     """Run `nb` in place (cell errors raise CellExecutionError); returns the seconds it took."""
     started = time.perf_counter()
     client = NotebookClient(
@@ -53,7 +53,7 @@ def execute(nb: nbformat.NotebookNode, sessions: Path, timeout: int) -> float:
         kernel_name=KERNEL,
         timeout=timeout,
         startup_timeout=60,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
     client.execute(env=_keyless_env(sessions))
     return time.perf_counter() - started
@@ -114,26 +114,83 @@ def _check_event_protocol(out: str, sessions: Path) -> None:
     assert not wire["preview"] & {"response.output_audio.delta", "conversation.item.done"}
 
 
+def _check_vad_tuning(out: str, sessions: Path) -> None:
+    ends = {}
+    for name in ("eager", "default", "patient"):
+        turns = EventLog.load(sessions / f"02_vad_tuning_{name}.rtlog").turns()
+        ends[name] = list(turns["audio_end_ms"])
+    assert len(ends["eager"]) > len(ends["default"]) == len(ends["patient"]) == 3  # 200 ms cuts in
+    for default, patient in zip(ends["default"], ends["patient"], strict=True):
+        assert 400 <= patient - default <= 600  # 1000 ms of silence instead of 500 ms
+    assert "Dashboard(" in out  # the live section displayed its widgets
+
+
+def _check_noise_reduction(out: str, sessions: Path) -> None:
+    off, near, far = (float(x) for x in re.findall(r"^\s*change\s+(-?\d+\.\d)", out, re.M)[:3])
+    assert off == 0.0 and far < near < -3.0  # noise floor change: none, some, most
+
+
+def _check_eagerness(out: str, sessions: Path) -> None:
+    # summary rows: true turns, turns found, cut-ins
+    assert re.search(r"^server_vad 500 ms\s+1\s+2\s+1\b", out, re.M), "server_vad should cut in"
+    assert re.search(r"^semantic low\s+1\s+1\s+0\b", out, re.M), "low eagerness should wait"
+
+
+def _check_interruptions(out: str, sessions: Path) -> None:
+    assert "'reason': 'turn_detected'" in out and "'reason': 'client_cancelled'" in out
+    frame = EventLog.load(sessions / "05_interruptions.rtlog").frame()
+    [truncated] = frame.loc[frame["type"] == "conversation.item.truncated", "audio_end_ms"]
+    kept = re.search(r"(\d+) ms of audio kept \(cut at (\d+) ms\)", out)
+    assert kept and int(kept[1]) == int(kept[2]) == truncated
+
+
+def _check_cloud(out: str, sessions: Path) -> None:
+    assert "No OpenAI or Azure key is set" in out and "Bearer ********" in out
+
+
+def _check_workshop_vad(out: str, sessions: Path) -> None:
+    found = re.search(r"shortest silence without a cut-in: (\d+) ms", out)
+    assert found and 700 < int(found[1]) <= 1000  # the sample's hesitation pause is 700 ms
+
+
+def _check_workshop_barge_in(out: str, sessions: Path) -> None:
+    cut = re.search(r"cut at (\d+) ms; the server holds (\d+) ms", out)
+    assert cut and cut[1] == cut[2]
+    assert "is already shorter than" in out  # the exercise's too-late truncate was refused
+
+
 CHECKS: dict[str, Callable[[str, Path], None]] = {
     "00_start_here": _check_start_here,
     "01_event_protocol": _check_event_protocol,
+    "02_vad_tuning": _check_vad_tuning,
+    "03_noise_reduction": _check_noise_reduction,
+    "04_semantic_vad_eagerness": _check_eagerness,
+    "05_interruptions": _check_interruptions,
+    "06_cloud": _check_cloud,
+    "workshop/2_tune_vad": _check_workshop_vad,
+    "workshop/4_barge_in": _check_workshop_barge_in,
 }
 
 
+def _name(path: Path) -> str:
+    """``02_vad_tuning`` or ``workshop/1_events``: the id tests and checkers use."""
+    return path.relative_to(NOTEBOOK_DIR).with_suffix("").as_posix()
+
+
 def test_every_checker_has_its_notebook() -> None:
-    assert set(CHECKS) <= {p.stem for p in NOTEBOOKS}, "a notebook was renamed: update CHECKS"
+    assert set(CHECKS) <= {_name(p) for p in NOTEBOOKS}, "a notebook was renamed: update CHECKS"
 
 
 @pytest.mark.parametrize(
-    "path", [pytest.param(p, id=p.stem, marks=pytest.mark.timeout(_timeout(p) + 60)) for p in NOTEBOOKS]
+    "path", [pytest.param(p, id=_name(p), marks=pytest.mark.timeout(_timeout(p) + 60)) for p in NOTEBOOKS]
 )
 def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    seconds = execute(nb, tmp_path, _timeout(path))
+    seconds = execute(nb, tmp_path, _timeout(path), cwd=path.parent)
     print(f"{path.name}: {seconds:.1f} s")
     out = output_text(nb)
     assert not _KEY_LIKE.search(out), "an output shows something that looks like a key"
     assert "Using OpenAI" not in out and "Using Azure" not in out
-    check = CHECKS.get(path.stem)
+    check = CHECKS.get(_name(path))
     if check is not None:
         check(out, tmp_path)
