@@ -592,7 +592,12 @@ class RealtimeSession:
     # ---- session.update -----------------------------------------------------------------------
 
     async def update_session(
-        self, config: SessionConfig | None = None, *, timeout: float | None = None, **fields: Any
+        self,
+        config: SessionConfig | None = None,
+        *,
+        timeout: float | None = None,
+        with_turn_detection: bool = False,
+        **fields: Any,
     ) -> SessionConfig:
         """Change the session and return the effective config from ``session.updated``.
 
@@ -600,6 +605,7 @@ class RealtimeSession:
         ``turn_detection=ServerVad(...)``). The target is validated first: a `ConfigError` means
         nothing was sent. Only what differs from the current config goes on the wire, but objects
         such as ``turn_detection`` always go whole, so the service never refills fields with defaults.
+        ``with_turn_detection=True`` sends the turn-detection object even when it did not change.
         """
         self._check_open()
         if config is not None and not isinstance(config, SessionConfig):
@@ -610,7 +616,9 @@ class RealtimeSession:
             target = target.replace(**fields)
         new_wire = session_update(target, self.dialect)["session"]
         old_wire = session_update(current, self.dialect)["session"] if self.config is not None else {}
-        payload = session_update_payload(old_wire, new_wire, self.dialect)
+        payload = session_update_payload(
+            old_wire, new_wire, self.dialect, with_turn_detection=with_turn_detection
+        )
         wire = {"type": "session.update", "event_id": new_id("event"), "session": payload}
         self._validate(wire)
         reply = await self._request(wire, "session.updated", exclusive=True, timeout=timeout)

@@ -35,12 +35,28 @@ def _diff(old: dict[str, Any], new: dict[str, Any], depth: int) -> dict[str, Any
     return out
 
 
-def session_update_payload(old: dict[str, Any], new: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+_TURN_DETECTION_PATH = {
+    Dialect.GA: ("audio", "input", "turn_detection"),
+    Dialect.PREVIEW: ("turn_detection",),
+}
+
+
+def session_update_payload(
+    old: dict[str, Any], new: dict[str, Any], dialect: Dialect, *, with_turn_detection: bool = False
+) -> dict[str, Any]:
     """The minimal wire `session` object turning `old` into `new` (both full wire session objects,
     as `protocol.session_update` renders them). GA payloads always carry `type` (required on every
-    GA update); `model` is never sent (the URL fixes it).
+    GA update); `model` is never sent (the URL fixes it). ``with_turn_detection`` puts the whole
+    turn-detection object in even when it did not change (a tuning panel restating its settings).
     """
     payload = _diff(old, new, 0)
+    if with_turn_detection:
+        *parents, leaf = _TURN_DETECTION_PATH[dialect]
+        source, target = new, payload
+        for key in parents:
+            source = source.get(key, {})
+            target = target.setdefault(key, {})
+        target[leaf] = source.get(leaf)
     payload.pop("model", None)
     if dialect is Dialect.GA:
         payload = {"type": new.get("type", "realtime"), **{k: v for k, v in payload.items() if k != "type"}}

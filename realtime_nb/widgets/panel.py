@@ -11,8 +11,9 @@ Two halves. The decision logic is pure (no widgets, no I/O) so it can be tested 
 * `Debounce`: when a burst of edits becomes one update.
 
 The ipywidgets shell only reads and writes controls, arms a timer and calls
-``session.update_session``, which sends what changed and always the *whole* turn-detection object
-(a partial one would have the service refill the missing fields with its defaults).
+``session.update_session(..., with_turn_detection=True)``: every update carries what changed plus
+the *whole* turn-detection object, changed or not, so what the panel shows is restated each time
+(a partial object would have the service refill the missing fields with its defaults).
 """
 
 from __future__ import annotations
@@ -560,7 +561,7 @@ class TuningPanel(widgets.VBox):
 
         try:
             self.updates_sent += 1
-            await self._session.update_session(target)
+            await self._session.update_session(target, with_turn_detection=True)
             self._show_message("")
         except ServerError as err:
             self._refuse(server_error_message(err))

@@ -205,6 +205,22 @@ def test_update_payload_sends_changed_objects_whole(dialect: Dialect) -> None:
         )
 
 
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.PREVIEW])
+def test_update_payload_can_restate_an_unchanged_turn_detection(dialect: Dialect) -> None:
+    old = SessionConfig(turn_detection=ServerVad(threshold=0.8))
+    new = old.replace(instructions="b")
+    old_wire, new_wire = session_update(old, dialect)["session"], session_update(new, dialect)["session"]
+    plain = session_update_payload(old_wire, new_wire, dialect)
+    full = session_update_payload(old_wire, new_wire, dialect, with_turn_detection=True)
+    if dialect is Dialect.GA:
+        assert "audio" not in plain
+        assert full["audio"] == {"input": {"turn_detection": new_wire["audio"]["input"]["turn_detection"]}}
+    else:
+        assert "turn_detection" not in plain
+        assert full["turn_detection"] == new_wire["turn_detection"]
+    assert full["instructions"] == "b"
+
+
 def test_update_payload_switching_off_and_kind_change() -> None:
     ga = Dialect.GA
     old = SessionConfig(turn_detection=ServerVad())

@@ -413,6 +413,17 @@ async def test_transcription_with_a_language_reaches_the_server(session: Realtim
     panel.close()
 
 
+async def test_every_panel_update_restates_the_whole_turn_detection(session: RealtimeSession) -> None:
+    panel = TuningPanel(session, debounce_s=0.05)
+    panel.set(noise_reduction="far_field")  # turn detection itself unchanged
+    await panel.settled()
+    [update] = _updates(session)
+    assert update["session"]["audio"]["input"]["noise_reduction"] == {"type": "far_field"}
+    td = _turn_detection(update)
+    assert set(td) == FULL_TD_KEYS and td["threshold"] == panel.values.threshold
+    panel.close()
+
+
 async def test_a_dropped_connection_greys_out_the_panel_with_the_reason() -> None:
     from realtime_nb import start_engine
     from realtime_nb.widgets.live_timeline import LiveTimeline
