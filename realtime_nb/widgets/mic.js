@@ -342,6 +342,18 @@ function render({ model, el: root }) {
   model.on("change:mode", onMode);
   model.on("change:echo_cancellation", syncControls);
   model.on("change:status", showInfo);
+  // The session's connection dropped (set from Python): stop capturing, grey out, say why.
+  function onDisconnected() {
+    const reason = model.get("disconnected");
+    if (!reason) return;
+    if (cap) stopCapture();
+    for (const c of [start, talk, mode, device, ec]) c.disabled = true;
+    box.classList.add("rtnb-disconnected");
+    error.textContent = `⚠ session closed: ${reason}`;
+  }
+  model.on("change:disconnected", onDisconnected);
+  onDisconnected();
+
   if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
     navigator.mediaDevices.addEventListener("devicechange", refreshDevices);
   }

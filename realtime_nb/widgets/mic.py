@@ -73,6 +73,8 @@ class Mic(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     # Written by the kernel, shown by the page.
     status = traitlets.Dict().tag(sync=True)
+    # Why the attached session's connection dropped ("" while it is up): the page greys out and says so.
+    disconnected = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, session: Any = None, *, mode: str = "open", record_seconds: float = 60.0,
                  **kwargs: Any) -> None:
@@ -96,7 +98,6 @@ class Mic(anywidget.AnyWidget):
         self.dropped = 0
         self.turns_committed = 0
         self.capture_info: dict[str, Any] = {}
-        self.disconnected = ""  # why the attached session's connection dropped, once it has
         self._off_disconnect: Callable[[], None] | None = None
         self.on_msg(self._on_front_end_msg)
         if session is not None:
@@ -145,7 +146,7 @@ class Mic(anywidget.AnyWidget):
 
     def set_disconnected(self, reason: str) -> None:
         """The session's connection dropped: stop forwarding; later chunks are recorded locally, as
-        without a session. (The page greys out inside a Dashboard, which wraps it.)"""
+        without a session. The page greys out its controls and shows the reason."""
         self.disconnected = reason or "disconnected"
         if self._pump is not None:
             self._pump.close()

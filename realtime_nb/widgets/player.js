@@ -172,6 +172,20 @@ function render({ model, el: root }) {
   }, REPORT_EVERY_MS);
   const onReceived = () => showInfo();
   model.on("change:received_ms", onReceived);
+
+  // The session's connection dropped (set from Python): playback stops there; grey out, say why.
+  const gone = el("div", "rtnb-error");
+  box.append(gone);
+  function onDisconnected() {
+    const reason = model.get("disconnected");
+    if (!reason) return;
+    stopAll();
+    enable.disabled = true; stopBtn.disabled = true;
+    box.classList.add("rtnb-disconnected");
+    gone.textContent = `⚠ session closed: ${reason}`;
+  }
+  model.on("change:disconnected", onDisconnected);
+  onDisconnected();
   showInfo();
 
   return () => {

@@ -60,6 +60,8 @@ class Player(anywidget.AnyWidget):
     received_ms = traitlets.Float(0.0).tag(sync=True)
     # Written by the page: whether audio is queued / sounding, and the AudioContext state.
     playing = traitlets.Bool(False).tag(sync=True)
+    # Why the attached session's connection dropped ("" while it is up): the page greys out and says so.
+    disconnected = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, session: Any = None, *, barge_in: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -77,7 +79,6 @@ class Player(anywidget.AnyWidget):
         self._seq = 0
         self.truncations: list[dict[str, Any]] = []
         self.errors: list[BaseException] = []
-        self.disconnected = ""  # why the attached session's connection dropped, once it has
         self._off_disconnect: Any = None
         self.on_msg(self._on_front_end_msg)
         if session is not None:
@@ -103,8 +104,8 @@ class Player(anywidget.AnyWidget):
         return self
 
     def set_disconnected(self, reason: str) -> None:
-        """The session's connection dropped: stop playback. (The page greys out inside a Dashboard,
-        which wraps it.)"""
+        """The session's connection dropped: stop playback. The page greys out its controls and
+        shows the reason."""
         self.disconnected = reason or "disconnected"
         if self._active:
             self.stop()

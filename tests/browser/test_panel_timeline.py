@@ -26,6 +26,8 @@ _NOTEBOOK = [
     "               lambda e: answers.append(e['session']['audio']['input']['turn_detection']))",
     "panel = TuningPanel(session, debounce_s=0.2)\npanel",
     "timeline = LiveTimeline(session, max_hz=10)\ntimeline",
+    "from realtime_nb.widgets import Mic, Player\nmic, player = Mic(session), Player(session)\n"
+    "display(mic, player)",
 ]
 
 
@@ -94,6 +96,13 @@ def test_dragging_a_slider_updates_the_session_and_the_timeline_draws_it(
         nb.wait_js("window.__rtnb.timelines[0].disconnected !== ''")
         nb.page.get_by_text("The controls are disabled").wait_for(timeout=20_000)
         slider_disabled = nb.page.locator(".rtnb-panel-threshold .noUi-target").get_attribute("disabled")
+        # a Mic and a Player shown on their own grey out too, each saying why
+        for part in (".rtnb-mic", ".rtnb-player"):
+            greyed = nb.page.locator(f"{part}.rtnb-disconnected")
+            greyed.get_by_text("session closed").wait_for(timeout=20_000)
+        audio_buttons = nb.js(
+            "[...document.querySelectorAll('.rtnb-mic button, .rtnb-player button')].map(b => b.disabled)"
+        )
         offline = nb.js("{...window.__rtnb.timelines[0]}")
 
     threshold = answers[-1]["threshold"]
@@ -108,3 +117,4 @@ def test_dragging_a_slider_updates_the_session_and_the_timeline_draws_it(
     assert count_text.endswith("events")
     assert "code 1001" in offline["disconnected"] and offline["rows"] > page_tl["rows"]  # + the close
     assert slider_disabled is not None
+    assert audio_buttons and all(audio_buttons)
