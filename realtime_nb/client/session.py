@@ -886,6 +886,10 @@ class RealtimeSession:
             return dict(reply["response"])
         finally:
             self._waiters.discard(done)
+            if done.future.done() and not done.future.cancelled():
+                done.future.exception()  # a refusal reached both waiters; it is raised above once
+            else:
+                done.future.cancel()
 
     async def cancel_response(self, response_id: str | None = None, timeout: float | None = None) -> Event:
         """Cancel the active response; returns its final ``response.done`` response object.

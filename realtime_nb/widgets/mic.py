@@ -212,6 +212,19 @@ class Mic(anywidget.AnyWidget):
         self._raise_pending()
         return self._latency.latencies_ms(self._clock, offset_ms)
 
+    def sent_audio(self, item_id: str) -> np.ndarray:
+        """The raw 24 kHz audio this microphone's session sent for a user item: the client-side truth
+        that `WaveformCompare` sets against the retrieved (processed) audio. The session's EventLog
+        keeps it, on the audio clock, over the item's span (prefix padding included)."""
+        self._raise_pending()
+        log = getattr(self._session, "log", None)
+        if log is None:
+            raise RuntimeError("no session with an event log is attached: use recorded() instead")
+        try:
+            return log.item_audio(item_id)
+        except KeyError:
+            raise KeyError(f"item {item_id!r} has no audio in this session's log") from None
+
     def recorded(self) -> np.ndarray:
         """The audio captured, 24 kHz int16, on the capture clock (lost chunks become silence).
 
@@ -277,6 +290,19 @@ class Mic(anywidget.AnyWidget):
 
         self._pump.submit(_turn)
 
+    def _barge_in(self) -> None:
+        """Push-to-talk press while an answer is running: cancel it, as speaking over it does with
+        server VAD (the Player stops and truncates at what was heard when the cancel lands)."""
+        session = self._session
+        if self._pump is None or session is None or not getattr(session, "active_response_id", None):
+            return
+
+        async def _cancel() -> None:
+            if getattr(session, "active_response_id", None):  # it may have finished meanwhile
+                await maybe_await(session.cancel_response())
+
+        self._pump.submit(_cancel)
+
 
 def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float) -> None:
     """Apply one front-end message to ``mic`` (``now_ms``: kernel receipt time, explicit for tests)."""
@@ -313,6 +339,8 @@ def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float)
         down = bool(content.get("down"))
         if mic._ptt_down and not down:
             mic._end_turn()
+        elif down and not mic._ptt_down:
+            mic._barge_in()
         mic._ptt_down = down
     elif kind == "error":
         mic._pending_error = MicError(str(content.get("name", "")), str(content.get("message", "")))

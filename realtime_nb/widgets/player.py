@@ -32,6 +32,11 @@ from realtime_nb.widgets._disconnect import on_disconnect
 
 AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # canonical, then preview
 SPEECH_STARTED = "input_audio_buffer.speech_started"
+RESPONSE_DONE = "response.done"
+
+
+def _was_cancelled(event: dict[str, Any]) -> bool:
+    return (event.get("response") or {}).get("status") == "cancelled"
 _STOP_REPORT_TIMEOUT_S = 1.0  # how long barge-in waits for the page's final played-ms report
 
 
@@ -74,6 +79,7 @@ class Player(anywidget.AnyWidget):
         self._current: str | None = None
         self._active = False  # page has audio scheduled (set on feed, cleared by the page's report)
         self._muted: set[str] = set()  # items whose remaining deltas must not play (stopped)
+        self._cut: set[str] = set()  # items already truncated at what was heard (cut once)
         self._stop_waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = 0
@@ -99,7 +105,8 @@ class Player(anywidget.AnyWidget):
             self._off_disconnect = None
         self._session = session
         if session is not None:
-            self._unsubscribe = subscribe(session, (*AUDIO_DELTA_TYPES, SPEECH_STARTED), self.handle_event)
+            kinds = (*AUDIO_DELTA_TYPES, SPEECH_STARTED, RESPONSE_DONE)
+            self._unsubscribe = subscribe(session, kinds, self.handle_event)
             self._off_disconnect = on_disconnect(session, self.set_disconnected)
         return self
 
@@ -117,6 +124,7 @@ class Player(anywidget.AnyWidget):
         samples = _as_pcm16(pcm16)
         self._count_received(item_id, len(samples))
         self._muted.discard(item_id)
+        self._cut.discard(item_id)
         self._send_audio(item_id, samples)
 
     def stop(self) -> None:
@@ -132,8 +140,9 @@ class Player(anywidget.AnyWidget):
         computed and recorded in ``truncations``.
         """
         item = self._current
-        if item is None or not self._active:
+        if item is None or not self._active or item in self._cut:
             return None
+        self._cut.add(item)  # at once: a cancelled response.done can follow barge-in's speech_started
         waiter = asyncio.get_running_loop().create_future()
         self._stop_waiters.append(waiter)
         self.stop()
@@ -156,7 +165,8 @@ class Player(anywidget.AnyWidget):
         return self._played_ms.get(item_id, 0.0)
 
     def handle_event(self, event: dict[str, Any]) -> None:
-        """Session event hook: play audio deltas, barge in on ``speech_started`` during playback."""
+        """Session event hook: play audio deltas; stop and truncate on ``speech_started`` during
+        playback (barge-in) and on a cancelled ``response.done``."""
         kind = event.get("type")
         if kind in AUDIO_DELTA_TYPES:
             item = event.get("item_id")
@@ -169,6 +179,10 @@ class Player(anywidget.AnyWidget):
             if item not in self._muted:
                 self._send_audio(item, samples)
         elif kind == SPEECH_STARTED and self.barge_in and self._active:
+            self._spawn(self.interrupt())
+        elif kind == RESPONSE_DONE and self.barge_in and self._active and _was_cancelled(event):
+            # Cancelled by the client (push-to-talk press, response.cancel): what is still queued
+            # must not play, and the item is cut at what was heard (once: barge-in may have done it).
             self._spawn(self.interrupt())
 
     # ----------------------------------------------------------------------------- internals

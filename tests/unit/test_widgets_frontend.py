@@ -89,6 +89,12 @@ class RecordingSession:
     async def truncate(self, item_id: str, content_index: int = 0, audio_end_ms: int = 0) -> None:
         self.calls.append(("truncate", item_id, content_index, audio_end_ms))
 
+    active_response_id: str | None = None
+
+    async def cancel_response(self) -> None:
+        self.calls.append(("cancel", self.active_response_id))
+        self.active_response_id = None
+
     def on(self, kind: str, cb: Callable[[dict], Any]) -> None:
         self.handlers.setdefault(kind, []).append(cb)
 
@@ -179,6 +185,23 @@ async def test_push_to_talk_appends_while_held_then_commits_and_asks_for_a_respo
     assert session.calls == [("append", 480, PCM_RATE), ("append", 200, PCM_RATE), ("commit",), ("response",)]
     assert mic.turns_committed == 1
     assert mic.chunks_received == 4
+
+
+async def test_a_push_to_talk_press_cancels_a_running_answer_first() -> None:
+    session = RecordingSession()
+    mic = Mic(session, mode="push_to_talk")
+    fe = _fe(mic)
+    fe.deliver({"type": "ptt", "down": True})  # nothing running: nothing to cancel
+    fe.deliver({"type": "ptt", "down": False})
+    await mic.flush()
+    session.active_response_id = "resp_1"  # the answer to that turn is playing
+    fe.deliver({"type": "ptt", "down": True})
+    _send_chunk(mic, 0, _pcm(480))
+    fe.deliver({"type": "ptt", "down": False})
+    await mic.flush()
+    first_turn, second_turn = session.calls[:2], session.calls[2:]
+    assert first_turn == [("commit",), ("response",)]
+    assert second_turn == [("cancel", "resp_1"), ("append", 480, PCM_RATE), ("commit",), ("response",)]
 
 
 async def test_mic_without_session_log_keeps_a_bounded_copy() -> None:
@@ -293,6 +316,36 @@ async def test_barge_in_stops_playback_and_truncates_at_what_was_heard() -> None
     session.emit({"type": "response.output_audio.delta", "item_id": "item_bot", "delta": delta})
     assert len(fe.custom("audio")) == 3
     assert player.received_ms_of("item_bot") == pytest.approx(4000.0)
+
+
+async def test_a_cancelled_response_stops_playback_and_truncates_once() -> None:
+    session = RecordingSession()
+    player = Player(session)
+    fe = _fe(player)
+    delta = base64.b64encode(_pcm(24000).tobytes()).decode()
+    session.emit({"type": "response.output_audio.delta", "item_id": "item_bot", "delta": delta})
+    fe.deliver({"type": "played", "played": {"item_bot": 400.0}, "active": True, "final": False, "seq": 0})
+    player.stop_report_timeout_s = 0.0
+    done = {"type": "response.done", "response": {"id": "r", "status": "completed"}}
+    session.emit(done)  # a finished answer plays on
+    assert player._tasks == set() and fe.custom("stop") == []
+    # barge-in, then the server's cancelled response.done: one stop-and-truncate, not two
+    session.emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "u"})
+    session.emit({"type": "response.done", "response": {"id": "r", "status": "cancelled"}})
+    await asyncio.wait_for(asyncio.gather(*player._tasks), 5)
+    assert session.calls == [("truncate", "item_bot", 0, 400)]
+
+
+async def test_a_client_cancel_alone_also_cuts_at_what_was_heard() -> None:
+    session = RecordingSession()
+    player = Player(session)
+    fe = _fe(player)
+    player.stop_report_timeout_s = 0.0
+    player.feed("item_c", _pcm(24000))
+    fe.deliver({"type": "played", "played": {"item_c": 250.0}, "active": True, "final": False, "seq": 0})
+    session.emit({"type": "response.done", "response": {"id": "r", "status": "cancelled"}})
+    await asyncio.wait_for(asyncio.gather(*player._tasks), 5)
+    assert session.calls == [("truncate", "item_c", 0, 250)] and len(fe.custom("stop")) == 1
 
 
 async def test_truncation_never_exceeds_the_audio_received() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
+import pytest
 
 from realtime_nb.client import ServerError
 from realtime_nb.widgets import PCM_RATE, Mic
@@ -53,3 +56,35 @@ async def test_an_accepted_commit_is_followed_by_one_response() -> None:
     await mic.flush()
     assert session.calls == ["append", "commit", "response"]
     assert mic.turns_committed == 1 and mic.send_errors == []
+
+
+async def test_the_raw_audio_of_each_committed_turn_is_kept_per_item() -> None:
+    from realtime_nb import start_engine
+
+    with start_engine() as engine:
+        await _two_turns_kept(engine)
+    with pytest.raises(RuntimeError, match="recorded"):
+        Mic().sent_audio("item_x")
+
+
+async def _two_turns_kept(engine: object) -> None:
+    from realtime_nb.client import Endpoint, RealtimeSession
+
+    async with RealtimeSession(Endpoint.local(engine.url)) as session:  # type: ignore[attr-defined]
+        await session.update_session(turn_detection=None)
+        mic = Mic(session, mode="push_to_talk")
+        rng = np.random.default_rng(3)
+        turns = [(rng.standard_normal(n) * 3000).astype(np.int16) for n in (4800, 7200)]
+        items = []
+        for seq, audio in enumerate(turns):
+            committed = asyncio.ensure_future(session.wait_for("input_audio_buffer.committed", timeout=30))
+            handle_msg(mic, {"type": "ptt", "down": True}, None, 0.0)
+            chunk = {"type": "chunk", "seq": seq, "t_capture": 1.0, "rate": PCM_RATE, "level": 0.1}
+            handle_msg(mic, chunk, [audio.tobytes()], 2.0)
+            handle_msg(mic, {"type": "ptt", "down": False}, None, 3.0)
+            await mic.flush()
+            items.append((await committed)["item_id"])
+        for item_id, audio in zip(items, turns, strict=True):
+            np.testing.assert_array_equal(mic.sent_audio(item_id), audio)
+        with pytest.raises(KeyError, match="item_nope"):
+            mic.sent_audio("item_nope")
