@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     )
     from realtime_nb.engine.server import EngineServer, Refusal, Route, check_credentials, route_request
     from realtime_nb.engine.session import EngineSession
+    from realtime_nb.engine.vad_trace import vad_trace
 
 _EXPORTS: dict[str, str] = {
     "start_engine": "realtime_nb.engine.runner",
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "EngineOptions": "realtime_nb.engine.options",
     "EngineSession": "realtime_nb.engine.session",
     "Models": "realtime_nb.engine.models",
+    "vad_trace": "realtime_nb.engine.vad_trace",
 }
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "preload_models",
     "route_request",
     "start_engine",
+    "vad_trace",
 ]
 
 
