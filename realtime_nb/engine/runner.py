@@ -129,7 +129,7 @@ class Engine:
     def stats(self, timeout: float = 5.0) -> dict[str, int]:
         """Open connections and jobs not yet fed back, read on the engine's own loop."""
         if not self.running:
-            return {"connections": 0, "pending_jobs": 0, "tasks": 0}
+            return {"connections": 0, "pending_jobs": 0, "jobs_in_flight": 0, "tasks": 0}
 
         async def _collect() -> dict[str, int]:
             current = asyncio.current_task()
@@ -139,7 +139,8 @@ class Engine:
         return asyncio.run_coroutine_threadsafe(_collect(), self._loop).result(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every session has disconnected and been cleaned up; False on timeout."""
+        """Block until every session has disconnected and been cleaned up and no worker still
+        computes for one; False on timeout."""
         if not self.running:
             return True
 

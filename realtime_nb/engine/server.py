@@ -408,6 +408,7 @@ class _Connection:
     def _submit(self, job: Any) -> None:
         future = self._server.executor.submit(self._drive_job, job)
         self._jobs[future] = job
+        self._server.jobs_in_flight += 1
         future.add_done_callback(self._forget_job_threadsafe)
 
     def _drive_job(self, job: Any) -> None:
@@ -443,6 +444,7 @@ class _Connection:
         job = self._jobs.pop(future, None)
         if job is not None:
             self._unwanted.discard(job.id)
+        self._server.job_done()
 
     def _job_output(self, job: Any, value: Any) -> None:
         if self._gone or self._session is None:
@@ -540,7 +542,8 @@ class EngineServer:
         )
         self._server: Server | None = None
         self._connections: set[_Connection] = set()
-        self._idle: asyncio.Event | None = None  # set while no connection is open (made on the loop)
+        self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
+        self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
 
     def __repr__(self) -> str:
         auth = "token" if self.requires_token else "open"
@@ -602,13 +605,29 @@ class EngineServer:
         return {
             "connections": len(self._connections),
             "pending_jobs": sum(c.pending_jobs for c in self._connections),
+            "jobs_in_flight": self.jobs_in_flight,
         }
 
+    @property
+    def idle(self) -> bool:
+        """No connection open and no job still on a worker thread (one of a gone socket included)."""
+        return not self._connections and self.jobs_in_flight == 0
+
+    def job_done(self) -> None:
+        """A submitted job's future settled (ran, failed or was cancelled); on the loop."""
+        self.jobs_in_flight -= 1
+        self._note_idle()
+
+    def _note_idle(self) -> None:
+        if self.idle and self._idle is not None:
+            self._idle.set()
+
     async def wait_idle(self) -> None:
-        """Return once no connection is open and every connection's cleanup has run."""
+        """Return once no connection is open, every connection's cleanup has run and no worker is
+        still computing for one (a synthesis of a vanished client stops at its next value)."""
         if self._idle is None:
             self._idle = asyncio.Event()
-        if not self._connections:
+        if self.idle:
             self._idle.set()
         await self._idle.wait()
 
@@ -659,8 +678,7 @@ class EngineServer:
                 await ws.close(1011, "internal engine error; see the engine log")
         finally:
             self._connections.discard(connection)
-            if not self._connections and self._idle is not None:
-                self._idle.set()
+            self._note_idle()
             log.info("session closed")
 
 

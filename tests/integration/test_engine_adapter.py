@@ -253,7 +253,7 @@ async def test_disconnect_mid_job_stops_the_job_and_frees_the_connection(scripte
         assert await asyncio.to_thread(stopped.wait, TIMEOUT), f"job {name} kept running"
     assert await asyncio.to_thread(scripted_engine.wait_idle, TIMEOUT)
     after = scripted_engine.stats()
-    assert after["connections"] == 0 and after["pending_jobs"] == 0
+    assert after["connections"] == 0 and after["pending_jobs"] == 0 and after["jobs_in_flight"] == 0
     assert after["tasks"] <= baseline["tasks"]
 
 

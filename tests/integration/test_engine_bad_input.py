@@ -240,7 +240,7 @@ async def test_disconnect_mid_response_frees_everything(engine: Any) -> None:
     finally:
         tracemalloc.stop()
     stats = engine.stats()
-    assert stats["connections"] == 0 and stats["pending_jobs"] == 0
+    assert stats["connections"] == 0 and stats["pending_jobs"] == 0 and stats["jobs_in_flight"] == 0
     assert stats["tasks"] <= baseline_tasks
     assert footprint > 240_000  # half of the 5 s of pcm16 at least: the measure sees a session
     assert grown < footprint, (
