@@ -91,13 +91,20 @@ class MissingExtraError(ImportError):
         return [f"{type(self).__name__}: {self}"]
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
+
+
 def require(*extras: str) -> None:
     """Fail early, in one sentence naming the ``pip install`` command, if an extra is missing."""
     missing: dict[str, list[str]] = {}
     for extra in extras:
         if extra not in EXTRAS:
             raise ValueError(f"unknown extra {extra!r}; known extras: {', '.join(EXTRAS)}")
-        absent = [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+        absent = [name for name in EXTRAS[extra] if not _importable(name)]
         if absent:
             missing[extra] = absent
     if missing:

