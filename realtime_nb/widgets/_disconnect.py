@@ -42,3 +42,15 @@ def on_disconnect(session: Any, callback: Callable[[str], Any]) -> Callable[[], 
 
     off = on(CONNECTION_CLOSED, _closed)
     return off if callable(off) else (lambda: None)
+
+
+def release_listeners(widget: Any) -> None:
+    """Unsubscribe a session-following widget's listeners (``_offs``) and cancel its pending timer
+    (``_timer``). Safe on a half-built widget: it also runs from ``__del__`` via ``close()``."""
+    for off in getattr(widget, "_offs", ()):
+        off()
+    widget._offs = []
+    timer = getattr(widget, "_timer", None)
+    if timer is not None:
+        timer.cancel()
+        widget._timer = None

@@ -22,7 +22,7 @@ import pandas as pd
 import traitlets
 
 from realtime_nb.widgets._audio_comm import _current_loop
-from realtime_nb.widgets._disconnect import on_disconnect
+from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
 
 __all__ = ["LANES", "LiveTimeline", "Throttle", "compact_frame", "compact_rows", "lane_of"]
 
@@ -198,12 +198,7 @@ class LiveTimeline(anywidget.AnyWidget):
         self._push()  # the connection_closed row, without waiting for the timer
 
     def close(self) -> None:
-        for off in getattr(self, "_offs", ()):  # also runs from __del__ of a half-built widget
-            off()
-        self._offs = []
-        if getattr(self, "_timer", None) is not None:
-            self._timer.cancel()
-            self._timer = None
+        release_listeners(self)
         super().close()
 
     # ------------------------------------------------------------------------------- internals

@@ -38,7 +38,7 @@ from realtime_nb.protocol import (
     Transcription,
 )
 from realtime_nb.widgets._audio_comm import _current_loop, subscribe
-from realtime_nb.widgets._disconnect import on_disconnect
+from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
 
 __all__ = [
     "NOISE_CHOICES",
@@ -454,12 +454,7 @@ class TuningPanel(widgets.VBox):
         self._show_message(f"⚠ Disconnected: {self.disconnected}. The controls are disabled.", error=True)
 
     def close(self) -> None:
-        for off in getattr(self, "_offs", ()):  # also runs from __del__ of a half-built widget
-            off()
-        self._offs = []
-        if getattr(self, "_timer", None) is not None:
-            self._timer.cancel()
-            self._timer = None
+        release_listeners(self)
         super().close()
 
     # ------------------------------------------------------------------------------- controls
