@@ -37,7 +37,7 @@ import pandas as pd
 
 from realtime_nb.audio import duration_ms
 from realtime_nb.audio.levels import compare_levels
-from realtime_nb.client import Endpoint, RealtimeSession
+from realtime_nb.client import Endpoint, RealtimeSession, truncate_point
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect, wire_type
 from realtime_nb.timeline import EventLog
@@ -508,7 +508,7 @@ class PlaybackClock:
     Each assistant item starts "playing" when its first audio delta arrives and plays at real time,
     never ahead of the audio received. `stop()` is the moment the listener stopped hearing it (a
     barge-in); `truncate_point(item_id)` is then where to truncate the item: the smaller of what was
-    played and what was received, in whole ms (the rule of `realtime_nb.widgets.truncate_point`).
+    played and what was received, in whole ms (`realtime_nb.client.truncate_point`, the Player's rule too).
     """
 
     DELTA = "response.output_audio.delta"
@@ -560,7 +560,7 @@ class PlaybackClock:
 
     def truncate_point(self, item_id: str) -> int:
         """Where to truncate `item_id`: whole ms heard, never beyond the audio received."""
-        return math.floor(min(self.played_ms(item_id), self.received_ms(item_id)))
+        return truncate_point(self.played_ms(item_id), self.received_ms(item_id))
 
     def close(self) -> None:
         """Stop listening to the session."""

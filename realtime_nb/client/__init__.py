@@ -14,6 +14,7 @@ from realtime_nb.client.items import (
     AUDIO_RATE_KEY,
     function_call_output,
     message_text,
+    truncate_point,
     user_text,
 )
 from realtime_nb.client.secret import Secret
@@ -48,5 +49,6 @@ __all__ = [
     "StreamResult",
     "function_call_output",
     "message_text",
+    "truncate_point",
     "user_text",
 ]

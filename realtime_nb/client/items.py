@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,18 @@ def with_decoded_audio(item: dict[str, Any], input_format: str, output_format: s
     out[AUDIO_RATE_KEY] = rate if rate is not None else AUDIO_RATES[input_format]
     out[AUDIO_PCM_KEY] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
     return out
+
+
+def truncate_point(played_ms: float, received_ms: float) -> int:
+    """Where to truncate an assistant item after barge-in, in whole ms of its audio.
+
+    The listener heard ``played_ms``; the server holds ``received_ms`` (what we received of the
+    item). Truncating beyond the server's audio is an error on the service, so take the smaller,
+    rounded down so a rounding step can never overshoot either bound.
+    """
+    for name, value in (("played_ms", played_ms), ("received_ms", received_ms)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of milliseconds, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, got {value!r}")
+    return math.floor(min(played_ms, received_ms))

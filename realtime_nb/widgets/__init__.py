@@ -6,7 +6,8 @@ step) exchanging binary comm buffers or compact row batches with the kernel; ``T
 ``Dashboard`` are plain ipywidgets.
 """
 
-from realtime_nb.widgets._audio_comm import PCM_RATE, MicError, truncate_point
+from realtime_nb.client.items import truncate_point
+from realtime_nb.widgets._audio_comm import PCM_RATE, MicError
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
 from realtime_nb.widgets.live_timeline import LiveTimeline

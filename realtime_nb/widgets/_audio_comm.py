@@ -251,21 +251,6 @@ class RingRecorder:
         self._written = 0
 
 
-def truncate_point(played_ms: float, received_ms: float) -> int:
-    """Where to truncate an assistant item after barge-in, in whole ms of its audio.
-
-    The listener heard ``played_ms``; the server holds ``received_ms`` (what we received of the
-    item). Truncating beyond the server's audio is an error on the service, so take the smaller,
-    rounded down so a rounding step can never overshoot either bound.
-    """
-    for name, value in (("played_ms", played_ms), ("received_ms", received_ms)):
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number of milliseconds, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{name} must not be negative, got {value!r}")
-    return math.floor(min(played_ms, received_ms))
-
-
 def summarize(values: Iterable[float]) -> dict[str, float]:
     """Median / p90 / max / count of a series (NaN when empty), for stats dictionaries."""
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)

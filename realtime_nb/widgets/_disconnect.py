@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-CONNECTION_CLOSED = "realtime_nb.connection_closed"  # RealtimeSession's synthetic close event
+from realtime_nb.client.session import CONNECTION_CLOSED_EVENT
 
 
 def close_reason(code: int | None, reason: str | None) -> str:
@@ -40,7 +40,7 @@ def on_disconnect(session: Any, callback: Callable[[str], Any]) -> Callable[[], 
             fired = True
             callback(close_reason(event.get("code"), event.get("reason")))
 
-    off = on(CONNECTION_CLOSED, _closed)
+    off = on(CONNECTION_CLOSED_EVENT, _closed)
     return off if callable(off) else (lambda: None)
 
 

@@ -21,13 +21,8 @@ import anywidget
 import numpy as np
 import traitlets
 
-from realtime_nb.widgets._audio_comm import (
-    PCM_RATE,
-    maybe_await,
-    pcm16_from_buffer,
-    subscribe,
-    truncate_point,
-)
+from realtime_nb.client.items import truncate_point
+from realtime_nb.widgets._audio_comm import PCM_RATE, maybe_await, pcm16_from_buffer, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect
 
 AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # canonical, then preview
