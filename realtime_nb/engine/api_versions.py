@@ -9,7 +9,7 @@ same refusals here as there. Everything else (OpenAI URLs, Azure GA, 2025-04) al
 from __future__ import annotations
 
 from realtime_nb.engine.errors import RequestError
-from realtime_nb.protocol import SemanticVad, SessionConfig
+from realtime_nb.protocol import ConfigError, SemanticVad, SessionConfig
 
 OLDEST_PREVIEW = "2024-10-01-preview"
 NEWER_PREVIEW = "2025-04-01-preview"
@@ -19,44 +19,30 @@ NEWER_EVENTS = frozenset({"conversation.item.retrieve"})
 
 
 def _needs_newer(what: str) -> str:
-    return f"{what} needs api-version={NEWER_PREVIEW}; this session uses api-version={OLDEST_PREVIEW}."
+    return f"{what} needs api-version={NEWER_PREVIEW}; this session uses api-version={OLDEST_PREVIEW}"
 
 
 def check_event_type(api_version: str | None, event_type: str) -> None:
     """Raise the service's error for a client event the api-version does not know."""
     if api_version == OLDEST_PREVIEW and event_type in NEWER_EVENTS:
-        raise RequestError("invalid_value", _needs_newer(f"The client event '{event_type}'"), "type")
+        raise RequestError("invalid_value", _needs_newer(f"The client event '{event_type}'") + ".", "type")
 
 
 def check_config(api_version: str | None, config: SessionConfig) -> None:
-    """Raise the service's error for a session setting the api-version does not offer (preview names)."""
+    """Raise the `ConfigError` the service gives for a setting the api-version does not offer; the
+    session renders it as an error event like any other invalid setting."""
     if api_version != OLDEST_PREVIEW:
         return
     if isinstance(config.voice, str) and config.voice not in OLDEST_PREVIEW_VOICES:
         allowed = ", ".join(OLDEST_PREVIEW_VOICES)
-        raise RequestError(
-            "invalid_value",
-            f"Invalid value: '{config.voice}'. Supported values are: {allowed}. "
-            + _needs_newer("The other voices"),
-            "session.voice",
-        )
+        raise ConfigError("voice", config.voice, f"{allowed} ({_needs_newer('any other voice')})")
     if isinstance(config.turn_detection, SemanticVad):
-        raise RequestError(
-            "invalid_value",
-            "Invalid value: 'semantic_vad'. Supported values are: server_vad. "
-            + _needs_newer("semantic_vad"),
-            "session.turn_detection.type",
-        )
+        allowed = f"server_vad ({_needs_newer('semantic_vad')})"
+        raise ConfigError("turn_detection.type", "semantic_vad", allowed)
     if config.noise_reduction is not None:
-        raise RequestError(
-            "unknown_parameter",
-            "Unknown parameter: 'session.input_audio_noise_reduction'. " + _needs_newer("Noise reduction"),
-            "session.input_audio_noise_reduction",
-        )
+        needs = _needs_newer("noise reduction")
+        raise ConfigError("noise_reduction", config.noise_reduction, needs, code="unknown_parameter")
     model = config.transcription.model if config.transcription is not None else None
     if model is not None and model not in OLDEST_PREVIEW_TRANSCRIBERS:
-        raise RequestError(
-            "invalid_value",
-            f"Invalid value: '{model}'. Supported values are: whisper-1. " + _needs_newer(f"'{model}'"),
-            "session.input_audio_transcription.model",
-        )
+        allowed = ", ".join(OLDEST_PREVIEW_TRANSCRIBERS)
+        raise ConfigError("transcription.model", model, f"{allowed} ({_needs_newer(repr(model))})")

@@ -407,11 +407,11 @@ class EngineSession:
         try:
             new = apply_session_update(self.config, raw, self.dialect)  # type: ignore[arg-type]
             session = new.to_wire(self.dialect)  # also checks what the dialect can express
+            api_versions.check_config(self.api_version, new)
         except ConfigError as exc:
             err = exc.in_dialect(self.dialect)
             raise RequestError(err.code, err.message, err.param) from None
         del session
-        api_versions.check_config(self.api_version, new)
         if new.voice != self.config.voice and self._voice_used:
             param = "session.audio.output.voice" if self.dialect is Dialect.GA else "session.voice"
             raise RequestError(
@@ -472,8 +472,8 @@ class EngineSession:
             self._decide(self._detector.feed(prob, start, end))
         if self._detector is not None:
             self._decide(self._detector.advance(self._pipeline.processed_ms))
-        if self._detector is not None and self._detector.state is VadState.QUIET:
-            self._pipeline.trim_quiet()
+            if self._detector.state is VadState.QUIET:
+                self._pipeline.trim_quiet()
 
     def _decide(self, decisions: list[Decision]) -> None:
         for decision in decisions:

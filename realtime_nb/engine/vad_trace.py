@@ -16,9 +16,9 @@ import pandas as pd
 from realtime_nb.audio.resample import resample
 from realtime_nb.engine.input_pipeline import InputPipeline
 from realtime_nb.engine.models import Models
+from realtime_nb.protocol import NOISE_REDUCTION_VALUES
 
 RATE = 24000
-NOISE_REDUCTIONS = (None, "near_field", "far_field")
 
 
 def vad_trace(audio: np.ndarray, rate: int = RATE, *, noise_reduction: str | None = None) -> pd.DataFrame:
@@ -27,8 +27,8 @@ def vad_trace(audio: np.ndarray, rate: int = RATE, *, noise_reduction: str | Non
     ``audio``: mono int16 at ``rate`` Hz. ``noise_reduction``: None, "near_field" or "far_field",
     applied first exactly as the engine does when the session asks for it.
     """
-    if noise_reduction not in NOISE_REDUCTIONS:
-        allowed = ", ".join(repr(n) for n in NOISE_REDUCTIONS)
+    if noise_reduction not in NOISE_REDUCTION_VALUES:
+        allowed = ", ".join(repr(n) for n in NOISE_REDUCTION_VALUES)
         raise ValueError(f"noise_reduction must be one of {allowed}, got {noise_reduction!r}")
     samples = np.asarray(audio)
     if samples.ndim != 1 or samples.dtype != np.int16:
