@@ -29,6 +29,7 @@ import ipywidgets as widgets
 
 from realtime_nb.protocol import (
     EAGERNESS_VALUES,
+    NOISE_REDUCTION_VALUES,
     SERVER_VAD_RANGES,
     ConfigError,
     Dialect,
@@ -56,8 +57,8 @@ __all__ = [
 ]
 
 TURN_TYPES: tuple[str, ...] = ("none", "server_vad", "semantic_vad")
-NOISE_CHOICES: tuple[str, ...] = ("off", "near_field", "far_field")
-DEFAULT_TRANSCRIPTION_MODEL = "whisper-1"
+# The protocol's noise-reduction values, with its None ("off" on the wire as null) named for a menu.
+NOISE_CHOICES: tuple[str, ...] = tuple(value or "off" for value in NOISE_REDUCTION_VALUES)
 
 # Which control belongs to which setting; the shell hides the ones that do not apply.
 SERVER_VAD_ONLY = ("threshold", "prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms")
@@ -136,7 +137,7 @@ def config_from_values(values: PanelValues, base: SessionConfig, dialect: Dialec
     noise = None if values.noise_reduction == "off" else values.noise_reduction
     transcription = None
     if values.transcription:
-        kept = base.transcription or Transcription(model=DEFAULT_TRANSCRIPTION_MODEL)
+        kept = base.transcription or Transcription()  # the protocol's default model
         language = values.language.strip() if isinstance(values.language, str) else values.language
         transcription = Transcription(model=kept.model, language=language or None, prompt=kept.prompt)
     target = base.replace(turn_detection=turn_detection, noise_reduction=noise, transcription=transcription)
