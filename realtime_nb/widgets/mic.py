@@ -319,7 +319,6 @@ def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float)
         if mic._clock.samples < _CLOCK_PINGS:
             mic._send_ping()
     elif kind == "started":
-        mic._seq.reset()
         mic._pending_error = None
         mic._ptt_down = False
         mic.capture_info = {k: v for k, v in content.items() if k != "type"}
@@ -349,6 +348,8 @@ def handle_msg(mic: Mic, content: Any, buffers: list[Any] | None, now_ms: float)
 
 
 def _on_chunk(mic: Mic, chunk: Chunk, now_ms: float) -> None:
+    if chunk.seq == 0:  # each capture's worklet numbers from 0: its first chunk starts the count over
+        mic._seq.reset()
     gap = mic._seq.observe(chunk.seq)
     if gap:
         mic.dropped += gap

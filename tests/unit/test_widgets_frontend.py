@@ -124,6 +124,21 @@ def test_mic_fills_lost_chunks_with_silence_and_counts_them() -> None:
     np.testing.assert_array_equal(rec[1440:], _pcm(480, 5))
 
 
+def test_a_new_capture_counts_from_its_own_first_chunk_whenever_started_arrives() -> None:
+    mic = Mic()
+    fe = _fe(mic)
+    started = {"type": "started", "context_rate": 48000, "rate": 24000, "chunk_samples": 480}
+    for seq in range(3):  # a first capture
+        _send_chunk(mic, seq, _pcm(480))
+    fe.deliver(started)  # a second one, announced before its chunks ...
+    for seq in range(2):
+        _send_chunk(mic, seq, _pcm(480))
+    _send_chunk(mic, 0, _pcm(480))  # ... and a third whose chunk 0 overtook its announcement
+    fe.deliver(started)
+    _send_chunk(mic, 1, _pcm(480))
+    assert (mic.dropped, mic.stats()["late"], mic.chunks_received) == (0, 0, 7)
+
+
 def test_mic_recording_is_bounded() -> None:
     mic = Mic(record_seconds=0.1)  # 2400 samples
     for i in range(5):
