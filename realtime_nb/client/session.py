@@ -63,7 +63,6 @@ from realtime_nb.client.errors import (
 )
 from realtime_nb.client.items import function_call_output, message_text, with_decoded_audio
 from realtime_nb.client.pacing import Schedule, check_speed
-from realtime_nb.client.secret import _MASK
 from realtime_nb.client.session_update import session_update_payload
 from realtime_nb.client.stream import EventStream
 from realtime_nb.client.waiters import WaiterSet, Where
@@ -80,6 +79,7 @@ from realtime_nb.protocol import (
     to_canonical,
     to_wire,
 )
+from realtime_nb.protocol.redaction import RedactingLogger
 from realtime_nb.timeline import EventLog
 
 logger = logging.getLogger(__name__)
@@ -130,30 +130,6 @@ class StreamResult:
     audio_ms: float
     elapsed_s: float
     max_late_ms: float  # worst lateness of a chunk against its scheduled time
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Masks credentials in websockets' debug log (it logs every handshake header)."""
-
-    _AUTH_HEADERS = frozenset({"authorization", "api-key"})
-
-    def __init__(self, base: logging.Logger, secrets: Iterable[str]) -> None:
-        super().__init__(base, {})
-        self._secrets = tuple(s for s in secrets if s)
-
-    def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, _MASK)
-        return value
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        cleaned = [self._clean(a) for a in args]
-        if len(cleaned) == 2 and isinstance(cleaned[0], str) and cleaned[0].lower() in self._AUTH_HEADERS:
-            cleaned[1] = _MASK
-        super().log(level, self._clean(msg), *cleaned, **kwargs)
 
 
 class RealtimeSession:
@@ -266,7 +242,7 @@ class RealtimeSession:
         except Exception:
             self._to(SessionState.CLOSED)
             raise
-        redactor = _RedactingLogger(logging.getLogger("websockets.client"), _header_secrets(headers))
+        redactor = RedactingLogger(logging.getLogger("websockets.client"), *_header_secrets(headers))
         try:
             self._ws = await ws_connect(
                 url,
