@@ -21,9 +21,9 @@ from realtime_nb.client.secret import Secret
 from realtime_nb.client.session import (
     CONNECTION_CLOSED_EVENT,
     PROTOCOL_ERROR_EVENT,
+    ConnectionState,
     InvalidEventError,
     RealtimeSession,
-    SessionState,
     StreamResult,
 )
 from realtime_nb.client.stream import EventStream
@@ -36,6 +36,7 @@ __all__ = [
     "PROTOCOL_ERROR_EVENT",
     "ConnectError",
     "ConnectionClosedError",
+    "ConnectionState",
     "Endpoint",
     "EventStream",
     "InvalidEventError",
@@ -45,7 +46,6 @@ __all__ = [
     "RealtimeSession",
     "Secret",
     "ServerError",
-    "SessionState",
     "StreamResult",
     "function_call_output",
     "message_text",

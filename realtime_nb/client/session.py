@@ -101,7 +101,9 @@ class InvalidEventError(RealtimeClientError, ValueError):
         super().__init__(message)
 
 
-class SessionState(StrEnum):
+class ConnectionState(StrEnum):
+    """The lifecycle of the connection beneath a session (the engine's SessionState is another thing)."""
+
     NEW = "new"
     CONNECTING = "connecting"
     OPEN = "open"
@@ -110,12 +112,12 @@ class SessionState(StrEnum):
 
 
 # Legal transitions of the connection; anything else is a bug in this module.
-_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.NEW: frozenset({SessionState.CONNECTING, SessionState.CLOSED}),
-    SessionState.CONNECTING: frozenset({SessionState.OPEN, SessionState.CLOSED}),
-    SessionState.OPEN: frozenset({SessionState.CLOSING, SessionState.CLOSED}),
-    SessionState.CLOSING: frozenset({SessionState.CLOSED}),
-    SessionState.CLOSED: frozenset(),
+_TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
+    ConnectionState.NEW: frozenset({ConnectionState.CONNECTING, ConnectionState.CLOSED}),
+    ConnectionState.CONNECTING: frozenset({ConnectionState.OPEN, ConnectionState.CLOSED}),
+    ConnectionState.OPEN: frozenset({ConnectionState.CLOSING, ConnectionState.CLOSED}),
+    ConnectionState.CLOSING: frozenset({ConnectionState.CLOSED}),
+    ConnectionState.CLOSED: frozenset(),
 }
 
 
@@ -177,7 +179,7 @@ class RealtimeSession:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.listener_errors = 0
-        self._state = SessionState.NEW
+        self._state = ConnectionState.NEW
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters = WaiterSet()
@@ -196,19 +198,19 @@ class RealtimeSession:
         return self.endpoint.dialect
 
     @property
-    def state(self) -> SessionState:
+    def state(self) -> ConnectionState:
         return self._state
 
     @property
     def closed(self) -> bool:
-        return self._state is SessionState.CLOSED
+        return self._state is ConnectionState.CLOSED
 
     @property
     def appended_ms(self) -> float:
         """Milliseconds of audio appended since the session started (the service's audio clock)."""
         return self._appended_bytes_ms
 
-    def _to(self, new: SessionState) -> None:
+    def _to(self, new: ConnectionState) -> None:
         if new not in _TRANSITIONS[self._state]:
             raise RuntimeError(f"session cannot go from {self._state} to {new}")
         self._state = new
@@ -233,14 +235,14 @@ class RealtimeSession:
         Raises `ConnectError` when the handshake fails, `ServerError` when the peer answers with an
         ``error`` first (e.g. a refused dialect), `ConnectionClosedError` if it hangs up.
         """
-        if self._state is not SessionState.NEW:
+        if self._state is not ConnectionState.NEW:
             raise RuntimeError(f"connect() on a session that is {self._state}; create a new RealtimeSession")
-        self._to(SessionState.CONNECTING)
+        self._to(ConnectionState.CONNECTING)
         url = self.endpoint.url
         try:
             headers = await self.endpoint.handshake_headers()
         except Exception:
-            self._to(SessionState.CLOSED)
+            self._to(ConnectionState.CLOSED)
             raise
         redactor = RedactingLogger(logging.getLogger("websockets.client"), *_header_secrets(headers))
         try:
@@ -254,13 +256,13 @@ class RealtimeSession:
                 logger=redactor,
             )
         except InvalidStatus as exc:
-            self._to(SessionState.CLOSED)
+            self._to(ConnectionState.CLOSED)
             status = exc.response.status_code
             raise ConnectError(
                 url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status
             ) from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            self._to(SessionState.CLOSED)
+            self._to(ConnectionState.CLOSED)
             hint = (
                 " (is the local engine running? see realtime_nb.engine.start_engine)"
                 if (self.endpoint.service == "local" and isinstance(exc, OSError))
@@ -268,7 +270,7 @@ class RealtimeSession:
             )
             raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}") from None
         first = self._waiters.add({"session.created", "error"})
-        self._to(SessionState.OPEN)
+        self._to(ConnectionState.OPEN)
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="realtime_nb reader")
         try:
             event = await asyncio.wait_for(first.future, self.timeout)
@@ -285,14 +287,14 @@ class RealtimeSession:
 
     async def close(self) -> None:
         """Close the socket (pending calls fail with `ConnectionClosedError`). Safe to call twice."""
-        if self._state is SessionState.NEW:
+        if self._state is ConnectionState.NEW:
             self._finish(None, "never connected", by_client=True)
             return
-        if self._state in (SessionState.CLOSING, SessionState.CLOSED):
+        if self._state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             if self._reader is not None:
                 await asyncio.shield(self._reader)
             return
-        self._to(SessionState.CLOSING)
+        self._to(ConnectionState.CLOSING)
         assert self._ws is not None
         await self._ws.close()
         if self._reader is not None:
@@ -318,7 +320,7 @@ class RealtimeSession:
         finally:
             if code is None and not reason:
                 code, reason = 1006, "connection lost"
-            self._finish(code, reason, by_client=self._state is SessionState.CLOSING)
+            self._finish(code, reason, by_client=self._state is ConnectionState.CLOSING)
 
     def _handle_frame(self, frame: str | bytes, t_ns: int) -> None:
         if isinstance(frame, bytes):
@@ -403,10 +405,10 @@ class RealtimeSession:
         self._notify(event)
 
     def _finish(self, code: int | None, reason: str, *, by_client: bool) -> None:
-        if self._state is SessionState.CLOSED and self._closed_error is not None:
+        if self._state is ConnectionState.CLOSED and self._closed_error is not None:
             return
-        was_open = self._state is not SessionState.NEW
-        self._state = SessionState.CLOSED
+        was_open = self._state is not ConnectionState.NEW
+        self._state = ConnectionState.CLOSED
         if by_client and not reason:
             reason = "closed by the client"
         self.close_code, self.close_reason = code, reason
@@ -487,7 +489,7 @@ class RealtimeSession:
     # ---- sending --------------------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._state is SessionState.OPEN:
+        if self._state is ConnectionState.OPEN:
             return
         if self._closed_error is not None:
             raise self._closed_error
