@@ -1,5 +1,6 @@
 """The asyncio client: where to connect (`Endpoint`) and a live session (`RealtimeSession`)."""
 
+from realtime_nb.client.connection_state import ConnectionState
 from realtime_nb.client.endpoints import AZURE_PREVIEW_API_VERSIONS, Endpoint
 from realtime_nb.client.errors import (
     ConnectError,
@@ -21,12 +22,12 @@ from realtime_nb.client.secret import Secret
 from realtime_nb.client.session import (
     CONNECTION_CLOSED_EVENT,
     PROTOCOL_ERROR_EVENT,
-    ConnectionState,
     InvalidEventError,
     RealtimeSession,
     StreamResult,
 )
 from realtime_nb.client.stream import EventStream
+from realtime_nb.client.transport import Transport
 
 __all__ = [
     "AUDIO_PCM_KEY",
@@ -47,6 +48,7 @@ __all__ = [
     "Secret",
     "ServerError",
     "StreamResult",
+    "Transport",
     "function_call_output",
     "message_text",
     "truncate_point",
