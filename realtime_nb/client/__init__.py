@@ -1,5 +1,6 @@
 """The asyncio client: where to connect (`Endpoint`) and a live session (`RealtimeSession`)."""
 
+from realtime_nb.client.connection_state import ConnectionState
 from realtime_nb.client.endpoints import AZURE_PREVIEW_API_VERSIONS, Endpoint
 from realtime_nb.client.errors import (
     ConnectError,
@@ -23,10 +24,10 @@ from realtime_nb.client.session import (
     PROTOCOL_ERROR_EVENT,
     InvalidEventError,
     RealtimeSession,
-    SessionState,
     StreamResult,
 )
 from realtime_nb.client.stream import EventStream
+from realtime_nb.client.transport import Transport
 
 __all__ = [
     "AUDIO_PCM_KEY",
@@ -36,6 +37,7 @@ __all__ = [
     "PROTOCOL_ERROR_EVENT",
     "ConnectError",
     "ConnectionClosedError",
+    "ConnectionState",
     "Endpoint",
     "EventStream",
     "InvalidEventError",
@@ -45,8 +47,8 @@ __all__ = [
     "RealtimeSession",
     "Secret",
     "ServerError",
-    "SessionState",
     "StreamResult",
+    "Transport",
     "function_call_output",
     "message_text",
     "truncate_point",

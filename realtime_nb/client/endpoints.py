@@ -27,8 +27,9 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from realtime_nb.client.errors import MissingCredentialError
-from realtime_nb.client.secret import _MASK, Secret
+from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect
+from realtime_nb.protocol.redaction import MASK
 
 TokenProvider = Callable[[], str | Awaitable[str]]
 Service = Literal["local", "openai", "azure"]
@@ -258,7 +259,7 @@ class Endpoint:
         """The handshake headers for display: the credential is masked."""
         out = dict(self._extra_headers)
         if self._auth is not None:
-            out[self._auth.header] = self._auth.prefix + _MASK
+            out[self._auth.header] = self._auth.prefix + MASK
         return out
 
     async def handshake_headers(self) -> dict[str, str]:
@@ -276,7 +277,7 @@ class Endpoint:
         return ()
 
     def __repr__(self) -> str:
-        auth = f"{self._auth.kind} {_MASK}" if self._auth else "none"
+        auth = f"{self._auth.kind} {MASK}" if self._auth else "none"
         return (
             f"Endpoint(service={self.service!r}, dialect={self.dialect.value!r}, "
             f"url={self.url!r}, auth={auth!r})"

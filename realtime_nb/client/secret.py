@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import NoReturn
 
-_MASK = "********"
+from realtime_nb.protocol.redaction import MASK
 
 
 class Secret:
@@ -34,13 +34,13 @@ class Secret:
         return self.__value
 
     def __repr__(self) -> str:
-        return f"Secret({_MASK!r})"
+        return f"Secret({MASK!r})"
 
     def __str__(self) -> str:
-        return _MASK
+        return MASK
 
     def __format__(self, spec: str) -> str:
-        return format(_MASK, spec)
+        return format(MASK, spec)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):

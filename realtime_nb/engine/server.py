@@ -22,7 +22,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.redaction import RedactingLogger
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -236,41 +236,6 @@ def check_credentials(token: str | None, path: str, headers: Headers | Mapping[s
     )
     # compare_digest on every candidate: timing does not reveal which form or how much matched.
     return any([hmac.compare_digest(p.encode(), expected) for p in presented])
-
-
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(authorization:\s*)\S.*"),
-    re.compile(r"(?i)(api-key\s*[:=]\s*)[^&\s]+"),
-    re.compile(r"(?i)(openai-insecure-api-key\.)[^,\s]+"),
-)
-
-
-def redact(text: str, token: str | None = None) -> str:
-    """`text` with credentials replaced: auth headers, api-key headers / query values, key subprotocols."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1[redacted]", text)
-    if token:
-        text = text.replace(token, "[redacted]")
-    return text
-
-
-class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """What websockets logs through: its DEBUG handshake lines carry headers and the request target.
-
-    Redacts before formatting reaches any handler, whether or not the engine has a token: a client
-    may well send its real OpenAI key to a local engine.
-    """
-
-    def __init__(self, logger: logging.Logger, token: str | None) -> None:
-        super().__init__(logger, {})
-        self._token = token
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        kwargs.setdefault("stacklevel", 2)
-        self.logger.log(level, "%s", redact(text, self._token), **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -588,7 +553,7 @@ class EngineServer:
             # Base64 audio barely compresses and deflate costs CPU every real-time session shares.
             compression=None,
             close_timeout=self.close_timeout,
-            logger=_RedactingLogger(log, self._token),
+            logger=RedactingLogger(log, self._token),
         )
 
     @property

@@ -9,9 +9,11 @@ Both tolerate anything a peer may send: a field of the wrong type becomes None p
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
+
+from realtime_nb.protocol.redaction import MASK
+from realtime_nb.protocol.redaction import redact as redact_text  # noqa: F401  # timeline.log's name
 
 FAMILIES: tuple[str, ...] = (
     "session",
@@ -66,9 +68,7 @@ _TEXT_FIELD_BY_TYPE: dict[str, str] = {
     "response.mcp_call_arguments.done": "arguments",
 }
 
-REDACTED = "<redacted>"
 _SECRET_KEYS = frozenset({"api-key", "api_key", "apikey", "authorization", "proxy-authorization"})
-_SECRET_TEXT = re.compile(r"\b(ek|sk)[-_][A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+")
 _MAX_DEPTH = 64
 
 
@@ -77,11 +77,6 @@ def family_of(canonical: str) -> str:
     if canonical.startswith("conversation.item.input_audio_transcription."):
         return "transcription"
     return _FAMILY_BY_HEAD.get(canonical.split(".", 1)[0], "other")
-
-
-def redact_text(text: str) -> str:
-    """Blank out anything in free text that looks like a key or a bearer token."""
-    return _SECRET_TEXT.sub(REDACTED, text)
 
 
 def _describe(value: Any) -> str:
@@ -179,7 +174,7 @@ def _clean_dict(obj: dict, on_audio: AudioSink, issues: list[str], item_id: str 
         name = key if isinstance(key, str) else str(key)
         lowered = name.lower()
         if _is_secret(lowered, value):
-            new[name] = REDACTED
+            new[name] = MASK
         elif name == "audio" and isinstance(value, str):
             new[name] = on_audio(value, item_id, part_type)
         else:

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.redaction import MASK
 
 TOKEN = "tok-secret-123"
 PREVIEW_MODEL = "gpt-4o-realtime-preview"  # what the token_engine fixture requires
@@ -215,7 +216,7 @@ async def test_token_never_reaches_logs_or_reprs(token_engine: Any, caplog: pyte
     await asyncio.to_thread(token_engine.wait_idle, 10)
     # The test's own websockets client logs its request verbatim; the engine's records must not.
     engine_lines = [r.getMessage() for r in caplog.records if r.name.startswith("realtime_nb")]
-    assert any("[redacted]" in line for line in engine_lines), "handshake lines were not logged at DEBUG"
+    assert any(MASK in line for line in engine_lines), "handshake lines were not logged at DEBUG"
     assert not [line for line in engine_lines if TOKEN in line]
     assert TOKEN not in repr(token_engine) and TOKEN not in str(token_engine)
     assert "auth=token" in repr(token_engine)

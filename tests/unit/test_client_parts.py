@@ -17,11 +17,11 @@ from realtime_nb.client import Secret, ServerError
 from realtime_nb.client.audio_input import MAX_APPEND_B64, MAX_APPEND_BYTES, AudioInput, split_payload
 from realtime_nb.client.items import function_call_output, message_text, user_text, with_decoded_audio
 from realtime_nb.client.pacing import Schedule
-from realtime_nb.client.session import _RedactingLogger
 from realtime_nb.client.session_update import session_update_payload
 from realtime_nb.client.stream import EventStream
 from realtime_nb.client.waiters import WaiterSet
 from realtime_nb.protocol import Dialect, SemanticVad, ServerVad, SessionConfig, session_update
+from realtime_nb.protocol.redaction import MASK, RedactingLogger
 
 # ---- waiters ---------------------------------------------------------------------------------------
 
@@ -311,9 +311,9 @@ def test_secret_masks_every_text_form() -> None:
 
 def test_redacting_logger_masks_header_values_and_known_secrets(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="test.redact")
-    log = _RedactingLogger(logging.getLogger("test.redact"), ["tok-123456", "Bearer tok-123456"])
+    log = RedactingLogger(logging.getLogger("test.redact"), "tok-123456", "Bearer tok-123456")
     log.debug("> %s: %s", "Authorization", "Bearer tok-123456")
     log.debug("> %s: %s", "api-key", "another-key-value")
     log.debug("url had %s inside", "x tok-123456 y")
     assert "tok-123456" not in caplog.text and "another-key-value" not in caplog.text
-    assert caplog.text.count("********") == 3
+    assert caplog.text.count(MASK) == 3

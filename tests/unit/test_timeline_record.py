@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from realtime_nb.audio import pcm_to_b64
+from realtime_nb.protocol.redaction import MASK
 from realtime_nb.timeline import EventLog
 
 MS = 1_000_000
@@ -367,8 +368,8 @@ def test_secrets_are_redacted():
     dumped = repr([log.event_json(i) for i in range(3)]) + log.frame().to_csv() + repr(log.rows_since())
     for secret in SECRETS:
         assert secret not in dumped
-    assert log.event_json(0)["session"]["client_secret"] == {"value": "<redacted>", "expires_at": 1}
-    assert log.event_json(1)["headers"] == {"api-key": "<redacted>", "Authorization": "<redacted>"}
+    assert log.event_json(0)["session"]["client_secret"] == {"value": MASK, "expires_at": 1}
+    assert log.event_json(1)["headers"] == {"api-key": MASK, "Authorization": MASK}
 
 
 # --- problems ------------------------------------------------------------------------------

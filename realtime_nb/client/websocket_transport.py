@@ -1,0 +1,108 @@
+"""The WebSocket beneath a `RealtimeSession`: handshake, frames in and out, close.
+
+Everything specific to the `websockets` library lives here: the handshake (headers from the
+`Endpoint`, a redacting logger because websockets logs every header at DEBUG, no size limit because a
+retrieved item carries a whole utterance of base64 audio), mapping its handshake failures to
+`ConnectError` with a hint, keepalive (websockets' default pings), and turning its close exceptions
+into the `Transport` interface's close code and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from realtime_nb.client.endpoints import Endpoint
+from realtime_nb.client.errors import ConnectError, ConnectionClosedError
+from realtime_nb.protocol.redaction import RedactingLogger
+
+_AUTH_HEADERS = frozenset({"authorization", "api-key"})
+
+
+class WebSocketTransport:
+    """A `Transport` over one open websockets client connection."""
+
+    name = "websocket"
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def frames(self) -> AsyncIterator[str | bytes]:
+        ws = self._ws
+        try:
+            async for frame in ws:
+                yield frame
+            self.close_code, self.close_reason = ws.close_code, ws.close_reason or ""
+        except ConnectionClosed as exc:  # closed without a proper closing handshake
+            self.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
+            self.close_reason = (
+                exc.rcvd.reason if exc.rcvd is not None else "connection lost without a close frame"
+            )
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            raise ConnectionClosedError(code, exc.rcvd.reason if exc.rcvd is not None else "") from None
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTransport:
+    """Connect to `endpoint` (handshake within `timeout` seconds).
+
+    Raises `ConnectError` when the handshake fails; whatever the endpoint's token provider raises
+    propagates as is.
+    """
+    url = endpoint.url
+    headers = await endpoint.handshake_headers()
+    redactor = RedactingLogger(logging.getLogger("websockets.client"), *_header_secrets(headers))
+    try:
+        ws = await ws_connect(
+            url,
+            additional_headers=headers,
+            user_agent_header=f"realtime-nb websockets/{websockets.__version__}",
+            open_timeout=timeout,
+            max_size=None,  # retrieved items carry whole utterances of base64 audio
+            compression=None,
+            logger=redactor,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise ConnectError(url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status) from None
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        hint = (
+            " (is the local engine running? see realtime_nb.engine.start_engine)"
+            if (endpoint.service == "local" and isinstance(exc, OSError))
+            else ""
+        )
+        raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}") from None
+    return WebSocketTransport(ws)
+
+
+def _header_secrets(headers: dict[str, str]) -> list[str]:
+    """The credential values among the handshake headers, with and without their Bearer scheme."""
+    secrets: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _AUTH_HEADERS:
+            secrets.append(value)
+            if value.startswith("Bearer "):
+                secrets.append(value[len("Bearer ") :])
+    return secrets
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return ": the key or token was refused (on Azure GA also check that the URL has no api-version)"
+    if status == 404:
+        return ": no such endpoint or deployment"
+    return ""
