@@ -41,6 +41,7 @@ from realtime_nb.client import Endpoint, RealtimeSession, truncate_point
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect, wire_type
 from realtime_nb.timeline import EventLog
+from realtime_nb.timeline.fields import STREAMING_TYPES
 
 if TYPE_CHECKING:
     from realtime_nb.engine import Engine
@@ -208,14 +209,6 @@ def connect(dialect: Dialect | str = "ga", *, local: bool = False, **session_opt
     return _Connect(dialect, local, session_options)
 
 
-_BULK = frozenset(
-    {
-        "input_audio_buffer.append",
-        "response.output_audio.delta",
-        "response.output_audio_transcript.delta",
-        "response.output_text.delta",
-    }
-)
 _TABLE_COLUMNS = (
     "t_ms", "direction", "ga_type", "preview_type", "n", "item_id", "response_id",
     "audio_start_ms", "audio_end_ms", "audio_ms",
@@ -235,7 +228,7 @@ def event_table(frame: pd.DataFrame) -> pd.DataFrame:
     origin = float(frame["t"].iloc[0])
     types = frame["type"].astype(str)
     key = types + "|" + frame["direction"].astype(str)
-    run = ((key != key.shift()) | ~types.isin(_BULK)).cumsum()
+    run = ((key != key.shift()) | ~types.isin(STREAMING_TYPES)).cumsum()
     table = frame.assign(type=types, n=1).groupby(run, sort=False).agg(
         t=("t", "first"), direction=("direction", "first"), type=("type", "first"), n=("n", "sum"),
         item_id=("item_id", "first"), response_id=("response_id", "first"),

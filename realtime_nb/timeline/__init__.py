@@ -2,7 +2,8 @@
 
 from realtime_nb.timeline.analysis import RESPONSE_COLUMNS, TURN_COLUMNS
 from realtime_nb.timeline.columns import COLUMNS
-from realtime_nb.timeline.fields import FAMILIES
+from realtime_nb.timeline.fields import FAMILIES, STREAMING_TYPES
+from realtime_nb.timeline.lanes import LANES
 from realtime_nb.timeline.log import PROBLEM_KINDS, EventLog
 from realtime_nb.timeline.persist import FORMAT_VERSION, LogFormatError
 
@@ -10,8 +11,10 @@ __all__ = [
     "COLUMNS",
     "FAMILIES",
     "FORMAT_VERSION",
+    "LANES",
     "PROBLEM_KINDS",
     "RESPONSE_COLUMNS",
+    "STREAMING_TYPES",
     "TURN_COLUMNS",
     "EventLog",
     "LogFormatError",

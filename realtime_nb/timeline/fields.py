@@ -56,6 +56,12 @@ TEXT_DELTA_TYPES: frozenset[str] = frozenset(
 )
 AUDIO_DELTA_TYPE = "response.output_audio.delta"
 APPEND_TYPE = "input_audio_buffer.append"
+AUDIO_STREAM_TYPES: frozenset[str] = frozenset({APPEND_TYPE, AUDIO_DELTA_TYPE})
+# The streaming ("bulk") events: each carries one chunk of a stream, they come by the hundred and say
+# little one by one. The log stores them without a payload, the LiveTimeline draws them as ticks and
+# `event_table` folds runs of them into one row. Defined here, not in protocol/, because the log is
+# the lowest layer that needs the set (the order checker only needs content-part deltas).
+STREAMING_TYPES: frozenset[str] = AUDIO_STREAM_TYPES | TEXT_DELTA_TYPES
 # The one text field a finished event carries, so transcripts are a column and not only payload.
 _TEXT_FIELD_BY_TYPE: dict[str, str] = {
     "response.output_text.done": "text",
