@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from realtime_nb._lazy import lazy_getattr
-
-__version__ = "0.1.0"
+from realtime_nb._version import __version__
 
 if TYPE_CHECKING:
     from realtime_nb.client import (

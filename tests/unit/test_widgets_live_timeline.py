@@ -107,7 +107,7 @@ def test_lanes_by_event_type() -> None:
     assert lane_of("something.new") == 0
 
 
-def test_the_widget_draws_the_timeline_lanes() -> None:
+async def test_the_widget_draws_the_timeline_lanes() -> None:
     assert LiveTimeline(EventLog()).lanes == list(LANES)
 
 
