@@ -22,10 +22,12 @@ import anywidget
 import pandas as pd
 import traitlets
 
+from realtime_nb.timeline import EventLog
 from realtime_nb.timeline.fields import STREAMING_TYPES
 from realtime_nb.timeline.lanes import LANES, lane_of, lanes_of
 from realtime_nb.widgets._audio_comm import _current_loop
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
+from realtime_nb.widgets._session import SessionLike
 
 __all__ = ["LiveTimeline", "Throttle", "compact_frame", "compact_rows"]
 
@@ -119,7 +121,9 @@ class LiveTimeline(anywidget.AnyWidget):
     selected_json = traitlets.Unicode("").tag(sync=True)
     disconnected = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, source: Any, *, max_hz: float = 4.0, window_s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(
+        self, source: SessionLike | EventLog, *, max_hz: float = 4.0, window_s: float = 30.0, **kwargs: Any
+    ) -> None:
         event_log = getattr(source, "log", source)
         if not (hasattr(event_log, "subscribe") and hasattr(event_log, "rows_since")):
             raise TypeError(
@@ -146,7 +150,7 @@ class LiveTimeline(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------------------- public API
     @property
-    def event_log(self) -> Any:
+    def event_log(self) -> EventLog:
         return self._event_log
 
     def frame(self) -> pd.DataFrame:

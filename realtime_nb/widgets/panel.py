@@ -40,6 +40,7 @@ from realtime_nb.protocol import (
 )
 from realtime_nb.widgets._audio_comm import _current_loop, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
+from realtime_nb.widgets._session import SessionLike
 
 __all__ = [
     "NOISE_CHOICES",
@@ -370,7 +371,7 @@ class TuningPanel(widgets.VBox):
     effective values. When the connection drops, every control is disabled and the reason shown.
     """
 
-    def __init__(self, session: Any, *, debounce_s: float = 0.3, **kwargs: Any) -> None:
+    def __init__(self, session: SessionLike, *, debounce_s: float = 0.3, **kwargs: Any) -> None:
         self._debounce = Debounce(debounce_s)
         self._session = session
         self.dialect: Dialect = Dialect(getattr(session, "dialect", Dialect.GA))

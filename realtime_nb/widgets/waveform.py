@@ -34,6 +34,8 @@ from realtime_nb.audio import resample
 from realtime_nb.audio.levels import compare_levels
 from realtime_nb.plots.waveform import plot_waveform_compare
 from realtime_nb.protocol import ServerVad, SessionConfig
+from realtime_nb.timeline import EventLog
+from realtime_nb.widgets._session import SessionLike
 
 RATE = 24000
 _ITEM_EVENTS = ("conversation.item.added", "conversation.item.done", "conversation.item.retrieved",
@@ -155,7 +157,7 @@ def compare(item: ItemAudio) -> Comparison:
     return Comparison(item, lag_ms, corr, table)
 
 
-def read_item(log: Any, item_id: str, *, speech_ms: tuple[float, float] | None = None) -> ItemAudio:
+def read_item(log: EventLog, item_id: str, *, speech_ms: tuple[float, float] | None = None) -> ItemAudio:
     """Gather a user item's sent audio, retrieved audio (if any), VAD marks and speech span from a log.
 
     Raises :class:`ItemError` naming the item for an unknown id, a non-user or non-message item, or an
@@ -193,7 +195,7 @@ def read_item(log: Any, item_id: str, *, speech_ms: tuple[float, float] | None =
     return ItemAudio(item_id, raw, processed, start_ms, marks, speech_ms)
 
 
-def _latest_item(log: Any, rows: pd.DataFrame) -> dict[str, Any] | None:
+def _latest_item(log: EventLog, rows: pd.DataFrame) -> dict[str, Any] | None:
     found = None
     for seq in rows.loc[rows["type"].isin(_ITEM_EVENTS), "seq"]:
         item = log.canonical_event(int(seq)).get("item")
@@ -225,7 +227,7 @@ def _marks(rows: pd.DataFrame) -> dict[str, float]:
     return marks
 
 
-def _speech_span(log: Any, rows: pd.DataFrame, marks: dict[str, float]) -> tuple[float, float] | None:
+def _speech_span(log: EventLog, rows: pd.DataFrame, marks: dict[str, float]) -> tuple[float, float] | None:
     """server_vad: the marks minus the prefix padding and the silence window in force at speech start
     (the protocol's defaults when the log saw no session event before it)."""
     if "speech_started" not in marks or "speech_stopped" not in marks:
@@ -264,7 +266,7 @@ class WaveformCompare:
 
     def __init__(
         self,
-        source: Any,
+        source: SessionLike | EventLog,
         item_id: str,
         *,
         spectrogram: bool = False,
@@ -300,14 +302,14 @@ class WaveformCompare:
         self._task.add_done_callback(lambda t: t.cancelled() or t.exception())  # reported in the widget
 
     @classmethod
-    def from_log(cls, log: Any, item_id: str, **kwargs: Any) -> WaveformCompare:
+    def from_log(cls, log: EventLog, item_id: str, **kwargs: Any) -> WaveformCompare:
         """From a log alone (a saved session): the item must have been retrieved while it recorded."""
         if not callable(getattr(log, "frame", None)):
             raise TypeError(f"from_log needs an EventLog, got {type(log).__name__}")
         return cls(log, item_id, **kwargs)
 
     @classmethod
-    async def create(cls, session: Any, item_id: str, **kwargs: Any) -> WaveformCompare:
+    async def create(cls, session: SessionLike, item_id: str, **kwargs: Any) -> WaveformCompare:
         """Compare an item of a live session, sending conversation.item.retrieve if the log lacks it."""
         return await cls(session, item_id, **kwargs)
 
@@ -320,7 +322,7 @@ class WaveformCompare:
     def ready(self) -> bool:
         return self.comparison is not None
 
-    async def _retrieve(self, session: Any) -> None:
+    async def _retrieve(self, session: SessionLike) -> None:
         try:
             reply = await session.retrieve(self.item_id)
             try:
