@@ -162,14 +162,13 @@ AudioSink = Callable[[str, "str | None", "str | None"], str]
 """Called with (base64 text, id of the enclosing item, content-part type); returns the placeholder."""
 
 
-def clean_payload(event: dict, on_audio: AudioSink, issues: list[str]) -> dict:
+def clean_payload(event: dict, on_audio: AudioSink, issues: list[str], *, audio_delta: bool = False) -> dict:
     """A JSON-clean deep copy of `event` with audio handed to `on_audio` and secrets redacted.
 
-    Every str value under an `audio` key (and the `delta` of an audio delta) is replaced by whatever
-    `on_audio` returns. Values that are not JSON (numpy scalars, bytes, tuples, ...) are converted so
-    that the copy survives a save/load round trip unchanged.
+    Every str value under an `audio` key (and the `delta` when `audio_delta`: the event is an output
+    audio delta) is replaced by whatever `on_audio` returns. Values that are not JSON (numpy scalars,
+    bytes, tuples, ...) are converted so that the copy survives a save/load round trip unchanged.
     """
-    audio_delta = event.get("type") in ("response.audio.delta", AUDIO_DELTA_TYPE)
     out = _clean_dict(event, on_audio, issues, None, 0)
     if audio_delta and isinstance(event.get("delta"), str):
         out["delta"] = on_audio(event["delta"], None, "output_audio")

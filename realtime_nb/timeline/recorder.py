@@ -230,7 +230,7 @@ class Recorder:
             fields, more = extract(event, canonical)
             issues += more
             audio = _AudioCollector(self, seq, canonical, fields, issues)
-            payload = clean_payload(event, audio.take, issues)
+            payload = clean_payload(event, audio.take, issues, audio_delta=canonical == AUDIO_DELTA_TYPE)
             if wire_bytes is None:
                 wire_bytes = _json_size(payload) + audio.size_delta
             self.follow(seq, canonical, event, Dialect(DIALECTS[dl]), fields, issues)
