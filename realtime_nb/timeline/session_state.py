@@ -34,7 +34,7 @@ from typing import Any
 from realtime_nb.protocol import ConfigError, Dialect, SessionConfig, apply_session_update
 from realtime_nb.protocol.config import wire_param
 
-__all__ = ["SESSION_EVENTS", "SessionHistory", "response_output_format"]
+__all__ = ["SESSION_EVENTS", "SessionHistory", "read_report", "response_output_format"]
 
 SESSION_REPORTS: frozenset[str] = frozenset({"session.created", "session.updated"})
 SESSION_REQUEST = "session.update"
