@@ -226,7 +226,7 @@ def bench_memory() -> None:
     for direction, event, t_ns in session(3_600_000):
         log.record(direction, event, "ga", t_ns=t_ns)
     total = tracemalloc.get_traced_memory()[0] - base
-    stores = (log._input, log._response_audio, log._retrieved, log._items)
+    stores = log._rec.stores().values()
     audio = sum(sys.getsizeof(seg.data) for store in stores for seg in store.segments)
     tracemalloc.stop()
     rows = total - audio

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from realtime_nb._lazy import lazy_getattr
-
-__version__ = "0.1.0"
+from realtime_nb._version import __version__
 
 if TYPE_CHECKING:
     from realtime_nb.client import (
@@ -24,12 +23,21 @@ if TYPE_CHECKING:
     from realtime_nb.protocol import (
         ConfigError,
         Dialect,
+        OrderViolation,
         SemanticVad,
         ServerVad,
         SessionConfig,
         Transcription,
+        check_order,
     )
-    from realtime_nb.timeline import EventLog
+    from realtime_nb.timeline import (
+        EventLog,
+        event_table,
+        item_levels,
+        processed_audio,
+        score_turns,
+        vad_summary,
+    )
 
 _EXPORTS: dict[str, str] = {
     "ConfigError": "realtime_nb.protocol",
@@ -38,12 +46,19 @@ _EXPORTS: dict[str, str] = {
     "ServerVad": "realtime_nb.protocol",
     "SessionConfig": "realtime_nb.protocol",
     "Transcription": "realtime_nb.protocol",
+    "OrderViolation": "realtime_nb.protocol",
+    "check_order": "realtime_nb.protocol",
     "ConnectionClosedError": "realtime_nb.client",
     "Endpoint": "realtime_nb.client",
     "ProtocolError": "realtime_nb.client",
     "RealtimeSession": "realtime_nb.client",
     "ServerError": "realtime_nb.client",
     "EventLog": "realtime_nb.timeline",
+    "event_table": "realtime_nb.timeline",
+    "item_levels": "realtime_nb.timeline",
+    "processed_audio": "realtime_nb.timeline",
+    "score_turns": "realtime_nb.timeline",
+    "vad_summary": "realtime_nb.timeline",
     "Engine": "realtime_nb.engine",
     "start_engine": "realtime_nb.engine",
 }
@@ -56,6 +71,7 @@ __all__ = [
     "Endpoint",
     "Engine",
     "EventLog",
+    "OrderViolation",
     "ProtocolError",
     "RealtimeSession",
     "SemanticVad",
@@ -64,7 +80,13 @@ __all__ = [
     "SessionConfig",
     "Transcription",
     "__version__",
+    "check_order",
+    "event_table",
+    "item_levels",
+    "processed_audio",
+    "score_turns",
     "start_engine",
+    "vad_summary",
 ]
 
 

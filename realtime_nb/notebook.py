@@ -1,19 +1,19 @@
-"""What every notebook needs: one call to get a session, and install hints instead of import traces.
+"""Notebook glue: one call to get a session, install hints instead of import traces, replays.
 
 `connect()` goes to the cloud when keys are in the environment (`Endpoint.from_env()`), otherwise to
 an embedded engine started once per kernel and reused by every later call, so a notebook runs
-unchanged on Binder (no key) and against OpenAI or Azure (keys set). It prints one line saying which,
-and never the key. `require()` turns a missing optional extra into one sentence naming the install
-command; `event_table()` folds a log into the compact protocol table the teaching notebooks show;
-`sessions_dir()` is where notebooks save their recordings.
+unchanged on Binder (no key) and against OpenAI or Azure (keys set). It prints one line saying which
+(`describe_endpoint()`), and never the key. `require()` turns a missing optional extra into one
+sentence naming the install command; `sessions_dir()` is where notebooks save their recordings.
 
 The tuning notebooks replay bundled recordings instead of a microphone: `replay()` / `replay_each()`
-stream a sample into a fresh session per setting and hand back its log; `score_turns()` and
-`vad_summary()` hold the detected turns against the sample's known speech; `processed_audio()` and
-`item_levels()` compare what was sent with what the server kept; `settle()` waits until a session
-has gone quiet. `PlaybackClock` stands in for a loudspeaker when no browser plays the answer,
+stream a sample into a fresh session per setting and hand back its log; `settle()` waits until a
+session has gone quiet. `PlaybackClock` stands in for a loudspeaker when no browser plays the answer,
 `conversation_items()` lists what a conversation holds, and `cloud_endpoints()` / `probe()` find and
 exercise the services the keys allow.
+
+What the notebooks then compute from a log lives with the log (`realtime_nb.timeline`):
+`event_table`, `score_turns`, `vad_summary`, `processed_audio`, `item_levels`.
 """
 
 from __future__ import annotations
@@ -26,21 +26,20 @@ import importlib.util
 import math
 import os
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 
 from realtime_nb.audio import duration_ms
-from realtime_nb.audio.levels import compare_levels
 from realtime_nb.client import Endpoint, RealtimeSession, truncate_point
 from realtime_nb.client.secret import Secret
-from realtime_nb.protocol import Dialect, wire_type
+from realtime_nb.protocol import Dialect
 from realtime_nb.timeline import EventLog
+from realtime_nb.timeline.retrieved import committed_items
 
 if TYPE_CHECKING:
     from realtime_nb.engine import Engine
@@ -52,19 +51,14 @@ __all__ = [
     "cloud_endpoints",
     "connect",
     "conversation_items",
-    "describe",
-    "event_table",
-    "item_levels",
+    "describe_endpoint",
     "local_engine",
     "probe",
-    "processed_audio",
     "replay",
     "replay_each",
     "require",
-    "score_turns",
     "sessions_dir",
     "settle",
-    "vad_summary",
 ]
 
 # The import names behind each optional extra of pyproject.toml (checked without importing them).
@@ -135,7 +129,7 @@ def sessions_dir() -> Path:
     return path
 
 
-def describe(endpoint: Endpoint) -> str:
+def describe_endpoint(endpoint: Endpoint) -> str:
     """One line naming the peer (service, model, dialect); built from parts that never hold a key."""
     dialect = endpoint.dialect.value
     if endpoint.service == "local":
@@ -181,7 +175,7 @@ class _Connect:
             await session.close()
             raise
         if self._announce:
-            print(describe(endpoint))
+            print(describe_endpoint(endpoint))
         self._session = session
         return session
 
@@ -208,60 +202,7 @@ def connect(dialect: Dialect | str = "ga", *, local: bool = False, **session_opt
     return _Connect(dialect, local, session_options)
 
 
-_BULK = frozenset(
-    {
-        "input_audio_buffer.append",
-        "response.output_audio.delta",
-        "response.output_audio_transcript.delta",
-        "response.output_text.delta",
-    }
-)
-_TABLE_COLUMNS = (
-    "t_ms", "direction", "ga_type", "preview_type", "n", "item_id", "response_id",
-    "audio_start_ms", "audio_end_ms", "audio_ms",
-)  # fmt: skip
-
-
-def event_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The events of `frame` (`EventLog.frame()`, or a slice of it) as a compact protocol table.
-
-    Runs of one streaming type (appends, audio / text deltas) fold into one row whose ``n`` counts
-    them and whose ``audio_ms`` sums them, so a turn fits on a screen. ``t_ms`` is wall-clock ms since
-    the first row; ``ga_type`` is the GA name, ``preview_type`` the preview name ("—" where preview
-    has no such event).
-    """
-    if frame.empty:
-        return pd.DataFrame(columns=list(_TABLE_COLUMNS))
-    origin = float(frame["t"].iloc[0])
-    types = frame["type"].astype(str)
-    key = types + "|" + frame["direction"].astype(str)
-    run = ((key != key.shift()) | ~types.isin(_BULK)).cumsum()
-    table = frame.assign(type=types, n=1).groupby(run, sort=False).agg(
-        t=("t", "first"), direction=("direction", "first"), type=("type", "first"), n=("n", "sum"),
-        item_id=("item_id", "first"), response_id=("response_id", "first"),
-        audio_start_ms=("audio_start_ms", "first"), audio_end_ms=("audio_end_ms", "first"),
-        audio_ms=("audio_ms", lambda ms: ms.sum(min_count=1)),
-    )  # fmt: skip
-    table["t_ms"] = ((table.pop("t") - origin) * 1000).round(1)
-    table["direction"] = table["direction"].astype(str)
-    table["ga_type"] = table.pop("type")
-    table["preview_type"] = [wire_type(t, Dialect.PREVIEW) or "—" for t in table["ga_type"]]
-    table["audio_ms"] = table["audio_ms"].round(0)
-    return table[list(_TABLE_COLUMNS)].reset_index(drop=True)
-
-
 # ---- replaying a recording under a setting -------------------------------------------------------
-
-Spans = Sequence[tuple[float, float]]
-
-
-class _HasSegments(Protocol):
-    """A `realtime_nb.samples.Sample` (only what the scoring needs)."""
-
-    rate: int
-
-    @property
-    def segments(self) -> Sequence[Any]: ...
 
 
 def _audio_path(audio: str | Path) -> Path:
@@ -274,13 +215,6 @@ def _audio_path(audio: str | Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no such WAV file: {path}")
     return path
-
-
-def _committed_items(log: EventLog) -> list[str]:
-    """Ids of the user items the input buffer committed, in order."""
-    frame = log.frame()
-    rows = frame[(frame["type"] == "input_audio_buffer.committed") & frame["item_id"].notna()]
-    return list(dict.fromkeys(str(i) for i in rows["item_id"]))
 
 
 async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:
@@ -336,7 +270,7 @@ async def replay(
         await session.stream_file(path, speed=speed, tail_silence_ms=tail_silence_ms)
         await settle(session, quiet_s, timeout)
         if retrieve:
-            for item_id in _committed_items(session.log):
+            for item_id in committed_items(session.log):
                 await session.retrieve(item_id, timeout=timeout)
     finally:
         await session.close()
@@ -359,143 +293,6 @@ async def replay_each(
     for i, (name, options) in enumerate(settings.items()):
         logs[name] = await replay(audio, **{**common, **options, "announce": i == 0})
     return logs
-
-
-# ---- detected turns against known speech ---------------------------------------------------------
-
-
-def _truth(truth: _HasSegments | Spans) -> list[tuple[float, float]]:
-    """(start_ms, end_ms) spans from a Sample (its segments) or from a sequence of spans."""
-    segments = getattr(truth, "segments", None)
-    if segments is not None:
-        rate = truth.rate  # type: ignore[union-attr]
-        return [tuple(float(v) for v in s.ms(rate)) for s in segments]  # type: ignore[misc]
-    spans = [(float(a), float(b)) for a, b in truth]  # type: ignore[union-attr]
-    if any(not (math.isfinite(a) and math.isfinite(b) and a <= b) for a, b in spans):
-        raise ValueError(f"true spans must be finite (start_ms, end_ms) with start <= end, got {spans}")
-    return spans
-
-
-_SCORE_COLUMNS = (
-    "item_id", "audio_start_ms", "audio_end_ms", "segment", "true_start_ms", "true_end_ms",
-    "end_delay_ms", "early",
-)  # fmt: skip
-
-
-def score_turns(turns: pd.DataFrame, truth: _HasSegments | Spans) -> pd.DataFrame:
-    """The detected turns of `turns` (`EventLog.turns()`) held against where the speech really is.
-
-    `truth` is a Sample (its speech segments) or (start_ms, end_ms) spans on the same audio clock.
-    Each turn with an audio-clock span is matched to the true span it overlaps most (``segment``,
-    1-based; <NA> for a turn over no speech: a false start). ``end_delay_ms`` = ``audio_end_ms`` -
-    ``true_end_ms``: how long after the speaker really stopped the server ended the turn (it includes
-    the silence window). ``early`` marks a turn that ended before its speech did: the server cut in.
-    """
-    spans = _truth(truth)
-    rows: list[dict[str, Any]] = []
-    usable = turns.dropna(subset=["audio_start_ms", "audio_end_ms"])
-    for item_id, start, end in zip(usable["item_id"], usable["audio_start_ms"], usable["audio_end_ms"],
-                                   strict=True):  # fmt: skip
-        start, end = float(start), float(end)
-        overlaps = [min(end, b) - max(start, a) for a, b in spans]
-        best = int(np.argmax(overlaps)) if overlaps and max(overlaps) > 0 else None
-        row: dict[str, Any] = {"item_id": item_id, "audio_start_ms": start, "audio_end_ms": end}
-        if best is None:
-            row.update(segment=pd.NA, true_start_ms=math.nan, true_end_ms=math.nan,
-                       end_delay_ms=math.nan, early=False)  # fmt: skip
-        else:
-            a, b = spans[best]
-            row.update(segment=best + 1, true_start_ms=a, true_end_ms=b, end_delay_ms=end - b, early=end < b)
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=list(_SCORE_COLUMNS))
-    table["segment"] = table["segment"].astype("Int64")
-    table["early"] = table["early"].astype(bool)
-    return table
-
-
-def vad_summary(logs: Mapping[str, EventLog], truth: _HasSegments | Spans) -> pd.DataFrame:
-    """One row per setting: how its turns compare with the true speech (see `score_turns`).
-
-    Columns: ``true`` (spans of speech), ``turns`` (detected), ``cut_in`` (turns that ended before
-    their speech did), ``false_starts`` (turns over no speech), ``missed`` (true spans no turn
-    touched), ``end_delay_ms`` (median, over the spans that were found, of how long after the real
-    end of speech their last turn ended).
-    """
-    spans = _truth(truth)
-    rows = {}
-    for name, log in logs.items():
-        scored = score_turns(log.turns(), spans)
-        found = scored.dropna(subset=["segment"])
-        last = found.groupby("segment")["end_delay_ms"].last()
-        rows[name] = {
-            "true": len(spans),
-            "turns": len(scored),
-            "cut_in": int(scored["early"].sum()),
-            "false_starts": int(scored["segment"].isna().sum()),
-            "missed": len(spans) - found["segment"].nunique(),
-            "end_delay_ms": float(last.median()) if len(last) else math.nan,
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-# ---- what the server kept: retrieved audio -------------------------------------------------------
-
-
-def _retrieved_items(log: EventLog) -> list[tuple[str, int, np.ndarray]]:
-    """(item_id, first sample at 24 kHz on the audio clock, audio) of every retrieved user item."""
-    out = []
-    for item_id in _committed_items(log):
-        try:
-            pcm = log.retrieved_audio(item_id)
-            start_ms, _ = log.item_span(item_id)
-        except KeyError:
-            continue
-        out.append((item_id, round(start_ms * 24), pcm))
-    return out
-
-
-def processed_audio(log: EventLog) -> np.ndarray:
-    """The server's processed copy of the input on the audio clock, 24 kHz int16.
-
-    Every retrieved user item (`replay(retrieve=True)`, or `session.retrieve`) is placed where its
-    turn started; audio outside the items (dropped by the server) is zero. The result has the length
-    of `log.sent_audio()`, so the two line up sample for sample.
-    """
-    sent = log.sent_audio()
-    out = np.zeros(sent.size, dtype=np.int16)
-    for _, start, pcm in _retrieved_items(log):
-        stop = min(out.size, start + pcm.size)
-        if stop > start:
-            out[start:stop] = pcm[: stop - start]
-    return out
-
-
-def item_levels(log: EventLog, truth: _HasSegments | Spans = ()) -> pd.DataFrame:
-    """Levels (dBFS) of the raw and the processed audio over the retrieved items, and the change.
-
-    Only the audio inside the items is compared (the server keeps nothing else), raw (what was sent)
-    against processed (what `conversation.item.retrieve` returned). `truth` marks the speech, so the
-    speech level and the level between words (the noise) are told apart. Rows: raw, processed,
-    change; columns as in `realtime_nb.audio.levels.Levels.as_dict`.
-    """
-    spans = _truth(truth)
-    sent = log.sent_audio()
-    raw_parts, processed_parts, speech = [], [], []
-    offset = 0.0
-    for _, start, pcm in _retrieved_items(log):
-        raw = sent[start : start + pcm.size]
-        n = min(raw.size, pcm.size)
-        raw_parts.append(raw[:n])
-        processed_parts.append(pcm[:n])
-        a_ms, b_ms = start / 24, (start + n) / 24
-        for a, b in spans:
-            if min(b, b_ms) > max(a, a_ms):
-                speech.append((offset + max(a, a_ms) - a_ms, offset + min(b, b_ms) - a_ms))
-        offset += n / 24
-    if not raw_parts:
-        raise ValueError("the log has no retrieved user audio: replay(..., retrieve=True) first")
-    table = compare_levels(np.concatenate(raw_parts), np.concatenate(processed_parts), 24000, speech)
-    return pd.DataFrame(table).T
 
 
 # ---- a loudspeaker stand-in, and the conversation afterwards --------------------------------------

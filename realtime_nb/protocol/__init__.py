@@ -36,6 +36,7 @@ from realtime_nb.protocol.config import (
 )
 from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.ordering import OrderViolation, assert_order, check_order, order_violations
 from realtime_nb.protocol.translate import to_canonical, to_wire
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "FunctionChoice",
     "FunctionTool",
     "NoiseReduction",
+    "OrderViolation",
     "ProtocolIssue",
     "SemanticVad",
     "ServerVad",
@@ -66,9 +68,12 @@ __all__ = [
     "Transcription",
     "TurnDetection",
     "apply_session_update",
+    "assert_order",
     "canonical_type",
     "check_client_event",
+    "check_order",
     "new_id",
+    "order_violations",
     "response_create",
     "session_update",
     "to_canonical",

@@ -1,18 +1,30 @@
-"""The event log of a session: every sent and received event on two clocks, tables, audio, save/load."""
+"""The event log of a session: every sent and received event on two clocks, tables, audio, save/load,
+and what is computed from a log (the protocol table, turns against known speech, retrieved audio)."""
 
 from realtime_nb.timeline.analysis import RESPONSE_COLUMNS, TURN_COLUMNS
 from realtime_nb.timeline.columns import COLUMNS
-from realtime_nb.timeline.fields import FAMILIES
+from realtime_nb.timeline.fields import FAMILIES, STREAMING_TYPES
+from realtime_nb.timeline.lanes import LANES
 from realtime_nb.timeline.log import PROBLEM_KINDS, EventLog
 from realtime_nb.timeline.persist import FORMAT_VERSION, LogFormatError
+from realtime_nb.timeline.protocol_table import event_table
+from realtime_nb.timeline.retrieved import item_levels, processed_audio
+from realtime_nb.timeline.scoring import score_turns, vad_summary
 
 __all__ = [
     "COLUMNS",
     "FAMILIES",
     "FORMAT_VERSION",
+    "LANES",
     "PROBLEM_KINDS",
     "RESPONSE_COLUMNS",
+    "STREAMING_TYPES",
     "TURN_COLUMNS",
     "EventLog",
     "LogFormatError",
+    "event_table",
+    "item_levels",
+    "processed_audio",
+    "score_turns",
+    "vad_summary",
 ]

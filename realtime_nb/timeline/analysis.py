@@ -45,20 +45,18 @@ can therefore be matched to the wrong one; metadata makes matching exact.
 
 from __future__ import annotations
 
-import bisect
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from realtime_nb.timeline.columns import Columns, objects
-from realtime_nb.timeline.session_state import SESSION_TYPES, SessionAudio, apply_session
-from realtime_nb.timeline.stores import OUT_RATE, AudioStore, InputStream
+from realtime_nb.protocol import ServerVad
+from realtime_nb.timeline.columns import objects
+from realtime_nb.timeline.recorder import Recorder
+from realtime_nb.timeline.stores import OUT_RATE
 
 _NAN = float("nan")
-_TURN_STRINGS = ("item_id", "kind", "response_id", "response_status", "status_reason", "transcript")
 _TURN_INTS = ("audio_start_ms", "audio_end_ms", "silence_duration_ms")
 _TURN_TIMES = (
     "t_speech_started", "t_speech_stopped", "t_committed", "t_end", "t_speech_end",
@@ -89,21 +87,22 @@ _RESPONSE_INTS = ("n_audio_deltas", "input_tokens", "output_tokens", "total_toke
 _RESPONSE_FLOATS = ("t_created", "t_done", "duration_ms", "audio_s", "t_first_audio", "first_audio_ms")
 
 
-@dataclass(frozen=True)
 class LogView:
-    """What the tables read: the rows, the clock origin and the two audio stores."""
+    """What the tables read of a log's data: the rows, their times and their canonical payloads."""
 
-    cols: Columns
-    start_ns: int
-    input: InputStream
-    response_audio: AudioStore
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+        self.cols = rec.cols
+        self.start_ns = rec.start_ns or 0
+        self.input = rec.input
+        self.response_audio = rec.response_audio
 
     def t(self, seq: int | None) -> float:
         return _NAN if seq is None else (self.cols.t_ns[seq] - self.start_ns) / 1e9
 
     def payload(self, seq: int) -> dict:
-        payload = self.cols.payload[seq]
-        return payload if isinstance(payload, dict) else {}
+        """The canonical (GA) event of row `seq`; read-only."""
+        return self.rec.payload(seq)
 
 
 def _obj(payload: dict, key: str) -> dict:
@@ -194,14 +193,15 @@ def _joined(summary: dict[str, Any], kind: str) -> str | None:
     return "".join(deltas) if deltas else None
 
 
-def responses(view: LogView) -> pd.DataFrame:
+def responses(rec: Recorder) -> pd.DataFrame:
     """One row per response; see the module docstring for the columns."""
+    view = LogView(rec)
     rows: list[dict[str, Any]] = []
     for summary in _summaries(view).values():
         created = summary["response"]
         final = _obj(view.payload(summary["done_seq"]), "response") if summary["done_seq"] is not None else {}
         body = final or created
-        modalities = body.get("output_modalities", body.get("modalities"))
+        modalities = body.get("output_modalities")
         usage = _obj(final, "usage")
         t_created, t_done = view.t(summary["created_seq"]), view.t(summary["done_seq"])
         t_first = view.t(summary["deltas"][0]) if summary["deltas"] else _NAN
@@ -254,18 +254,10 @@ _TURN_EVENTS = (
 )
 
 
-def _silence_points(view: LogView) -> tuple[list[int], list[int | None]]:
-    """(seqs, silence_duration_ms) after each session event, for a bisect lookup."""
-    cols = view.cols
-    seqs = np.sort(np.concatenate([cols.seqs_of(name) for name in SESSION_TYPES]))
-    state = SessionAudio()
-    points: list[int] = []
-    values: list[int | None] = []
-    for s in seqs:
-        state = apply_session(state, view.payload(int(s)).get("session"), [])
-        points.append(int(s))
-        values.append(state.silence_duration_ms if state.turn_detection == "server_vad" else None)
-    return points, values
+def _silence_ms(view: LogView, seq: int) -> int | None:
+    """The server_vad silence window in force at row `seq` (None: unknown, or no such window)."""
+    td = getattr(view.rec.session.at(seq), "turn_detection", None)
+    return td.silence_duration_ms if isinstance(td, ServerVad) else None
 
 
 def _new_turn(item_id: str, kind: str) -> dict[str, Any]:
@@ -274,14 +266,14 @@ def _new_turn(item_id: str, kind: str) -> dict[str, Any]:
     return turn
 
 
-def turns(view: LogView, *, audible_dbfs: float = -40.0) -> pd.DataFrame:
+def turns(rec: Recorder, *, audible_dbfs: float = -40.0) -> pd.DataFrame:
     """One row per user turn; see the module docstring for the columns."""
+    view = LogView(rec)
     if not isinstance(audible_dbfs, int | float) or math.isnan(audible_dbfs):
         raise ValueError(f"audible_dbfs must be a number of dBFS, got {audible_dbfs!r}")
     cols = view.cols
     threshold = 32768 * 10 ** (audible_dbfs / 20)
     summaries = _summaries(view)
-    points, silences = _silence_points(view)
     seqs = np.sort(np.concatenate([cols.seqs_of(name) for name in _TURN_EVENTS]))
     found: dict[str, dict[str, Any]] = {}
     awaiting: list[dict[str, Any]] = []
@@ -314,8 +306,7 @@ def turns(view: LogView, *, audible_dbfs: float = -40.0) -> pd.DataFrame:
             turn = found.setdefault(item_id, _new_turn(item_id, "vad"))
             turn["t_speech_stopped"] = turn["t_end"] = view.t(seq)
             turn["audio_end_ms"] = end_ms = cols.int_at("audio_end_ms", seq)
-            silence = silences[bisect.bisect_right(points, seq) - 1] if points and points[0] < seq else None
-            turn["silence_duration_ms"] = silence
+            turn["silence_duration_ms"] = silence = _silence_ms(view, seq)
             if end_ms is not None and silence is not None:
                 sample = round((end_ms - silence) * OUT_RATE / 1000) - 1
                 turn["t_speech_end"] = view.t(view.input.seq_at(max(sample, 0)))
@@ -389,8 +380,9 @@ def _table(
 # --- spans -----------------------------------------------------------------------------------
 
 
-def item_span(view: LogView, item_id: str) -> tuple[float, float] | None:
+def item_span(rec: Recorder, item_id: str) -> tuple[float, float] | None:
     """(start_ms, end_ms) of a committed input item on the audio clock, or None if unknown."""
+    view = LogView(rec)
     cols = view.cols
     start = end = None
     for name, field, is_start in (

@@ -35,6 +35,15 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+class Shape:
+    """The key order of a compact (payload-free) row; interned, so rows share one instance."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+
+
 class Names:
     """Interned category values: name <-> small int code, in order of first appearance."""
 
@@ -79,7 +88,9 @@ class Columns:
         self.audio_ms = array("d")
         self.dense: dict[str, list[str | None]] = {name: [] for name in DENSE_IDS}
         self.sparse: dict[str, dict[int, str]] = {name: {} for name in SPARSE}
-        self.payload: list[Any] = []  # dict, or a compact form rebuilt on demand (see log.py)
+        # the stripped wire event (dict), or for appends and deltas a `Shape` (plus scalar extras)
+        # from which `Recorder.wire_event` rebuilds it
+        self.payload: list[Any] = []
         self.by_type: dict[int, array] = {}
 
     def __len__(self) -> int:

@@ -58,6 +58,12 @@ TEXT_DELTA_TYPES: frozenset[str] = frozenset(
 )
 AUDIO_DELTA_TYPE = "response.output_audio.delta"
 APPEND_TYPE = "input_audio_buffer.append"
+AUDIO_STREAM_TYPES: frozenset[str] = frozenset({APPEND_TYPE, AUDIO_DELTA_TYPE})
+# The streaming ("bulk") events: each carries one chunk of a stream, they come by the hundred and say
+# little one by one. The log stores them without a payload, the LiveTimeline draws them as ticks and
+# `event_table` folds runs of them into one row. Defined here, not in protocol/, because the log is
+# the lowest layer that needs the set (the order checker only needs content-part deltas).
+STREAMING_TYPES: frozenset[str] = AUDIO_STREAM_TYPES | TEXT_DELTA_TYPES
 # The one text field a finished event carries, so transcripts are a column and not only payload.
 _TEXT_FIELD_BY_TYPE: dict[str, str] = {
     "response.output_text.done": "text",
@@ -151,14 +157,13 @@ AudioSink = Callable[[str, "str | None", "str | None"], str]
 """Called with (base64 text, id of the enclosing item, content-part type); returns the placeholder."""
 
 
-def clean_payload(event: dict, on_audio: AudioSink, issues: list[str]) -> dict:
+def clean_payload(event: dict, on_audio: AudioSink, issues: list[str], *, audio_delta: bool = False) -> dict:
     """A JSON-clean deep copy of `event` with audio handed to `on_audio` and secrets redacted.
 
-    Every str value under an `audio` key (and the `delta` of an audio delta) is replaced by whatever
-    `on_audio` returns. Values that are not JSON (numpy scalars, bytes, tuples, ...) are converted so
-    that the copy survives a save/load round trip unchanged.
+    Every str value under an `audio` key (and the `delta` when `audio_delta`: the event is an output
+    audio delta) is replaced by whatever `on_audio` returns. Values that are not JSON (numpy scalars,
+    bytes, tuples, ...) are converted so that the copy survives a save/load round trip unchanged.
     """
-    audio_delta = event.get("type") in ("response.audio.delta", AUDIO_DELTA_TYPE)
     out = _clean_dict(event, on_audio, issues, None, 0)
     if audio_delta and isinstance(event.get("delta"), str):
         out["delta"] = on_audio(event["delta"], None, "output_audio")

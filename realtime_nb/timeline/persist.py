@@ -3,13 +3,15 @@
 Layout (format version 1):
 
 * ``meta.json``: format name and version, clock origins, row count, the decoding state needed to go
-  on recording after a load.
+  on recording after a load. ``state`` (the audio formats and turn detection in force) is written for
+  readers of this version and not read back: the session configuration is rebuilt from the rows.
 * ``rows.jsonl``: one JSON object per row: the row's raw column values plus either its stripped
   ``payload`` or, for payload-free rows, its key ``shape`` and scalar ``extras``.
 * ``audio/<store>.npy`` (int16, 24 kHz, all segments of the store end to end) and
   ``audio/<store>.json`` (segments: key, opening seq, offset, length; chunks: seq, segment, start, n).
 
 Payloads are already redacted when recorded, so the file holds no key; it holds no socket state either.
+This module reads and writes a log's data (`Recorder`); it knows nothing of `EventLog` itself.
 """
 
 from __future__ import annotations
@@ -18,56 +20,55 @@ import io
 import json
 import math
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from realtime_nb import __version__
-from realtime_nb.timeline.columns import DENSE_IDS, DIALECTS, DIRECTIONS, INT_COLUMNS, SPARSE
+from realtime_nb._version import __version__
+from realtime_nb.protocol import SemanticVad, ServerVad, SessionConfig
+from realtime_nb.timeline.columns import DENSE_IDS, DIALECTS, DIRECTIONS, INT_COLUMNS, SPARSE, Shape
 from realtime_nb.timeline.fields import FAMILIES
-from realtime_nb.timeline.session_state import SessionAudio
+from realtime_nb.timeline.recorder import Recorder
 from realtime_nb.timeline.stores import AudioStore
-
-if TYPE_CHECKING:
-    from realtime_nb.timeline.log import EventLog
 
 FORMAT_NAME = "realtime_nb.eventlog"
 FORMAT_VERSION = 1
-_STORES = ("input", "response", "retrieved", "items")
+_TURN_DETECTION_TYPES = {ServerVad: "server_vad", SemanticVad: "semantic_vad"}
 
 
 class LogFormatError(ValueError):
     """A file that `EventLog.load` cannot read (not a log, damaged, or from a newer version)."""
 
 
-def _stores(log: EventLog) -> dict[str, AudioStore]:
+def _state(config: SessionConfig | None) -> dict[str, Any]:
+    """The format-1 ``state`` entry (audio formats and turn detection in force)."""
+    config = config or SessionConfig()
+    td = config.turn_detection
     return {
-        "input": log._input,
-        "response": log._response_audio,
-        "retrieved": log._retrieved,
-        "items": log._items,
+        "input_format": config.input_format,
+        "output_format": config.output_format,
+        "turn_detection": None if td is None else _TURN_DETECTION_TYPES[type(td)],
+        "silence_duration_ms": td.silence_duration_ms if isinstance(td, ServerVad) else None,
     }
 
 
-def save(log: EventLog, path: Path) -> Path:
-    from realtime_nb.timeline.log import Shape
-
-    cols = log._cols
+def save(rec: Recorder, path: Path) -> Path:
+    """Write a log's rows and audio to `path` (one zip file)."""
+    cols = rec.cols
     n = len(cols)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "written_by": f"realtime_nb {__version__}",
         "rows": n,
-        "start_ns": log._start_ns,
-        "wall_start_ns": log._wall_start_ns,
-        "state": asdict(log._state),
-        "response_format": log._response_format,
-        "committed": sorted(log._committed),
-        "item_alias": log._item_alias,
-        "unnamed_items": log._unnamed_items,
+        "start_ns": rec.start_ns,
+        "wall_start_ns": rec.wall_start_ns,
+        "state": _state(rec.session.current),
+        "response_format": rec.response_format,
+        "committed": sorted(rec.committed),
+        "item_alias": rec.item_alias,
+        "unnamed_items": rec.unnamed_items,
     }
     lines = []
     for seq in range(n):
@@ -99,7 +100,7 @@ def save(log: EventLog, path: Path) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("meta.json", json.dumps(meta, indent=1))
         zf.writestr("rows.jsonl", "\n".join(lines) + ("\n" if lines else ""))
-        for name, store in _stores(log).items():
+        for name, store in rec.stores().items():
             pcms = [seg.pcm() for seg in store.segments]
             index: dict[str, Any] = {
                 "segments": [],
@@ -123,9 +124,8 @@ def save(log: EventLog, path: Path) -> Path:
     return path
 
 
-def load(cls: type[EventLog], path: Path) -> EventLog:
-    from realtime_nb.timeline.log import Shape
-
+def load(path: Path) -> Recorder:
+    """Read a file written by `save`; raises `LogFormatError` naming what is wrong."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -144,35 +144,33 @@ def load(cls: type[EventLog], path: Path) -> EventLog:
                 f"this realtime_nb {__version__} reads up to version {FORMAT_VERSION}: upgrade realtime_nb"
             )
         try:
-            log = cls(start_ns=meta["start_ns"], wall_start_ns=meta["wall_start_ns"])
-            _read_rows(log, zf.read("rows.jsonl").decode("utf-8"), Shape)
-            for name, store in _stores(log).items():
+            rec = Recorder(meta["start_ns"], meta["wall_start_ns"])
+            _read_rows(rec, zf.read("rows.jsonl").decode("utf-8"))
+            for name, store in rec.stores().items():
                 _read_store(store, zf.read(f"audio/{name}.npy"), json.loads(zf.read(f"audio/{name}.json")))
-            log._state = SessionAudio(**meta["state"])
-            log._response_format = dict(meta["response_format"])
-            log._committed = set(meta["committed"])
-            log._item_alias = dict(meta["item_alias"])
-            log._unnamed_items = list(meta["unnamed_items"])
+            rec.response_format = dict(meta["response_format"])
+            rec.committed = set(meta["committed"])
+            rec.item_alias = dict(meta["item_alias"])
+            rec.unnamed_items = list(meta["unnamed_items"])
+            rec.replay_session()
         except (KeyError, ValueError, TypeError) as exc:
             raise LogFormatError(f"{path} is damaged: {exc!r}") from None
-    if len(log._cols) != meta["rows"]:
-        raise LogFormatError(f"{path} is damaged: {len(log._cols)} rows read, meta says {meta['rows']}")
-    return log
+    if len(rec.cols) != meta["rows"]:
+        raise LogFormatError(f"{path} is damaged: {len(rec.cols)} rows read, meta says {meta['rows']}")
+    return rec
 
 
-def _read_rows(log: EventLog, text: str, shape_cls: type) -> None:
-    cols = log._cols
+def _read_rows(rec: Recorder, text: str) -> None:
+    cols = rec.cols
     directions = {name: i for i, name in enumerate(DIRECTIONS)}
     dialects = {name: i for i, name in enumerate(DIALECTS)}
     families = {name: i for i, name in enumerate(FAMILIES)}
-    shapes: dict[tuple[str, ...], Any] = log._shapes
     for line in text.splitlines():
         row = json.loads(line)
         if "payload" in row:
             payload: Any = row["payload"]
         else:
-            keys = tuple(row["shape"])
-            shape = shapes.get(keys) or shapes.setdefault(keys, shape_cls(keys))
+            shape = rec.shape(tuple(row["shape"]))
             payload = (shape, tuple(row["extras"])) if row["extras"] else shape
         audio_ms = row["audio_ms"]
         cols.append(

@@ -1,106 +1,201 @@
-"""What the log needs to know about the session, read from the session events themselves.
+"""The session configuration in force along a log, read from the session events themselves.
 
-Audio bytes can only be decoded when their format is known, and the "true end of speech" needs the
-VAD silence window in force at the time. Both come from `session.created` / `session.updated` and from
-the client's `session.update` (applied at once: a client appends in the new format right after asking
-for it). Preview spells formats as strings (`input_audio_format: "g711_ulaw"`), GA as objects
-(`audio.input.format: {"type": "audio/pcmu"}`); early GA SDKs still sent the strings, so both are read
-in both dialects.
+Audio bytes can only be decoded in a known format, the "true end of speech" needs the VAD silence
+window in force at the time and a raw-vs-processed comparison the prefix padding: all of it is
+session configuration. The log folds the session events it records into `SessionConfig`s through
+the protocol layer (`SessionConfig.from_wire`, `apply_session_update`, `wire_param`), so nothing
+here knows how either dialect spells a setting, and everything above the log reads attributes
+(``config.input_format``, ``config.turn_detection``) instead of wire shapes.
+
+One precedence rule, for every reader (the log's audio decoder, ``EventLog.turns()``,
+``WaveformCompare``):
+
+* **What the server confirmed wins.** ``session.created`` / ``session.updated`` carry the
+  configuration the service actually runs, after it filled in defaults, clamped or ignored what it
+  was asked for. A report replaces whatever was in force.
+* **A client's ``session.update`` is only a request.** It is taken as in force from the moment it
+  is sent, because the service handles events in order and a client streams audio in a new format
+  right after asking for it; but only until the service answers: the ``session.updated`` that
+  answers it replaces it, and an ``error`` naming its event_id withdraws it. A request the protocol
+  layer refuses (so the service would refuse it too) never takes effect.
+
+Before the log has seen any session event the configuration is unknown (`SessionHistory.at` says
+None); the decoder then assumes the protocol's defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import bisect
+import dataclasses
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from realtime_nb.audio import AUDIO_RATES
+from realtime_nb.protocol import ConfigError, Dialect, SessionConfig, apply_session_update
+from realtime_nb.protocol.config import wire_param
 
-_GA_FORMATS: dict[str, str] = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
-SESSION_TYPES: frozenset[str] = frozenset({"session.created", "session.updated", "session.update"})
+__all__ = ["SESSION_EVENTS", "SessionHistory", "read_report", "response_output_format"]
 
-
-def parse_format(value: Any) -> str | None:
-    """Canonical format name (`pcm16`, `g711_ulaw`, `g711_alaw`) of a wire format value, or None."""
-    if isinstance(value, str):
-        return value if value in AUDIO_RATES else _GA_FORMATS.get(value)
-    if isinstance(value, dict):
-        name = _GA_FORMATS.get(value.get("type")) if isinstance(value.get("type"), str) else None
-        rate = value.get("rate", AUDIO_RATES.get(name or "", None))
-        if name is not None and rate == AUDIO_RATES[name]:
-            return name
-    return None
+SESSION_REPORTS: frozenset[str] = frozenset({"session.created", "session.updated"})
+SESSION_REQUEST = "session.update"
+SESSION_EVENTS: frozenset[str] = SESSION_REPORTS | {SESSION_REQUEST}
+DEFAULT = SessionConfig()
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SessionConfig))
+_LABELS = {"input_format": "input audio format", "output_format": "output audio format"}
+_MAX_UNREADABLE = 8  # values of one report set aside before it counts as unreadable as a whole
 
 
-@dataclass(frozen=True)
-class SessionAudio:
-    """Audio formats and VAD settings as last seen; `None` silence = no server_vad silence window."""
-
-    input_format: str = "pcm16"
-    output_format: str = "pcm16"
-    turn_detection: str | None = "server_vad"
-    silence_duration_ms: int | None = None
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _turn_detection(session: dict) -> tuple[bool, Any]:
-    """(present, value) of turn_detection in either session shape."""
-    if "turn_detection" in session:
-        return True, session["turn_detection"]
-    audio_in = _input_section(session)
-    if audio_in is not None and "turn_detection" in audio_in:
-        return True, audio_in["turn_detection"]
-    return False, None
+def _keys(param: str) -> list[str]:
+    """A wire param (``session.a.b[2].c``) as the keys below ``session``: ``["a", "b", "c"]``."""
+    parts = [p for p in re.split(r"[.\[\]]", param) if p and not p.isdigit()]
+    return parts[1:] if parts and parts[0] == "session" else parts
 
 
-def _input_section(session: dict) -> dict | None:
-    audio = session.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("input"), dict):
-        return audio["input"]
-    return None
+def _field_of(param: str, dialect: Dialect) -> str | None:
+    """The SessionConfig field whose wire path `param` is, or lies under."""
+    keys = _keys(param)
+    best, best_len = None, 0
+    for name in _FIELDS:
+        path = _keys(wire_param(name, dialect))
+        if keys[: len(path)] == path and len(path) > best_len:
+            best, best_len = name, len(path)
+    return best
 
 
-def _output_section(session: dict) -> dict | None:
-    audio = session.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("output"), dict):
-        return audio["output"]
-    return None
-
-
-def apply_session(state: SessionAudio, session: Any, issues: list[str]) -> SessionAudio:
-    """`state` updated by a (partial) session object; unreadable values keep the old ones."""
-    if not isinstance(session, dict):
-        issues.append("session is not an object; audio formats unchanged")
-        return state
-    changes: dict[str, Any] = {}
-    for side, preview_key, section in (
-        ("input", "input_audio_format", _input_section(session)),
-        ("output", "output_audio_format", _output_section(session)),
-    ):
-        raw = session.get(preview_key) if preview_key in session else (section or {}).get("format")
-        if raw is None:
-            continue
-        fmt = parse_format(raw)
-        if fmt is None:
-            issues.append(f"unknown {side} audio format {raw!r}; kept {getattr(state, side + '_format')}")
-        else:
-            changes[side + "_format"] = fmt
-    present, td = _turn_detection(session)
-    if present:
-        if td is None:
-            changes.update(turn_detection=None, silence_duration_ms=None)
-        elif isinstance(td, dict):
-            kind = td.get("type") if isinstance(td.get("type"), str) else state.turn_detection
-            silence = td.get("silence_duration_ms")
-            if not (type(silence) is int and silence >= 0):
-                silence = state.silence_duration_ms if kind == "server_vad" else None
-            changes.update(turn_detection=kind, silence_duration_ms=silence)
-    return replace(state, **changes) if changes else state
-
-
-def response_output_format(response: Any) -> str | None:
-    """The output format a response object (or response.create options) names, if any."""
-    if not isinstance(response, dict):
+def _without(session: Mapping[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    """A copy of `session` without the deepest of `keys` that it holds (None: it holds none)."""
+    if not keys or keys[0] not in session:
         return None
-    if "output_audio_format" in response:
-        return parse_format(response["output_audio_format"])
-    section = _output_section(response)
-    return parse_format(section.get("format")) if section else None
+    head = keys[0]
+    below = session[head]
+    inner = _without(below, keys[1:]) if isinstance(below, Mapping) and len(keys) > 1 else None
+    out = dict(session)
+    if inner is None:
+        del out[head]
+    else:
+        out[head] = inner
+    return out
+
+
+def read_report(
+    session: Any, dialect: Dialect, previous: SessionConfig | None, issues: list[str]
+) -> SessionConfig | None:
+    """The configuration a server's session object reports, or None when it cannot be read at all.
+
+    Keys unknown to this package are ignored (`from_wire` is lenient); a value it cannot use (a
+    format or a voice newer than this package) is set aside with an issue and its field keeps the
+    value in force before, so one new value does not cost the formats needed to decode the audio.
+    """
+    if not isinstance(session, Mapping):
+        issues.append("session is not an object; configuration unchanged")
+        return None
+    kept: dict[str, Any] = {}
+    wire: Mapping[str, Any] = session
+    for _ in range(_MAX_UNREADABLE):
+        try:
+            config = SessionConfig.from_wire(wire, dialect)
+            return config.replace(**kept) if kept else config
+        except ConfigError as err:
+            field = _field_of(err.param, dialect)
+            keys = _keys(wire_param(field, dialect)) if field else _keys(err.param)
+            pruned = _without(wire, keys)
+            if pruned is None:
+                break
+            label = _LABELS.get(field or "", (field or err.field).replace("_", " "))
+            issue = f"unknown {label} {_show(err.value)} (allowed: {err.allowed})"
+            if field:
+                kept[field] = getattr(previous or DEFAULT, field)
+                issue += f"; kept {_show(kept[field])}"
+            issues.append(issue)
+            wire = pruned
+    issues.append("session not understood; configuration unchanged")
+    return None
+
+
+class SessionHistory:
+    """The `SessionConfig` in force after each session-related row of one log (see the module
+    docstring for the precedence rule). Fed in recording order by the log."""
+
+    def __init__(self) -> None:
+        self._confirmed: SessionConfig | None = None
+        self._requests: list[tuple[str | None, Any, Dialect]] = []  # sent, not answered yet
+        self._seqs: list[int] = []
+        self._configs: list[SessionConfig | None] = []
+        self.current: SessionConfig | None = None
+        self.input_format = DEFAULT.input_format  # of `current`, or the default: read per append
+        self.output_format = DEFAULT.output_format
+
+    def request(self, seq: int, event_id: Any, session: Any, dialect: Dialect) -> None:
+        """A client's ``session.update``: in force until answered, if the protocol accepts it."""
+        self._requests.append((event_id if isinstance(event_id, str) else None, session, dialect))
+        self._settle(seq)
+
+    def report(self, seq: int, answer: bool, session: Any, dialect: Dialect, issues: list[str]) -> None:
+        """The server's ``session.created`` / ``session.updated`` (`answer`: the latter, which
+        answers the oldest request still open)."""
+        config = read_report(session, dialect, self.current, issues)
+        if config is None:
+            return  # unreadable: nothing changes, the request it may answer stays open
+        self._confirmed = config
+        if answer and self._requests:
+            self._requests.pop(0)
+        self._settle(seq)
+
+    def refusal(self, seq: int, event_id: str) -> None:
+        """An ``error`` naming `event_id`: the request it names never took effect."""
+        left = [r for r in self._requests if r[0] != event_id]
+        if len(left) != len(self._requests):
+            self._requests = left
+            self._settle(seq)
+
+    def at(self, seq: int | None = None) -> SessionConfig | None:
+        """The configuration in force once row `seq` was recorded (default: now); None while no
+        session event had been seen."""
+        if seq is None:
+            return self.current
+        i = bisect.bisect_right(self._seqs, seq) - 1
+        return self._configs[i] if i >= 0 else None
+
+    def _settle(self, seq: int) -> None:
+        config = self._confirmed
+        still_valid = []
+        for request in self._requests:
+            _, session, dialect = request
+            try:
+                config = apply_session_update(config or DEFAULT, session, dialect)
+            except ConfigError:
+                continue  # the service refuses it as well: it never takes effect
+            still_valid.append(request)
+        self._requests = still_valid
+        self.current = config
+        self.input_format = (config or DEFAULT).input_format
+        self.output_format = (config or DEFAULT).output_format
+        self._seqs.append(seq)
+        self._configs.append(config)
+
+
+def response_output_format(response: Any, dialect: Dialect) -> str | None:
+    """The output audio format a response object (or ``response.create`` options) names, or None.
+
+    A response names it where a session object of the same dialect does, so the place comes from
+    the protocol (`wire_param`) and the value is read the way a session's is.
+    """
+    keys = _keys(wire_param("output_format", dialect))
+    value = response
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    if value is None:
+        return None
+    for key in reversed(keys):
+        value = {key: value}
+    try:
+        return SessionConfig.from_wire(value, dialect).output_format
+    except ConfigError:
+        return None

@@ -16,12 +16,12 @@ import numpy as np
 from realtime_nb.audio import AUDIO_RATES, decode, float_to_int16, int16_to_float, resample
 
 OUT_RATE = 24000
-_WIDTH = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
+WIDTH: dict[str, int] = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}  # bytes per sample on the wire
 
 
 def out_samples(nbytes: int, fmt: str) -> int:
     """Number of 24 kHz samples that `nbytes` of `fmt` audio become."""
-    return nbytes // _WIDTH[fmt] * (OUT_RATE // AUDIO_RATES[fmt])
+    return nbytes // WIDTH[fmt] * (OUT_RATE // AUDIO_RATES[fmt])
 
 
 def resample_to_24k(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -44,7 +44,7 @@ class _Segment:
         """The segment as int16 at 24 kHz (cached until more bytes arrive)."""
         if self.cache is not None and self.cache[0] == len(self.data):
             return self.cache[1]
-        usable = len(self.data) - len(self.data) % _WIDTH[self.fmt]
+        usable = len(self.data) - len(self.data) % WIDTH[self.fmt]
         native = decode(bytes(self.data[:usable]), self.fmt)  # type: ignore[arg-type]
         rate = AUDIO_RATES[self.fmt]
         if rate != OUT_RATE:
@@ -106,9 +106,6 @@ class AudioStore:
 
     add_chunk = _add_chunk  # public name for `load`
 
-    def keys(self) -> list[str | None]:
-        return list(self._by_key)
-
     def has(self, key: str | None) -> bool:
         return key in self._by_key
 
@@ -120,11 +117,6 @@ class AudioStore:
             indices = [i for i in indices if self.segments[i].seq == last]
         parts = [self.segments[i].pcm() for i in indices]
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
-
-    def chunk_pcm(self, chunk: int) -> np.ndarray:
-        """The 24 kHz audio of one chunk."""
-        start = self.chunk_start[chunk]
-        return self.segments[self.chunk_segment[chunk]].pcm()[start : start + self.chunk_len[chunk]]
 
     def chunks_of(self, seq: int) -> list[int]:
         return self._chunk_of_seq.get(seq, [])
@@ -142,7 +134,7 @@ class AudioStore:
         for chunk in chunks:
             seg = self.segments[self.chunk_segment[chunk]]
             factor = OUT_RATE // AUDIO_RATES[seg.fmt]
-            width = _WIDTH[seg.fmt]
+            width = WIDTH[seg.fmt]
             first = self.chunk_start[chunk] // factor * width
             raw = bytes(seg.data[first : first + self.chunk_len[chunk] // factor * width])
             if raw:
@@ -159,10 +151,6 @@ class AudioStore:
     def set_peaks(self, peaks: dict[int, int]) -> None:
         """Restore peaks measured on the original wire audio (used by `load`)."""
         self._peaks.update(peaks)
-
-    def nbytes(self) -> int:
-        """Bytes held for audio (allocated), for memory accounting."""
-        return sum(len(s.data) for s in self.segments)
 
 
 class InputStream(AudioStore):

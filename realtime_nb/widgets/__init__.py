@@ -3,11 +3,13 @@ the raw-vs-processed ``WaveformCompare``.
 
 ``Mic``, ``Player`` and ``LiveTimeline`` are anywidgets (ES modules beside the Python, no build
 step) exchanging binary comm buffers or compact row batches with the kernel; ``TuningPanel`` and
-``Dashboard`` are plain ipywidgets.
+``Dashboard`` are plain ipywidgets. Each takes a session typed as ``SessionLike``: exactly what the
+widgets use of a `realtime_nb.client.RealtimeSession`.
 """
 
 from realtime_nb.client.items import truncate_point
 from realtime_nb.widgets._audio_comm import PCM_RATE, MicError
+from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
 from realtime_nb.widgets.live_timeline import LiveTimeline
@@ -26,6 +28,7 @@ __all__ = [
     "MicError",
     "PanelValues",
     "Player",
+    "SessionLike",
     "TuningPanel",
     "WaveformCompare",
     "dashboard",

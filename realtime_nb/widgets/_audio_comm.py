@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime_nb.widgets._session import SessionLike
+
 PCM_RATE = 24000
 """The only rate the widgets exchange with the kernel: the Realtime API's pcm16 rate."""
 
@@ -274,7 +276,7 @@ async def maybe_await(value: Any) -> Any:
 EventHandler = Callable[[dict[str, Any]], Any]
 
 
-def subscribe(session: Any, types: Iterable[str], handler: EventHandler) -> Callable[[], None]:
+def subscribe(session: SessionLike, types: Iterable[str], handler: EventHandler) -> Callable[[], None]:
     """Call ``handler(event)`` for each of the session's events of ``types``; return an unsubscribe.
 
     Uses ``session.on(type, callback)`` when the session has it; otherwise iterates the session

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from realtime_nb.client.session import CONNECTION_CLOSED_EVENT
+from realtime_nb.widgets._session import SessionLike
 
 
 def close_reason(code: int | None, reason: str | None) -> str:
@@ -20,7 +21,7 @@ def close_reason(code: int | None, reason: str | None) -> str:
     return f"{text}: {reason}" if reason else text
 
 
-def on_disconnect(session: Any, callback: Callable[[str], Any]) -> Callable[[], None]:
+def on_disconnect(session: SessionLike, callback: Callable[[str], Any]) -> Callable[[], None]:
     """Call ``callback(reason)`` once when ``session``'s connection closes; return an unsubscribe.
 
     Calls it at once when the session is already closed. Sessions without ``on()`` (test stand-ins,

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.widgets._audio_comm import PCM_RATE, SessionPump, maybe_await
+from realtime_nb.widgets._session import SessionLike
 
 _APPEND_MS = 200  # clip slices per append: keeps each event well under the service's size limit
 
@@ -56,7 +57,7 @@ def decode_clip(data: bytes | bytearray | memoryview) -> np.ndarray:
 
 
 async def push_clip(
-    session: Any, data: bytes | bytearray | memoryview, *, respond: bool = True
+    session: SessionLike, data: bytes | bytearray | memoryview, *, respond: bool = True
 ) -> np.ndarray:
     """Append a recorded clip to ``session``, commit it and (``respond``) ask for a response.
 
@@ -81,7 +82,7 @@ class ClipSource:
     recording stops; that clip becomes one push-to-talk turn.
     """
 
-    def __init__(self, recorder: Any, session: Any = None, *, respond: bool = True) -> None:
+    def __init__(self, recorder: Any, session: SessionLike | None = None, *, respond: bool = True) -> None:
         audio = getattr(recorder, "audio", None)
         if audio is None or not hasattr(audio, "observe"):
             kind = type(recorder).__name__
@@ -97,7 +98,7 @@ class ClipSource:
     def errors(self) -> list[BaseException]:
         return list(self._pump.errors) if self._pump else []
 
-    def attach(self, session: Any) -> ClipSource:
+    def attach(self, session: SessionLike | None) -> ClipSource:
         self.session = session
         return self
 

@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from realtime_nb.widgets._disconnect import on_disconnect
+from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.live_timeline import LiveTimeline
 from realtime_nb.widgets.mic import Mic
 from realtime_nb.widgets.panel import TuningPanel
@@ -30,7 +31,7 @@ class Dashboard(widgets.VBox):
 
     def __init__(
         self,
-        session: Any,
+        session: SessionLike,
         *,
         debounce_s: float = 0.3,
         max_hz: float = 4.0,
@@ -84,7 +85,7 @@ class Dashboard(widgets.VBox):
         super().close()
 
 
-def dashboard(session: Any, **options: Any) -> Dashboard:
+def dashboard(session: SessionLike, **options: Any) -> Dashboard:
     """Mic, Player, TuningPanel and LiveTimeline for `session` in one displayable box.
 
     `options`: ``debounce_s`` (panel), ``max_hz`` and ``window_s`` (timeline), ``mic_mode``

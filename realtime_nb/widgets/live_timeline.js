@@ -1,4 +1,4 @@
-// LiveTimeline front end: one canvas, one lane per event family, a shared time axis.
+// LiveTimeline front end: one canvas, the timeline's lanes (sent by the kernel; the last is errors), a shared time axis.
 // The kernel pushes new rows a few times per second as columns; this view keeps its own copy and
 // redraws once per push (on the next animation frame). No build step: anywidget loads this file.
 

@@ -4,8 +4,9 @@ The kernel does little per event: the EventLog subscription only notes the newes
 timer; at most `max_hz` times a second, and only when rows were added, the new rows go to the page in
 one compact message. The page (``live_timeline.js``, a canvas, no build step) keeps its copy and
 redraws on arrival. Clicking an event asks the kernel for its JSON, which the EventLog rebuilds
-(appends and deltas keep no payload). Pure parts (`lane_of`, `compact_rows`, `Throttle`) are
-testable without a page.
+(appends and deltas keep no payload). Lanes and the streaming types drawn as ticks are the
+timeline's own (`realtime_nb.timeline.lanes.LANES`, `realtime_nb.timeline.STREAMING_TYPES`). Pure
+parts (`compact_rows`, `Throttle`) are testable without a page.
 """
 
 from __future__ import annotations
@@ -21,39 +22,16 @@ import anywidget
 import pandas as pd
 import traitlets
 
+from realtime_nb.timeline import EventLog
+from realtime_nb.timeline.fields import STREAMING_TYPES
+from realtime_nb.timeline.lanes import LANES, lane_of, lanes_of
 from realtime_nb.widgets._audio_comm import _current_loop
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
+from realtime_nb.widgets._session import SessionLike
 
-__all__ = ["LANES", "LiveTimeline", "Throttle", "compact_frame", "compact_rows", "lane_of"]
+__all__ = ["LiveTimeline", "Throttle", "compact_frame", "compact_rows"]
 
-LANES: tuple[str, ...] = ("session", "input buffer", "conversation", "response", "transcription", "errors")
-_LANE_OF_FAMILY = {
-    "session": 0,
-    "rate_limits": 0,  # session housekeeping
-    "other": 0,
-    "input_audio_buffer": 1,
-    "conversation": 2,
-    "response": 3,
-    "transcription": 4,
-    "error": 5,
-    "problem": 5,  # malformed frames, unknown events, the connection closing
-}
-# Events that come by the hundred and say little one by one: the page draws them as thin ticks.
-BULK_TYPES = frozenset(
-    {
-        "input_audio_buffer.append",
-        "response.output_audio.delta",
-        "response.output_audio_transcript.delta",
-        "response.output_text.delta",
-        "conversation.item.input_audio_transcription.delta",
-    }
-)
 _HISTORY_CHUNK = 20000  # rows per message when a new view asks for everything so far
-
-
-def lane_of(family: str) -> int:
-    """The lane index (into `LANES`) of an EventLog ``family``."""
-    return _LANE_OF_FAMILY.get(family, 0)
 
 
 def _empty() -> dict[str, list[Any]]:
@@ -68,9 +46,9 @@ def compact_rows(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         kind = row["type"] or ""
         out["seq"].append(row["seq"])
         out["t"].append(round(row["t"], 4))
-        out["lane"].append(lane_of(row["family"]))
+        out["lane"].append(lane_of(kind))
         out["sent"].append(1 if row["direction"] == "sent" else 0)
-        out["bulk"].append(1 if kind in BULK_TYPES else 0)
+        out["bulk"].append(1 if kind in STREAMING_TYPES else 0)
         out["name"].append(kind)
     return out
 
@@ -83,9 +61,9 @@ def compact_frame(frame: pd.DataFrame) -> dict[str, list[Any]]:
     return {
         "seq": frame["seq"].astype(int).tolist(),
         "t": frame["t"].round(4).tolist(),
-        "lane": frame["family"].astype(str).map(lane_of).astype(int).tolist(),
+        "lane": lanes_of(frame["type"]).tolist(),
         "sent": (frame["direction"].astype(str) == "sent").astype(int).tolist(),
-        "bulk": kinds.isin(BULK_TYPES).astype(int).tolist(),
+        "bulk": kinds.isin(STREAMING_TYPES).astype(int).tolist(),
         "name": kinds.tolist(),
     }
 
@@ -123,8 +101,8 @@ class Throttle:
 
 
 class LiveTimeline(anywidget.AnyWidget):
-    """Follow a session's EventLog live: lanes by event family on one time axis; click an event to
-    see its JSON.
+    """Follow a session's EventLog live: the timeline's lanes (`realtime_nb.timeline.lanes`) on one
+    time axis; click an event to see its JSON.
 
     >>> tl = LiveTimeline(session)    # or LiveTimeline(session.log); display it
     >>> tl.frame()                    # the log's DataFrame
@@ -143,7 +121,9 @@ class LiveTimeline(anywidget.AnyWidget):
     selected_json = traitlets.Unicode("").tag(sync=True)
     disconnected = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, source: Any, *, max_hz: float = 4.0, window_s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(
+        self, source: SessionLike | EventLog, *, max_hz: float = 4.0, window_s: float = 30.0, **kwargs: Any
+    ) -> None:
         event_log = getattr(source, "log", source)
         if not (hasattr(event_log, "subscribe") and hasattr(event_log, "rows_since")):
             raise TypeError(
@@ -170,7 +150,7 @@ class LiveTimeline(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------------------- public API
     @property
-    def event_log(self) -> Any:
+    def event_log(self) -> EventLog:
         return self._event_log
 
     def frame(self) -> pd.DataFrame:

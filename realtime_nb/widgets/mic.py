@@ -33,6 +33,7 @@ from realtime_nb.widgets._audio_comm import (
     summarize,
 )
 from realtime_nb.widgets._disconnect import on_disconnect
+from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.clips import ClipSource
 
 MODES = ("open", "push_to_talk")
@@ -76,12 +77,12 @@ class Mic(anywidget.AnyWidget):
     # Why the attached session's connection dropped ("" while it is up): the page greys out and says so.
     disconnected = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, session: Any = None, *, mode: str = "open", record_seconds: float = 60.0,
-                 **kwargs: Any) -> None:
+    def __init__(self, session: SessionLike | None = None, *, mode: str = "open",
+                 record_seconds: float = 60.0, **kwargs: Any) -> None:
         super().__init__(mode=mode, **kwargs)
         if record_seconds <= 0:
             raise ValueError(f"record_seconds must be positive, got {record_seconds}")
-        self._session: Any = None
+        self._session: SessionLike | None = None
         self._pump: SessionPump | None = None
         self._callbacks: list[ChunkCallback] = []
         self._callback_errors: list[BaseException] = []
@@ -118,7 +119,9 @@ class Mic(anywidget.AnyWidget):
 
     # ----------------------------------------------------------------------------- public API
     @staticmethod
-    def from_recorder(recorder: Any, session: Any = None, *, respond: bool = True) -> ClipSource:
+    def from_recorder(
+        recorder: Any, session: SessionLike | None = None, *, respond: bool = True
+    ) -> ClipSource:
         """An ipywebrtc ``AudioRecorder`` as a push-to-talk source: each finished clip is one turn.
 
         Whole clips only (no streaming, no latency figures); see :mod:`realtime_nb.widgets.clips`.
@@ -126,10 +129,10 @@ class Mic(anywidget.AnyWidget):
         return ClipSource(recorder, session, respond=respond)
 
     @property
-    def session(self) -> Any:
+    def session(self) -> SessionLike | None:
         return self._session
 
-    def attach(self, session: Any) -> Mic:
+    def attach(self, session: SessionLike | None) -> Mic:
         """Send the audio to ``session`` from now on (``None`` detaches and records locally)."""
         self._raise_pending()
         if self._pump is not None:

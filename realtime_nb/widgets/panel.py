@@ -40,17 +40,18 @@ from realtime_nb.protocol import (
 )
 from realtime_nb.widgets._audio_comm import _current_loop, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
+from realtime_nb.widgets._session import SessionLike
 
 __all__ = [
     "NOISE_CHOICES",
     "TURN_TYPES",
     "Debounce",
-    "Decision",
+    "PanelDecision",
     "PanelValues",
     "TuningPanel",
     "config_from_values",
     "decide",
-    "describe",
+    "describe_config",
     "values_from_config",
     "values_from_updated",
     "visible_controls",
@@ -146,7 +147,7 @@ def config_from_values(values: PanelValues, base: SessionConfig, dialect: Dialec
 
 
 @dataclass(frozen=True)
-class Decision:
+class PanelDecision:
     """What to do with the controls' values: send `config`, refuse with `error`, or nothing."""
 
     config: SessionConfig | None = None
@@ -157,13 +158,13 @@ class Decision:
         return "" if self.error is None else refusal_message(self.error)
 
 
-def decide(values: PanelValues, effective: SessionConfig, dialect: Dialect) -> Decision:
+def decide(values: PanelValues, effective: SessionConfig, dialect: Dialect) -> PanelDecision:
     """Validate `values` against the protocol; send only when the result differs from `effective`."""
     try:
         target = config_from_values(values, effective, dialect)
     except ConfigError as err:
-        return Decision(error=err.in_dialect(dialect))
-    return Decision() if target == effective else Decision(config=target)
+        return PanelDecision(error=err.in_dialect(dialect))
+    return PanelDecision() if target == effective else PanelDecision(config=target)
 
 
 def refusal_message(err: ConfigError) -> str:
@@ -245,7 +246,7 @@ def visible_controls(turn_type: str, transcription: bool, dialect: Dialect) -> f
     return frozenset(shown)
 
 
-def describe(config: SessionConfig | None) -> str:
+def describe_config(config: SessionConfig | None) -> str:
     """One line of the effective settings, as the server reported them."""
     if config is None:
         return "no session.updated yet"
@@ -370,7 +371,7 @@ class TuningPanel(widgets.VBox):
     effective values. When the connection drops, every control is disabled and the reason shown.
     """
 
-    def __init__(self, session: Any, *, debounce_s: float = 0.3, **kwargs: Any) -> None:
+    def __init__(self, session: SessionLike, *, debounce_s: float = 0.3, **kwargs: Any) -> None:
         self._debounce = Debounce(debounce_s)
         self._session = session
         self.dialect: Dialect = Dialect(getattr(session, "dialect", Dialect.GA))
@@ -512,7 +513,7 @@ class TuningPanel(widgets.VBox):
         self._message_html.value = f"<span style='color:{color}'>{html.escape(text)}</span>" if text else ""
 
     def _show_effective(self) -> None:
-        text = html.escape(describe(self.effective))
+        text = html.escape(describe_config(self.effective))
         self._effective_html.value = f"<span style='color:#555'>server (session.updated): {text}</span>"
 
     def _base(self) -> SessionConfig:

@@ -22,10 +22,11 @@ import numpy as np
 import traitlets
 
 from realtime_nb.client.items import truncate_point
+from realtime_nb.timeline.fields import AUDIO_DELTA_TYPE
 from realtime_nb.widgets._audio_comm import PCM_RATE, maybe_await, pcm16_from_buffer, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect
+from realtime_nb.widgets._session import SessionLike
 
-AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # canonical, then preview
 SPEECH_STARTED = "input_audio_buffer.speech_started"
 RESPONSE_DONE = "response.done"
 
@@ -63,11 +64,11 @@ class Player(anywidget.AnyWidget):
     # Why the attached session's connection dropped ("" while it is up): the page greys out and says so.
     disconnected = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, session: Any = None, *, barge_in: bool = True, **kwargs: Any) -> None:
+    def __init__(self, session: SessionLike | None = None, *, barge_in: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.barge_in = barge_in
         self.stop_report_timeout_s = _STOP_REPORT_TIMEOUT_S
-        self._session: Any = None
+        self._session: SessionLike | None = None
         self._unsubscribe: Any = None
         self._received: dict[str, int] = {}  # item -> samples received
         self._played_ms: dict[str, float] = {}  # item -> ms heard, as the page last reported
@@ -87,10 +88,10 @@ class Player(anywidget.AnyWidget):
 
     # ----------------------------------------------------------------------------- public API
     @property
-    def session(self) -> Any:
+    def session(self) -> SessionLike | None:
         return self._session
 
-    def attach(self, session: Any) -> Player:
+    def attach(self, session: SessionLike | None) -> Player:
         """Play ``session``'s response audio and truncate its items on barge-in (``None`` detaches)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -100,7 +101,7 @@ class Player(anywidget.AnyWidget):
             self._off_disconnect = None
         self._session = session
         if session is not None:
-            kinds = (*AUDIO_DELTA_TYPES, SPEECH_STARTED, RESPONSE_DONE)
+            kinds = (AUDIO_DELTA_TYPE, SPEECH_STARTED, RESPONSE_DONE)  # sessions deliver canonical events
             self._unsubscribe = subscribe(session, kinds, self.handle_event)
             self._off_disconnect = on_disconnect(session, self.set_disconnected)
         return self
@@ -163,7 +164,7 @@ class Player(anywidget.AnyWidget):
         """Session event hook: play audio deltas; stop and truncate on ``speech_started`` during
         playback (barge-in) and on a cancelled ``response.done``."""
         kind = event.get("type")
-        if kind in AUDIO_DELTA_TYPES:
+        if kind == AUDIO_DELTA_TYPE:
             item = event.get("item_id")
             try:
                 samples = pcm16_from_buffer(base64.b64decode(event.get("delta", ""), validate=True))

@@ -8,8 +8,10 @@ zero: a lag is a finding, not a display artefact.
 
 The levels table answers "what did noise reduction do to this turn": noise floor, speech and
 non-speech RMS (``realtime_nb.audio.levels``), before and after. With server_vad the speech span is
-``[audio_start_ms + prefix_padding_ms, audio_end_ms - silence_duration_ms]`` using the settings the
-server reported; other turn detection (and push-to-talk) gives no such span, so pass ``speech_ms``.
+``[audio_start_ms + prefix_padding_ms, audio_end_ms - silence_duration_ms]`` using the session
+configuration the log holds at speech start (``EventLog.session_config``: what the server confirmed
+wins over what the client asked for); other turn detection (and push-to-talk) gives no such span, so
+pass ``speech_ms``.
 
 Layers: :func:`read_item` gathers an item's audio from a log, :func:`compare` is pure numpy
 (alignment, levels), and :class:`WaveformCompare` is a thin shell that retrieves when needed, draws
@@ -31,12 +33,13 @@ import pandas as pd
 from realtime_nb.audio import resample
 from realtime_nb.audio.levels import compare_levels
 from realtime_nb.plots.waveform import plot_waveform_compare
-from realtime_nb.protocol import ServerVad
+from realtime_nb.protocol import ServerVad, SessionConfig
+from realtime_nb.timeline import EventLog
+from realtime_nb.widgets._session import SessionLike
 
 RATE = 24000
 _ITEM_EVENTS = ("conversation.item.added", "conversation.item.done", "conversation.item.retrieved",
                 "conversation.item.create")  # fmt: skip
-_SESSION_EVENTS = ("session.created", "session.updated")  # what the server says is in force
 _LAG_SEARCH_MS = 100.0  # the server's filters are compensated; anything beyond this is a real fault
 _LAG_WINDOW_MS = 10_000.0  # correlate at most this much: enough to lock on, cheap for long items
 _WHAT = "WaveformCompare compares the audio a user sent with what the server kept of it"
@@ -154,7 +157,7 @@ def compare(item: ItemAudio) -> Comparison:
     return Comparison(item, lag_ms, corr, table)
 
 
-def read_item(log: Any, item_id: str, *, speech_ms: tuple[float, float] | None = None) -> ItemAudio:
+def read_item(log: EventLog, item_id: str, *, speech_ms: tuple[float, float] | None = None) -> ItemAudio:
     """Gather a user item's sent audio, retrieved audio (if any), VAD marks and speech span from a log.
 
     Raises :class:`ItemError` naming the item for an unknown id, a non-user or non-message item, or an
@@ -188,14 +191,14 @@ def read_item(log: Any, item_id: str, *, speech_ms: tuple[float, float] | None =
         processed = None
     marks = _marks(rows)
     if speech_ms is None:
-        speech_ms = _speech_span(log, frame, rows, marks)
+        speech_ms = _speech_span(log, rows, marks)
     return ItemAudio(item_id, raw, processed, start_ms, marks, speech_ms)
 
 
-def _latest_item(log: Any, rows: pd.DataFrame) -> dict[str, Any] | None:
+def _latest_item(log: EventLog, rows: pd.DataFrame) -> dict[str, Any] | None:
     found = None
     for seq in rows.loc[rows["type"].isin(_ITEM_EVENTS), "seq"]:
-        item = log.event_json(int(seq)).get("item")
+        item = log.canonical_event(int(seq)).get("item")
         if isinstance(item, dict):
             found = item
     return found
@@ -224,38 +227,19 @@ def _marks(rows: pd.DataFrame) -> dict[str, float]:
     return marks
 
 
-def _speech_span(
-    log: Any, frame: pd.DataFrame, rows: pd.DataFrame, marks: dict[str, float]
-) -> tuple[float, float] | None:
-    """server_vad: the marks minus the prefix padding and the silence window in force at speech start."""
+def _speech_span(log: EventLog, rows: pd.DataFrame, marks: dict[str, float]) -> tuple[float, float] | None:
+    """server_vad: the marks minus the prefix padding and the silence window in force at speech start
+    (the protocol's defaults when the log saw no session event before it)."""
     if "speech_started" not in marks or "speech_stopped" not in marks:
         return None
     started = int(rows.loc[rows["type"] == "input_audio_buffer.speech_started", "seq"].iloc[-1])
-    vad: dict[str, Any] | None = {"type": "server_vad"}  # the service's default turn detection
-    sessions = frame.loc[frame["type"].isin(_SESSION_EVENTS) & (frame["seq"] < started), "seq"]
-    for seq in sessions:
-        session = log.event_json(int(seq)).get("session")
-        if isinstance(session, dict):
-            present, value = _turn_detection(session)
-            if present:
-                vad = value if isinstance(value, dict) else None
-    if vad is None or vad.get("type") != "server_vad":
+    config = log.session_config(started) or SessionConfig()
+    vad = config.turn_detection
+    if not isinstance(vad, ServerVad):
         return None
-    defaults = ServerVad()
-    prefix = vad.get("prefix_padding_ms", defaults.prefix_padding_ms)
-    silence = vad.get("silence_duration_ms", defaults.silence_duration_ms)
-    begin, end = marks["speech_started"] + prefix, marks["speech_stopped"] - silence
+    begin = marks["speech_started"] + vad.prefix_padding_ms
+    end = marks["speech_stopped"] - vad.silence_duration_ms
     return (begin, end) if end > begin else None
-
-
-def _turn_detection(session: dict[str, Any]) -> tuple[bool, Any]:
-    """(present, value) of turn_detection in a GA (audio.input) or preview (top-level) session."""
-    audio_in = (session.get("audio") or {}).get("input") if isinstance(session.get("audio"), dict) else None
-    if isinstance(audio_in, dict) and "turn_detection" in audio_in:
-        return True, audio_in["turn_detection"]
-    if "turn_detection" in session:
-        return True, session["turn_detection"]
-    return False, None
 
 
 def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
@@ -282,7 +266,7 @@ class WaveformCompare:
 
     def __init__(
         self,
-        source: Any,
+        source: SessionLike | EventLog,
         item_id: str,
         *,
         spectrogram: bool = False,
@@ -318,14 +302,14 @@ class WaveformCompare:
         self._task.add_done_callback(lambda t: t.cancelled() or t.exception())  # reported in the widget
 
     @classmethod
-    def from_log(cls, log: Any, item_id: str, **kwargs: Any) -> WaveformCompare:
+    def from_log(cls, log: EventLog, item_id: str, **kwargs: Any) -> WaveformCompare:
         """From a log alone (a saved session): the item must have been retrieved while it recorded."""
         if not callable(getattr(log, "frame", None)):
             raise TypeError(f"from_log needs an EventLog, got {type(log).__name__}")
         return cls(log, item_id, **kwargs)
 
     @classmethod
-    async def create(cls, session: Any, item_id: str, **kwargs: Any) -> WaveformCompare:
+    async def create(cls, session: SessionLike, item_id: str, **kwargs: Any) -> WaveformCompare:
         """Compare an item of a live session, sending conversation.item.retrieve if the log lacks it."""
         return await cls(session, item_id, **kwargs)
 
@@ -338,7 +322,7 @@ class WaveformCompare:
     def ready(self) -> bool:
         return self.comparison is not None
 
-    async def _retrieve(self, session: Any) -> None:
+    async def _retrieve(self, session: SessionLike) -> None:
         try:
             reply = await session.retrieve(self.item_id)
             try:

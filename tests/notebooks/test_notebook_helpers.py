@@ -1,4 +1,5 @@
-"""`realtime_nb.notebook`: install hints, the connect() choice of peer, and the protocol table.
+"""`realtime_nb.notebook`: install hints, the connect() choice of peer, replays; and what the notebooks
+compute from a log with it (`realtime_nb.timeline`: the protocol table, scoring, retrieved audio).
 
 connect() is tested against real engines over loopback: without keys it must use (and reuse) the
 kernel's embedded engine; with a key it must take the cloud path, which we point at an engine that
@@ -21,7 +22,7 @@ import pytest
 from realtime_nb import notebook, samples
 from realtime_nb.client import Endpoint
 from realtime_nb.protocol import ConfigError, Dialect, ServerVad
-from realtime_nb.timeline import EventLog
+from realtime_nb.timeline import EventLog, event_table, item_levels, processed_audio, score_turns, vad_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KEY = "sk-" + "test-0123456789abcdefghijklmnop"  # fake; split so key scanners do not flag it
@@ -132,10 +133,10 @@ async def test_connect_closes_the_session_when_the_options_are_refused(no_keys: 
 
 def test_describe_never_shows_a_key() -> None:
     azure = Endpoint.azure("my-deployment", endpoint="my-resource", api_key="az-secret-value-123")
-    line = notebook.describe(azure)
+    line = notebook.describe_endpoint(azure)
     assert line == "Using Azure OpenAI, deployment 'my-deployment' (ga dialect)."
     assert "az-secret" not in line
-    assert FAKE_KEY not in notebook.describe(Endpoint.openai(api_key=FAKE_KEY, dialect="preview"))
+    assert FAKE_KEY not in notebook.describe_endpoint(Endpoint.openai(api_key=FAKE_KEY, dialect="preview"))
 
 
 def test_sessions_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ def test_event_table_folds_streams_and_names_both_dialects() -> None:
     for i, (direction, event) in enumerate(events):
         log.record(direction, event, ga, t_ns=1_000_000_000 + i * 10_000_000)
 
-    table = notebook.event_table(log.frame())
+    table = event_table(log.frame())
     assert list(table["ga_type"]) == [
         "session.created",
         "input_audio_buffer.append",
@@ -178,7 +179,7 @@ def test_event_table_folds_streams_and_names_both_dialects() -> None:
     assert table.loc[1, "audio_ms"] == 120 and table.loc[2, "audio_start_ms"] == 20
     assert table.loc[4, "preview_type"] == "—"  # GA only
     assert table.loc[2, "item_id"] == "item_1"
-    assert notebook.event_table(log.frame().iloc[:0]).empty
+    assert event_table(log.frame().iloc[:0]).empty
 
 
 # ---- replay and scoring ------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ def _turns(*spans: tuple[float | None, float | None]) -> pd.DataFrame:
 def test_score_turns_matches_each_turn_to_the_speech_it_overlaps_most() -> None:
     truth = [(500.0, 2000.0), (3500.0, 5000.0)]
     turns = _turns((200, 1200), (1200, 2500), (2600, 2900), (3200, 5500), (None, None))
-    scored = notebook.score_turns(turns, truth)
+    scored = score_turns(turns, truth)
     assert list(scored["item_id"]) == [
         "item_0",
         "item_1",
@@ -209,15 +210,15 @@ def test_score_turns_matches_each_turn_to_the_speech_it_overlaps_most() -> None:
     assert list(scored["early"]) == [True, False, False, False]  # the first ended before its speech did
     assert scored.loc[1, "end_delay_ms"] == 500 and scored.loc[3, "end_delay_ms"] == 500
     assert math.isnan(scored.loc[2, "end_delay_ms"])  # a false start has no delay
-    assert notebook.score_turns(_turns(), truth).empty
+    assert score_turns(_turns(), truth).empty
 
 
 def test_score_turns_reads_a_samples_segments() -> None:
     sample = samples.Sample(np.zeros(48000, np.int16), 24000, (samples.Segment(2400, 24000, "hi"),))
-    scored = notebook.score_turns(_turns((0, 1500)), sample)
+    scored = score_turns(_turns((0, 1500)), sample)
     assert scored.loc[0, "true_start_ms"] == 100 and scored.loc[0, "true_end_ms"] == 1000
     with pytest.raises(ValueError, match="start <= end"):
-        notebook.score_turns(_turns((0, 10)), [(5.0, 1.0)])
+        score_turns(_turns((0, 10)), [(5.0, 1.0)])
 
 
 def _vad_log(
@@ -264,7 +265,7 @@ def test_vad_summary_counts_turns_cuts_false_starts_and_misses() -> None:
         "split": _vad_log((400, 800), (800, 1500), (1400, 2300), (2400, 2950)),
         "noisy": _vad_log((100, 300), (400, 1600)),
     }
-    summary = notebook.vad_summary(logs, truth)
+    summary = vad_summary(logs, truth)
     assert list(summary.columns) == ["true", "turns", "cut_in", "false_starts", "missed", "end_delay_ms"]
     split, noisy = summary.loc["split"], summary.loc["noisy"]
     assert (split["true"], split["turns"], split["cut_in"], split["false_starts"], split["missed"]) == (
@@ -281,18 +282,18 @@ def test_vad_summary_counts_turns_cuts_false_starts_and_misses() -> None:
 def test_processed_audio_and_item_levels_compare_what_the_server_kept() -> None:
     speech = [(600, 1400), (2100, 2500)]
     log = _vad_log((500, 1500), (2000, 2600), speech=speech, retrieved_gain=0.1)
-    sent, processed = log.sent_audio(), notebook.processed_audio(log)
+    sent, processed = log.sent_audio(), processed_audio(log)
     assert processed.shape == sent.shape and processed.dtype == np.int16
     assert not processed[: 500 * 24].any() and not processed[1500 * 24 : 2000 * 24].any()  # dropped
     assert np.array_equal(
         processed[500 * 24 : 1500 * 24], (sent[500 * 24 : 1500 * 24] * 0.1).astype(np.int16)
     )
-    levels = notebook.item_levels(log, speech)
+    levels = item_levels(log, speech)
     assert list(levels.index) == ["raw", "processed", "change"]
     assert levels.loc["change", "speech_db"] == pytest.approx(-20, abs=0.2)  # a gain of 0.1
     assert levels.loc["raw", "speech_db"] > levels.loc["raw", "non_speech_db"] + 20
     with pytest.raises(ValueError, match="retrieve=True"):
-        notebook.item_levels(_vad_log((500, 1500)))
+        item_levels(_vad_log((500, 1500)))
 
 
 async def test_replay_each_streams_every_setting_into_its_own_session(
@@ -310,10 +311,10 @@ async def test_replay_each_streams_every_setting_into_its_own_session(
     assert out.count("Using the embedded engine") == 1  # said once, not per setting
     assert list(logs) == ["off", "far"]
     for log in logs.values():
-        [turn] = notebook.score_turns(log.turns(), sample).itertuples()
+        [turn] = score_turns(log.turns(), sample).itertuples()
         assert turn.segment == 1 and 400 <= turn.end_delay_ms <= 700  # the 500 ms window, on the audio clock
         assert log.sent_audio().size == sample.audio.size + 1500 * 24  # the file, then the tail silence
-    off, far = (notebook.processed_audio(log) for log in logs.values())
+    off, far = (processed_audio(log) for log in logs.values())
     turn = logs["off"].turns().iloc[0]
     span = slice(int(turn.audio_start_ms) * 24, int(turn.audio_end_ms) * 24)
     assert np.array_equal(off[span], logs["off"].sent_audio()[span])  # no noise reduction: kept as sent

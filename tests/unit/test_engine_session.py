@@ -15,10 +15,10 @@ import pytest
 
 from realtime_nb.engine.models import Models
 from realtime_nb.engine.options import EngineOptions
-from realtime_nb.engine.ordering import assert_order, order_violations
 from realtime_nb.engine.responder import Reply, ResponderContext, ToolCall
 from realtime_nb.engine.session import EngineSession
 from realtime_nb.protocol import Dialect
+from realtime_nb.protocol.ordering import assert_order, order_violations
 
 DIALECTS = [Dialect.GA, Dialect.PREVIEW]
 

@@ -12,6 +12,7 @@ import pytest
 
 from realtime_nb.audio.levels import compare_levels, frame_levels, levels, speech_mask
 from realtime_nb.plots import plot_segments, plot_timeline, plot_waveform_compare, turn_segments
+from realtime_nb.timeline.lanes import LANES
 
 RATE = 24000
 
@@ -79,7 +80,7 @@ def test_plot_segments_and_turn_segments_from_a_turns_table():
     assert len(ax.patches) >= 2
 
 
-def test_timeline_draws_one_lane_per_family():
+def test_timeline_draws_the_shared_lanes():
     frame = pd.DataFrame({
         "t": [0.0, 0.1, 0.2, 0.3],
         "type": ["session.created", "input_audio_buffer.append", "input_audio_buffer.speech_started",
@@ -90,6 +91,7 @@ def test_timeline_draws_one_lane_per_family():
     ax = plot_timeline(frame)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "response" in labels and "session" in labels
+    assert labels == list(LANES)  # the LiveTimeline's lanes, top to bottom
     offsets = np.concatenate([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
     assert 0.1 not in offsets[:, 0], "appends are drawn as a span, not as points"
 

@@ -306,7 +306,7 @@ def test_event_json_rebuilds_compact_rows_exactly():
     assert log.event_json(1) == {"audio": "<audio stripped: 20.000 ms>", "type": "input_audio_buffer.append"}
     assert log.event_json(2) == text
     # these rows keep no payload object at all (memory): only a shared shape
-    assert not any(isinstance(p, dict) for p in log._cols.payload)
+    assert not any(isinstance(p, dict) for p in log._rec.cols.payload)
 
 
 def test_payload_is_a_copy_with_audio_stripped():

@@ -4,6 +4,8 @@ and an exact save/load round trip of each."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -1074,6 +1076,27 @@ def test_save_load_round_trip(name, tmp_path):
         if log.responses().set_index("response_id").loc[rid, "n_audio_deltas"]:
             np.testing.assert_array_equal(back.response_audio(rid), log.response_audio(rid))
     assert [back.event_json(i) for i in range(len(back))] == [log.event_json(i) for i in range(len(log))]
+
+
+FORMAT1 = Path(__file__).parent / "data" / "format1"
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_files_written_by_the_first_release_still_load(name):
+    """data/format1/<scenario>.rtlog were saved by realtime_nb 0.1.0 before the log was split into
+    recorder / session history (``build(name).save(...)`` at commit 73e38c1): loading one gives what
+    recording the scenario now gives, and recording goes on in the same formats."""
+    back, log = EventLog.load(FORMAT1 / f"{name}.rtlog"), build(name)
+    pd.testing.assert_frame_equal(back.frame(), log.frame())
+    pd.testing.assert_frame_equal(back.turns(), log.turns())
+    pd.testing.assert_frame_equal(back.responses(), log.responses())
+    np.testing.assert_array_equal(back.sent_audio(), log.sent_audio())
+    assert [back.event_json(i) for i in range(len(back))] == [log.event_json(i) for i in range(len(log))]
+    configs = [log.session_config(i) for i in range(len(log))]
+    assert [back.session_config(i) for i in range(len(back))] == configs and configs[-1] is not None
+    for target in (back, log):
+        target.record("sent", _append(999, SPEECH), SCENARIOS[name][1], t_ns=10**12)
+    pd.testing.assert_frame_equal(back.frame().tail(1), log.frame().tail(1))
 
 
 def test_turns_idle_timeout_ga():

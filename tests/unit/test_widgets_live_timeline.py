@@ -17,8 +17,9 @@ from comm.base_comm import BaseComm
 from realtime_nb.client import Endpoint, RealtimeSession
 from realtime_nb.protocol import Dialect, ServerVad
 from realtime_nb.timeline import EventLog
+from realtime_nb.timeline.lanes import LANES, lane_of
 from realtime_nb.widgets import Dashboard, LiveTimeline, dashboard
-from realtime_nb.widgets.live_timeline import LANES, Throttle, compact_frame, compact_rows, lane_of
+from realtime_nb.widgets.live_timeline import Throttle, compact_frame, compact_rows
 
 
 class FakePage(BaseComm):
@@ -87,13 +88,27 @@ def _record(log: EventLog, start: int, n: int) -> None:
 
 
 # ------------------------------------------------------------------------------------- pure logic
-def test_lanes_by_family() -> None:
+def test_lanes_by_event_type() -> None:
     assert [
-        LANES[lane_of(f)] for f in ("input_audio_buffer", "conversation", "response", "transcription")
+        LANES[lane_of(t)]
+        for t in (
+            "input_audio_buffer.speech_started",
+            "conversation.item.added",
+            "response.created",
+            "conversation.item.input_audio_transcription.delta",
+        )
     ] == ["input buffer", "conversation", "response", "transcription"]
-    assert LANES[lane_of("session")] == LANES[lane_of("rate_limits")] == "session"
-    assert LANES[lane_of("error")] == LANES[lane_of("problem")] == "errors"
-    assert lane_of("something new") == 0
+    assert LANES[lane_of("session.updated")] == LANES[lane_of("rate_limits.updated")] == "session"
+    assert LANES[lane_of("error")] == LANES[lane_of("realtime_nb.connection_closed")] == "errors"
+    # the audio going out has its own lane, WebRTC's output buffer included; its transcript does not
+    assert LANES[lane_of("response.output_audio.delta")] == "audio out"
+    assert LANES[lane_of("output_audio_buffer.stopped")] == "audio out"
+    assert LANES[lane_of("response.output_audio_transcript.delta")] == "response"
+    assert lane_of("something.new") == 0
+
+
+async def test_the_widget_draws_the_timeline_lanes() -> None:
+    assert LiveTimeline(EventLog()).lanes == list(LANES)
 
 
 def test_compact_rows_and_compact_frame_agree_on_a_real_log() -> None:

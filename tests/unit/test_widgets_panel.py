@@ -32,7 +32,7 @@ from realtime_nb.widgets.panel import (
     TuningPanel,
     config_from_values,
     decide,
-    describe,
+    describe_config,
     refusal_message,
     values_from_config,
     values_from_updated,
@@ -211,9 +211,10 @@ def test_debounce_turns_a_burst_into_one_send_and_holds_edits_while_in_flight() 
 
 
 def test_describe_names_the_effective_values() -> None:
-    text = describe(SessionConfig(turn_detection=ServerVad(0.7, 300, 800), noise_reduction="far_field"))
+    config = SessionConfig(turn_detection=ServerVad(0.7, 300, 800), noise_reduction="far_field")
+    text = describe_config(config)
     assert "threshold 0.7" in text and "silence 800 ms" in text and "noise reduction far_field" in text
-    assert "eagerness low" in describe(SessionConfig(turn_detection=SemanticVad("low")))
+    assert "eagerness low" in describe_config(SessionConfig(turn_detection=SemanticVad("low")))
     assert refusal_message(ConfigError("turn_detection.threshold", 2, "a number from 0.0 to 1.0")) == (
         "Not sent: threshold = 2 is not allowed (allowed: a number from 0.0 to 1.0)."
     )

@@ -248,3 +248,11 @@ def test_a_saved_session_compares_the_same(runs: dict, tmp_path: Any) -> None:
     np.testing.assert_array_equal(saved.item.raw, live.item.raw)
     assert saved.item.marks == live.item.marks and saved.item.speech_ms == live.item.speech_ms
     assert saved.comparison.levels == live.comparison.levels
+
+
+def test_the_recorded_sessions_keep_the_order_invariants(runs: dict) -> None:
+    """What a RealtimeSession recorded over the socket passes the protocol's order check, as a
+    recording of a cloud session would be checked."""
+    for setting, (log, _) in runs.items():
+        assert log.check_order() == []
+        assert log.session_config().noise_reduction == setting  # what the engine confirmed
