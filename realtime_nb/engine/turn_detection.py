@@ -63,7 +63,7 @@ class TurnEnded:
     end_ms: float
 
 
-Decision = SpeechStarted | TurnEnded
+TurnDecision = SpeechStarted | TurnEnded
 
 
 class VadState(StrEnum):
@@ -205,7 +205,7 @@ class ServerVadDetector:
     def state(self) -> VadState:
         return self._seg.state
 
-    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         started = self._seg.feed(prob, start_ms, end_ms)
         if started is not None:
             return [started]
@@ -217,7 +217,7 @@ class ServerVadDetector:
             return [TurnEnded(end)]
         return []
 
-    def advance(self, now_ms: float) -> list[Decision]:
+    def advance(self, now_ms: float) -> list[TurnDecision]:
         """Between VAD frames: end the turn once the processed audio (up to ``now_ms``) covers the
         silence window and what came after the last frame is still quiet."""
         seg = self._seg
@@ -256,7 +256,7 @@ class SemanticVadDetector:
     def state(self) -> VadState:
         return self._seg.state
 
-    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         was_paused = self._seg.state is VadState.PAUSED
         started = self._seg.feed(prob, start_ms, end_ms)
         if started is not None:
@@ -276,11 +276,11 @@ class SemanticVadDetector:
             self._next_ask_ms = silence + _REASK_MS
         return []
 
-    def advance(self, now_ms: float) -> list[Decision]:
+    def advance(self, now_ms: float) -> list[TurnDecision]:
         """The end-of-turn model is asked on VAD frames only (its answers are spaced by 500 ms)."""
         return []
 
-    def _end(self, end_ms: float) -> list[Decision]:
+    def _end(self, end_ms: float) -> list[TurnDecision]:
         self._seg.reset()
         self._next_ask_ms = None
         return [TurnEnded(end_ms)]

@@ -11,12 +11,12 @@ from realtime_nb.engine.state import (
     SESSION_TABLE,
     BufferState,
     BufferTrigger,
+    EngineSessionState,
     IllegalTransition,
     ItemState,
     ItemTrigger,
     ResponseState,
     ResponseTrigger,
-    SessionState,
     SessionTrigger,
     advance,
 )
@@ -54,12 +54,18 @@ def test_terminal_states_accept_nothing():
                 advance("response", RESPONSE_TABLE, state, trigger)
     for trigger in SessionTrigger:
         with pytest.raises(IllegalTransition):
-            advance("session", SESSION_TABLE, SessionState.CLOSED, trigger)
+            advance("session", SESSION_TABLE, EngineSessionState.CLOSED, trigger)
 
 
 def test_legal_paths():
-    assert advance("s", SESSION_TABLE, SessionState.OPEN, SessionTrigger.EXPIRE) is SessionState.EXPIRED
-    assert advance("s", SESSION_TABLE, SessionState.EXPIRED, SessionTrigger.CLOSE) is SessionState.CLOSED
+    assert (
+        advance("s", SESSION_TABLE, EngineSessionState.OPEN, SessionTrigger.EXPIRE)
+        is EngineSessionState.EXPIRED
+    )
+    assert (
+        advance("s", SESSION_TABLE, EngineSessionState.EXPIRED, SessionTrigger.CLOSE)
+        is EngineSessionState.CLOSED
+    )
     assert advance("b", BUFFER_TABLE, BufferState.HOLDING, BufferTrigger.SPEECH_START) is BufferState.SPEECH
     assert advance("i", ITEM_TABLE, ItemState.IN_PROGRESS, ItemTrigger.INTERRUPT) is ItemState.INCOMPLETE
     with pytest.raises(IllegalTransition):  # speech cannot start in an empty buffer (no audio yet)
