@@ -193,21 +193,22 @@ class ResponseRuns:
         run = self._runs.get(job.owner)
         if run is None or run.phase is not RunPhase.RESPONDING:
             return
-        run.reply = reply
         response, spec = run.response, run.response.spec
         text = reply.text
         if run.opening is not None and text.startswith(run.opening):
             text = text[len(run.opening) :]
         if text.strip() and spec.audio:
+            run.advance(RunTrigger.SPEAK)  # first: a refused move leaves the run as it was
+            run.reply = reply
             if not response.message_open:
                 response.begin_message()
-            run.advance(RunTrigger.SPEAK)
             speech, voice, speed = self._speech, spec.voice, spec.speed
             synth = self._host.add_job(
                 JobKind.SYNTHESIZE, response.id, lambda: speech.chunks(text, voice=voice, speed=speed)
             )
             run.jobs.add(synth.id)
             return
+        run.reply = reply
         if text.strip():
             if not response.message_open:
                 response.begin_message()
