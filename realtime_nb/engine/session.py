@@ -50,7 +50,6 @@ from realtime_nb.engine.runs import ResponseRuns
 from realtime_nb.engine.speech import speech_for
 from realtime_nb.engine.state import (
     SESSION_TABLE,
-    BufferState,
     EngineSessionState,
     IllegalTransition,
     SessionTrigger,
@@ -127,10 +126,6 @@ class EngineSession:
     def audio_clock_ms(self) -> float:
         """Milliseconds of input audio appended since the session started."""
         return self.input_path.clock_ms
-
-    @property
-    def buffer_state(self) -> BufferState:
-        return self.input_path.state
 
     def receive_text(self, text: str, now: float) -> None:
         """Handle one client text frame."""
