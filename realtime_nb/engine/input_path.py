@@ -38,6 +38,7 @@ from realtime_nb.engine.state import (
     DETECTION_RESTARTS,
     BufferState,
     BufferTrigger,
+    VadState,
     advance,
 )
 from realtime_nb.engine.turn_detection import (
@@ -47,7 +48,6 @@ from realtime_nb.engine.turn_detection import (
     SpeechStarted,
     TurnDecision,
     TurnEnded,
-    VadState,
 )
 from realtime_nb.protocol.config import SemanticVad, ServerVad, SessionConfig, TurnDetection
 from realtime_nb.protocol.ids import new_id

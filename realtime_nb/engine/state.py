@@ -161,6 +161,28 @@ ITEM_TABLE: Mapping[ItemState, Mapping[ItemTrigger, ItemState]] = {
 }
 
 
+class VadState(StrEnum):
+    """The turn detector's acoustic state (``turn_detection``); the buffer resets it (see above)."""
+
+    QUIET = "quiet"  # no speech (a candidate run may be building up)
+    SPEAKING = "speaking"
+    PAUSED = "paused"  # speech_started sent, currently below the release threshold
+
+
+class VadTrigger(StrEnum):
+    SPEECH = "speech"  # the probability stayed over the threshold for min_speech_ms
+    PAUSE = "pause"  # it fell under the release threshold
+    RESUME = "resume"  # over the threshold again before the turn ended
+    RESET = "reset"  # the turn ended, or the buffer started detection over
+
+
+VAD_TABLE: Mapping[VadState, Mapping[VadTrigger, VadState]] = {
+    VadState.QUIET: {VadTrigger.SPEECH: VadState.SPEAKING, VadTrigger.RESET: VadState.QUIET},
+    VadState.SPEAKING: {VadTrigger.PAUSE: VadState.PAUSED, VadTrigger.RESET: VadState.QUIET},
+    VadState.PAUSED: {VadTrigger.RESUME: VadState.SPEAKING, VadTrigger.RESET: VadState.QUIET},
+}
+
+
 class RunPhase(StrEnum):
     """Where a response's work stands (the protocol state lives in ``ResponseState``)."""
 

@@ -11,6 +11,7 @@ from realtime_nb.engine.state import (
     RESPONSE_TABLE,
     RUN_TABLE,
     SESSION_TABLE,
+    VAD_TABLE,
     BufferState,
     BufferTrigger,
     EngineSessionState,
@@ -22,6 +23,7 @@ from realtime_nb.engine.state import (
     RunPhase,
     RunTrigger,
     SessionTrigger,
+    VadTrigger,
     advance,
     allowed,
 )
@@ -85,6 +87,7 @@ TABLES = {
     "response": (RESPONSE_TABLE, ResponseState, ResponseTrigger),
     "item": (ITEM_TABLE, ItemState, ItemTrigger),
     "response run": (RUN_TABLE, RunPhase, RunTrigger),
+    "turn detector": (VAD_TABLE, VadState, VadTrigger),
 }
 
 
