@@ -193,7 +193,8 @@ class InputPath:
     def _next(self, trigger: BufferTrigger, speech: Utterance | None = None) -> BufferStatus:
         """The status ``trigger`` leads to (IllegalTransition, before anything changed, if none).
 
-        An APPEND during speech keeps the turn; every other way out of SPEECH ends it.
+        ``speech`` is the turn SPEECH_START begins; it then stays while the buffer stays in SPEECH
+        (appends) and is gone on every way out of it.
         """
         state = advance("input buffer", BUFFER_TABLE, self.status.state, trigger)
         if state is BufferState.SPEECH and speech is None:
