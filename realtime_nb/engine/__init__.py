@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from realtime_nb._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from realtime_nb.engine.handshake import Refusal, Route, check_credentials, route_request
     from realtime_nb.engine.models import Models
     from realtime_nb.engine.options import EngineOptions
     from realtime_nb.engine.runner import (
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
         preload_models,
         start_engine,
     )
-    from realtime_nb.engine.server import EngineServer, Refusal, Route, check_credentials, route_request
+    from realtime_nb.engine.server import EngineServer
     from realtime_nb.engine.session import EngineSession
     from realtime_nb.engine.vad_trace import vad_trace
 
@@ -31,10 +32,10 @@ _EXPORTS: dict[str, str] = {
     "EnginePortInUseError": "realtime_nb.engine.runner",
     "preload_models": "realtime_nb.engine.runner",
     "EngineServer": "realtime_nb.engine.server",
-    "Route": "realtime_nb.engine.server",
-    "Refusal": "realtime_nb.engine.server",
-    "route_request": "realtime_nb.engine.server",
-    "check_credentials": "realtime_nb.engine.server",
+    "Route": "realtime_nb.engine.handshake",
+    "Refusal": "realtime_nb.engine.handshake",
+    "route_request": "realtime_nb.engine.handshake",
+    "check_credentials": "realtime_nb.engine.handshake",
     "EngineOptions": "realtime_nb.engine.options",
     "EngineSession": "realtime_nb.engine.session",
     "Models": "realtime_nb.engine.models",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from realtime_nb.engine.errors import RequestError
-from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance
+from realtime_nb.engine.errors import RequestError, is_int
+from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance, allowed
 from realtime_nb.protocol.ids import new_id
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
@@ -52,6 +52,80 @@ class Item:
 
     def advance(self, trigger: ItemTrigger) -> None:
         self.status = advance("item", ITEM_TABLE, self.status, trigger)
+
+    def truncate(
+        self, content_index: object, audio_end_ms: object, transcript: Literal["drop", "proportional"]
+    ) -> None:
+        """Cut an assistant audio part at ``audio_end_ms`` (what the user heard): the audio after it
+        and, by ``transcript``, the words (see :meth:`truncated_transcript`).
+
+        RequestError (nothing changed) for a non-assistant item, a part without audio, an item
+        still being generated or a point past the audio's end.
+        """
+        if self.type != "message" or self.role != "assistant":
+            raise RequestError(
+                "invalid_value",
+                f"Only assistant messages can be truncated; item {self.id} is a "
+                f"{self.role or self.type} {self.type}.",
+                "item_id",
+            )
+        index, end_ms = content_index, audio_end_ms
+        if not is_int(index) or not 0 <= index < len(self.content):
+            raise RequestError(
+                "invalid_value",
+                f"Invalid content_index {index!r}: item {self.id} has {len(self.content)} content part(s).",
+                "content_index",
+            )
+        if self.content[index]["type"] != "output_audio":
+            raise RequestError(
+                "invalid_value",
+                f"Content part {index} of item {self.id} has no audio to truncate.",
+                "content_index",
+            )
+        if not is_int(end_ms) or end_ms < 0:
+            raise RequestError(
+                "invalid_value",
+                f"'audio_end_ms' must be a non-negative integer, got {end_ms!r}.",
+                "audio_end_ms",
+            )
+        if not allowed(ITEM_TABLE, self.status, ItemTrigger.TRUNCATE):
+            raise RequestError(
+                "item_in_progress",
+                f"Item {self.id} is still being generated; cancel the response "
+                "first, then truncate at the playback position.",
+                "item_id",
+            )
+        have = self.audio_ms(index)
+        if end_ms > have:
+            raise RequestError(
+                "invalid_value",
+                f"Audio content of {have:.0f}ms is already shorter than {end_ms}ms",
+                "audio_end_ms",
+            )
+        status = advance("item", ITEM_TABLE, self.status, ItemTrigger.TRUNCATE)
+        pcm = self.audio.get(index, np.zeros(0, np.int16))
+        self.audio[index] = pcm[: int(end_ms * _RATE / 1000)]
+        self.content[index]["transcript"] = (
+            "" if transcript == "drop" else self.truncated_transcript(float(end_ms))
+        )
+        self.spans = [(a, min(b, end_ms), t) for a, b, t in self.spans if a < end_ms]
+        self.status = status
+
+    def truncated_transcript(self, end_ms: float) -> str:
+        """The words of the chunks played before ``end_ms``, and of the chunk cut there the words
+        in proportion to its audio kept (``truncate_transcript="proportional"``; the service
+        drops the transcript instead)."""
+        kept = []
+        for a, b, text in self.spans:
+            if b <= end_ms:
+                kept.append(text)
+            elif a < end_ms:
+                words = text.split()
+                kept.append(
+                    (" " if text[:1].isspace() else "")
+                    + " ".join(words[: int(len(words) * (end_ms - a) / (b - a))])
+                )
+        return "".join(kept).rstrip()
 
     def audio_ms(self, content_index: int = 0) -> float:
         pcm = self.audio.get(content_index)
@@ -242,9 +316,6 @@ class Conversation:
         if not isinstance(item_id, str) or item_id not in self._items:
             raise RequestError("item_not_found", f"Item with item_id not found: {item_id}", param)
         return self._items[item_id]
-
-    def last_id(self) -> str | None:
-        return self._order[-1] if self._order else None
 
     def check_insert(self, item: Item, previous_item_id: object, param: str = "previous_item_id") -> None:
         """Raise RequestError if ``item`` could not be inserted after ``previous_item_id``."""

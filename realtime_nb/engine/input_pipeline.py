@@ -186,6 +186,10 @@ class InputPipeline:
         self.processed.drop_before(end)
         return out
 
+    def keeps_after(self, end_ms: float) -> bool:
+        """Whether ``take(…, end_ms)`` would leave processed audio in the buffer (a turn's tail)."""
+        return self.processed.end > max(ms_to_samples(end_ms), self.processed.start)
+
     def clear(self) -> None:
         """Drop everything buffered (the clock keeps running)."""
         self.processed.drop_before(self.processed.end)

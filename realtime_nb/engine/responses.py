@@ -140,15 +140,6 @@ class Response:
         self.status_details = details
         self.emit({"type": "response.done", "response": self.render()})
 
-    def cancel(self, reason: Literal["turn_detected", "client_cancelled"]) -> None:
-        self.finish(ResponseTrigger.CANCEL, {"type": "cancelled", "reason": reason})
-
-    def fail(self, code: str, message: str) -> None:
-        self.finish(
-            ResponseTrigger.FAIL,
-            {"type": "failed", "error": {"type": "server_error", "code": code, "message": message}},
-        )
-
     # --- token budget ------------------------------------------------------------------------
 
     def tokens_left(self) -> float:

@@ -1,9 +1,13 @@
 """Lifecycles of the engine as explicit transition tables (h11 ``_state.py`` style).
 
-Each lifecycle is a named state plus a table ``{state: {trigger: next_state}}``. A trigger that is
-not in the table for the current state is illegal: :func:`advance` raises :class:`IllegalTransition`
-and the caller turns it into an ``error`` event, so no request can reach a state the service cannot
-be in (the open servers this engine replaces let you, e.g., cancel twice or commit during a commit).
+Each lifecycle is a named state plus a table ``{state: {trigger: next_state}}``, and every state
+change goes through :func:`advance`. A trigger that is not in the table for the current state is
+illegal: :func:`advance` raises :class:`IllegalTransition` before anything changes. Requests the
+service refuses are checked first (with :func:`allowed` where the table is the rule), so a client
+meets a precise ``error`` event; an :class:`IllegalTransition` that still reaches the session's
+router is a bug in the engine and becomes a ``server_error`` event, the session unchanged and open.
+No request can therefore reach a state the service cannot be in (the open servers this engine
+replaces let you, e.g., cancel twice or commit during a commit).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ class IllegalTransition(Exception):
         self.trigger = trigger
 
 
-class SessionState(StrEnum):
+class EngineSessionState(StrEnum):
     OPEN = "open"
     EXPIRED = "expired"  # hit the maximum session length; the adapter closes the socket
     CLOSED = "closed"  # the connection is gone
@@ -34,13 +38,13 @@ class SessionTrigger(StrEnum):
     CLOSE = "close"
 
 
-SESSION_TABLE: Mapping[SessionState, Mapping[SessionTrigger, SessionState]] = {
-    SessionState.OPEN: {
-        SessionTrigger.EXPIRE: SessionState.EXPIRED,
-        SessionTrigger.CLOSE: SessionState.CLOSED,
+SESSION_TABLE: Mapping[EngineSessionState, Mapping[SessionTrigger, EngineSessionState]] = {
+    EngineSessionState.OPEN: {
+        SessionTrigger.EXPIRE: EngineSessionState.EXPIRED,
+        SessionTrigger.CLOSE: EngineSessionState.CLOSED,
     },
-    SessionState.EXPIRED: {SessionTrigger.CLOSE: SessionState.CLOSED},
-    SessionState.CLOSED: {},
+    EngineSessionState.EXPIRED: {SessionTrigger.CLOSE: EngineSessionState.CLOSED},
+    EngineSessionState.CLOSED: {},
 }
 
 
@@ -52,31 +56,57 @@ class BufferState(StrEnum):
 
 class BufferTrigger(StrEnum):
     APPEND = "append"
-    SPEECH_START = "speech_start"
-    COMMIT = "commit"  # client commit, VAD end of turn, idle timeout
+    SPEECH_START = "speech_start"  # turn detection heard speech begin
+    TURN_END = "turn_end"  # turn detection ended the turn and committed it; nothing after it is buffered
+    TURN_END_WITH_TAIL = "turn_end_with_tail"  # the same, and the audio after the turn's end stays
+    COMMIT = "commit"  # the client committed the buffer (input_audio_buffer.commit)
+    IDLE_TIMEOUT = "idle_timeout"  # server_vad's idle_timeout_ms committed the buffer, empty or not
     CLEAR = "clear"
+    RESTART_DETECTION = "restart_detection"  # session.update changed turn_detection
 
 
 BUFFER_TABLE: Mapping[BufferState, Mapping[BufferTrigger, BufferState]] = {
     BufferState.EMPTY: {
         BufferTrigger.APPEND: BufferState.HOLDING,
         BufferTrigger.CLEAR: BufferState.EMPTY,
-        # An idle timeout may commit an empty buffer (the service sends a silent item); a client
-        # commit of an empty buffer is refused before it gets here (commit_empty).
-        BufferTrigger.COMMIT: BufferState.EMPTY,
+        # No COMMIT: a client commit of an empty buffer is refused (input_audio_buffer_commit_empty).
+        # An idle timeout may commit it (the service then sends a silent item).
+        BufferTrigger.IDLE_TIMEOUT: BufferState.EMPTY,
+        BufferTrigger.RESTART_DETECTION: BufferState.EMPTY,
     },
     BufferState.HOLDING: {
         BufferTrigger.APPEND: BufferState.HOLDING,
         BufferTrigger.SPEECH_START: BufferState.SPEECH,
         BufferTrigger.COMMIT: BufferState.EMPTY,
+        BufferTrigger.IDLE_TIMEOUT: BufferState.EMPTY,
         BufferTrigger.CLEAR: BufferState.EMPTY,
+        BufferTrigger.RESTART_DETECTION: BufferState.HOLDING,
     },
     BufferState.SPEECH: {
         BufferTrigger.APPEND: BufferState.SPEECH,
+        BufferTrigger.TURN_END: BufferState.EMPTY,
+        BufferTrigger.TURN_END_WITH_TAIL: BufferState.HOLDING,
         BufferTrigger.COMMIT: BufferState.EMPTY,
+        # No IDLE_TIMEOUT: the user is speaking, so the session is not idle.
         BufferTrigger.CLEAR: BufferState.EMPTY,
+        # Detection starts over on the audio already buffered: the speech heard so far is no turn yet.
+        BufferTrigger.RESTART_DETECTION: BufferState.HOLDING,
     },
 }
+
+# After these the turn detector listens for a new turn from silence: the audio it was following has
+# left the buffer, or the detection itself was replaced. The buffer resets its detector on exactly
+# these, so the detector's state never has to be kept in step with the buffer's by hand.
+DETECTION_RESTARTS: frozenset[BufferTrigger] = frozenset(
+    {
+        BufferTrigger.TURN_END,
+        BufferTrigger.TURN_END_WITH_TAIL,
+        BufferTrigger.COMMIT,
+        BufferTrigger.IDLE_TIMEOUT,
+        BufferTrigger.CLEAR,
+        BufferTrigger.RESTART_DETECTION,
+    }
+)
 
 
 class ResponseState(StrEnum):
@@ -128,6 +158,51 @@ ITEM_TABLE: Mapping[ItemState, Mapping[ItemTrigger, ItemState]] = {
     # Truncation keeps the status: the service reports a truncated item as it was.
     ItemState.COMPLETED: {ItemTrigger.TRUNCATE: ItemState.COMPLETED},
     ItemState.INCOMPLETE: {ItemTrigger.TRUNCATE: ItemState.INCOMPLETE},
+}
+
+
+class VadState(StrEnum):
+    """The turn detector's acoustic state (``turn_detection``); the buffer resets it (see above)."""
+
+    QUIET = "quiet"  # no speech (a candidate run may be building up)
+    SPEAKING = "speaking"
+    PAUSED = "paused"  # speech_started sent, currently below the release threshold
+
+
+class VadTrigger(StrEnum):
+    SPEECH = "speech"  # the probability stayed over the threshold for min_speech_ms
+    PAUSE = "pause"  # it fell under the release threshold
+    RESUME = "resume"  # over the threshold again before the turn ended
+    RESET = "reset"  # the turn ended, or the buffer started detection over
+
+
+VAD_TABLE: Mapping[VadState, Mapping[VadTrigger, VadState]] = {
+    VadState.QUIET: {VadTrigger.SPEECH: VadState.SPEAKING, VadTrigger.RESET: VadState.QUIET},
+    VadState.SPEAKING: {VadTrigger.PAUSE: VadState.PAUSED, VadTrigger.RESET: VadState.QUIET},
+    VadState.PAUSED: {VadTrigger.RESUME: VadState.SPEAKING, VadTrigger.RESET: VadState.QUIET},
+}
+
+
+class RunPhase(StrEnum):
+    """Where a response's work stands (the protocol state lives in ``ResponseState``)."""
+
+    HEARING = "hearing"  # waiting for transcripts of user audio in its context
+    RESPONDING = "responding"  # the responder job runs
+    SPEAKING = "speaking"  # the synthesis job streams audio
+    DONE = "done"
+
+
+class RunTrigger(StrEnum):
+    HEARD = "heard"  # nothing in its context is still being transcribed: ask the responder
+    SPEAK = "speak"  # the reply has words to say aloud: synthesize them
+    END = "end"  # the response finished (completed, cancelled, incomplete or failed)
+
+
+RUN_TABLE: Mapping[RunPhase, Mapping[RunTrigger, RunPhase]] = {
+    RunPhase.HEARING: {RunTrigger.HEARD: RunPhase.RESPONDING, RunTrigger.END: RunPhase.DONE},
+    RunPhase.RESPONDING: {RunTrigger.SPEAK: RunPhase.SPEAKING, RunTrigger.END: RunPhase.DONE},
+    RunPhase.SPEAKING: {RunTrigger.END: RunPhase.DONE},
+    RunPhase.DONE: {},
 }
 
 _S = TypeVar("_S", bound=StrEnum)

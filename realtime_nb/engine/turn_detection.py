@@ -44,8 +44,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
+from realtime_nb.engine.state import VAD_TABLE, VadState, VadTrigger, advance
 from realtime_nb.protocol import SemanticVad, ServerVad
 
 
@@ -63,13 +63,7 @@ class TurnEnded:
     end_ms: float
 
 
-Decision = SpeechStarted | TurnEnded
-
-
-class VadState(StrEnum):
-    QUIET = "quiet"  # no speech (a candidate run may be building up)
-    SPEAKING = "speaking"
-    PAUSED = "paused"  # speech_started sent, currently below the release threshold
+TurnDecision = SpeechStarted | TurnEnded
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ class _Segmenter:
                 if self._run_start is None:
                     self._run_start = start_ms
                 if end_ms - self._run_start >= self.min_speech_ms:
-                    self.state = VadState.SPEAKING
+                    self._advance(VadTrigger.SPEECH)
                     started, self._run_start = self._run_start, None
                     return SpeechStarted(started)
             else:
@@ -139,14 +133,14 @@ class _Segmenter:
             elif self._below_since is None:
                 self._below_since = start_ms
             if prob < self.release:
-                self.state = VadState.PAUSED
+                self._advance(VadTrigger.PAUSE)
                 tail_start = self._below_since
                 recent = tail_start is not None and start_ms - tail_start <= _TAIL_MS
                 vad_date = tail_start if recent and tail_start is not None else start_ms
                 self.silence_start = self._energy_offset(vad_date, start_ms, end_ms)
                 self._below_since = None
         elif prob >= self.threshold:  # PAUSED -> speech resumed
-            self.state = VadState.SPEAKING
+            self._advance(VadTrigger.RESUME)
             self.silence_start = None
         return None
 
@@ -179,8 +173,11 @@ class _Segmenter:
             else 0.0
         )
 
+    def _advance(self, trigger: VadTrigger) -> None:
+        self.state = advance("turn detector", VAD_TABLE, self.state, trigger)
+
     def reset(self) -> None:
-        self.state = VadState.QUIET
+        self._advance(VadTrigger.RESET)
         self._run_start = None
         self._below_since = None
         self.silence_start = None
@@ -205,7 +202,7 @@ class ServerVadDetector:
     def state(self) -> VadState:
         return self._seg.state
 
-    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         started = self._seg.feed(prob, start_ms, end_ms)
         if started is not None:
             return [started]
@@ -217,7 +214,7 @@ class ServerVadDetector:
             return [TurnEnded(end)]
         return []
 
-    def advance(self, now_ms: float) -> list[Decision]:
+    def advance(self, now_ms: float) -> list[TurnDecision]:
         """Between VAD frames: end the turn once the processed audio (up to ``now_ms``) covers the
         silence window and what came after the last frame is still quiet."""
         seg = self._seg
@@ -256,7 +253,7 @@ class SemanticVadDetector:
     def state(self) -> VadState:
         return self._seg.state
 
-    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[Decision]:
+    def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         was_paused = self._seg.state is VadState.PAUSED
         started = self._seg.feed(prob, start_ms, end_ms)
         if started is not None:
@@ -276,11 +273,11 @@ class SemanticVadDetector:
             self._next_ask_ms = silence + _REASK_MS
         return []
 
-    def advance(self, now_ms: float) -> list[Decision]:
+    def advance(self, now_ms: float) -> list[TurnDecision]:
         """The end-of-turn model is asked on VAD frames only (its answers are spaced by 500 ms)."""
         return []
 
-    def _end(self, end_ms: float) -> list[Decision]:
+    def _end(self, end_ms: float) -> list[TurnDecision]:
         self._seg.reset()
         self._next_ask_ms = None
         return [TurnEnded(end_ms)]

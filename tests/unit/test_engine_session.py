@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from realtime_nb.engine import input_path, runs
 from realtime_nb.engine.models import Models
 from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.responder import Reply, ResponderContext, ToolCall
 from realtime_nb.engine.session import EngineSession
+from realtime_nb.engine.state import BUFFER_TABLE, RUN_TABLE, BufferState, BufferTrigger, RunPhase, RunTrigger
 from realtime_nb.protocol import Dialect
 from realtime_nb.protocol.ordering import assert_order, order_violations
 
@@ -338,6 +340,68 @@ def test_voice_cannot_change_after_audio(driver):
     assert out[0]["error"]["code"] == "cannot_update_voice"
     assert out[0]["error"]["param"] == "session.audio.output.voice"
     assert d.session.snapshot() == before
+
+
+# --- the engine's own faults -----------------------------------------------------------------------
+
+
+def test_an_illegal_transition_from_a_request_is_a_server_error_and_the_session_goes_on(driver, monkeypatch):
+    d = driver(Dialect.GA)
+    d.send("session.update", session={"type": "realtime", "audio": {"input": {"turn_detection": None}}})
+    d.send("input_audio_buffer.append", audio=base64.b64encode(bytes(24000 // 5 * 2)).decode())  # 200 ms
+    # a table that forgot an edge: clearing a buffer that holds audio
+    holding = {k: v for k, v in BUFFER_TABLE[BufferState.HOLDING].items() if k is not BufferTrigger.CLEAR}
+    monkeypatch.setattr(input_path, "BUFFER_TABLE", {**BUFFER_TABLE, BufferState.HOLDING: holding})
+    before = d.session.snapshot()
+    out = d.send("input_audio_buffer.clear", event_id="evt_clear")
+    assert types(out) == ["error"]
+    err = out[0]["error"]
+    assert (err["type"], err["code"], err["param"], err["event_id"]) == (
+        "server_error",
+        "illegal_state",
+        None,
+        "evt_clear",
+    )
+    assert "input buffer: 'clear' is not allowed in state 'holding'" in err["message"]
+    assert d.session.snapshot() == before and not d.session.closed
+    # the session keeps serving: the same buffer commits, a response runs, and the fixed table clears
+    assert types(d.send("input_audio_buffer.commit"))[0] == "input_audio_buffer.committed"
+    d.user_text("still there?")
+    d.send("response.create", response={"output_modalities": ["text"]})
+    d.run()
+    assert d.of("response.done")[-1]["response"]["status"] == "completed"
+    monkeypatch.undo()
+    d.send("input_audio_buffer.append", audio=base64.b64encode(bytes(4800)).decode())
+    assert types(d.send("input_audio_buffer.clear")) == ["input_audio_buffer.cleared"]
+
+
+def test_an_illegal_transition_in_a_job_callback_is_a_server_error_and_the_session_goes_on(
+    driver, monkeypatch
+):
+    d = driver(Dialect.GA)
+    d.user_text("hello there")
+    d.send("response.create")
+    (respond,) = d.session.jobs_to_run()
+    reply = next(iter(respond.run()))
+    # a table that forgot an edge: a run that has words to say cannot start speaking
+    monkeypatch.setattr(
+        runs, "RUN_TABLE", {**RUN_TABLE, RunPhase.RESPONDING: {RunTrigger.END: RunPhase.DONE}}
+    )
+    before = d.session.snapshot()
+    d.session.job_output(respond, reply, d.now)
+    out = d._collect()
+    assert types(out) == ["error"]
+    err = out[0]["error"]
+    assert (err["type"], err["code"], err["event_id"]) == ("server_error", "illegal_state", None)
+    assert "response run: 'speak' is not allowed in state 'responding'" in err["message"]
+    assert d.session.snapshot() == before and not d.session.closed
+    d.session.job_finished(respond, d.now)
+    done = d.send("response.cancel")[-1]["response"]
+    assert (done["status"], done["status_details"]["reason"]) == ("cancelled", "client_cancelled")
+    d.user_text("and now?")
+    d.send("response.create", response={"output_modalities": ["text"]})
+    d.run()
+    assert d.of("response.done")[-1]["response"]["status"] == "completed"
 
 
 # --- cancel, limits, failures -------------------------------------------------------------------------

@@ -6,19 +6,26 @@ import pytest
 
 from realtime_nb.engine.state import (
     BUFFER_TABLE,
+    DETECTION_RESTARTS,
     ITEM_TABLE,
     RESPONSE_TABLE,
+    RUN_TABLE,
     SESSION_TABLE,
+    VAD_TABLE,
     BufferState,
     BufferTrigger,
+    EngineSessionState,
     IllegalTransition,
     ItemState,
     ItemTrigger,
     ResponseState,
     ResponseTrigger,
-    SessionState,
+    RunPhase,
+    RunTrigger,
     SessionTrigger,
+    VadTrigger,
     advance,
+    allowed,
 )
 from realtime_nb.engine.turn_detection import (
     EAGERNESS,
@@ -54,18 +61,98 @@ def test_terminal_states_accept_nothing():
                 advance("response", RESPONSE_TABLE, state, trigger)
     for trigger in SessionTrigger:
         with pytest.raises(IllegalTransition):
-            advance("session", SESSION_TABLE, SessionState.CLOSED, trigger)
+            advance("session", SESSION_TABLE, EngineSessionState.CLOSED, trigger)
 
 
 def test_legal_paths():
-    assert advance("s", SESSION_TABLE, SessionState.OPEN, SessionTrigger.EXPIRE) is SessionState.EXPIRED
-    assert advance("s", SESSION_TABLE, SessionState.EXPIRED, SessionTrigger.CLOSE) is SessionState.CLOSED
+    assert (
+        advance("s", SESSION_TABLE, EngineSessionState.OPEN, SessionTrigger.EXPIRE)
+        is EngineSessionState.EXPIRED
+    )
+    assert (
+        advance("s", SESSION_TABLE, EngineSessionState.EXPIRED, SessionTrigger.CLOSE)
+        is EngineSessionState.CLOSED
+    )
     assert advance("b", BUFFER_TABLE, BufferState.HOLDING, BufferTrigger.SPEECH_START) is BufferState.SPEECH
     assert advance("i", ITEM_TABLE, ItemState.IN_PROGRESS, ItemTrigger.INTERRUPT) is ItemState.INCOMPLETE
     with pytest.raises(IllegalTransition):  # speech cannot start in an empty buffer (no audio yet)
         advance("b", BUFFER_TABLE, BufferState.EMPTY, BufferTrigger.SPEECH_START)
     with pytest.raises(IllegalTransition):  # an item being generated cannot be truncated
         advance("i", ITEM_TABLE, ItemState.IN_PROGRESS, ItemTrigger.TRUNCATE)
+
+
+TABLES = {
+    "session": (SESSION_TABLE, EngineSessionState, SessionTrigger),
+    "input buffer": (BUFFER_TABLE, BufferState, BufferTrigger),
+    "response": (RESPONSE_TABLE, ResponseState, ResponseTrigger),
+    "item": (ITEM_TABLE, ItemState, ItemTrigger),
+    "response run": (RUN_TABLE, RunPhase, RunTrigger),
+    "turn detector": (VAD_TABLE, VadState, VadTrigger),
+}
+
+
+@pytest.mark.parametrize("machine", sorted(TABLES))
+def test_allowed_is_exactly_where_advance_does_not_raise(machine):
+    table, states, triggers = TABLES[machine]
+    assert set(table) == set(states), "every state has its row"
+    for state in table:
+        assert set(table[state].values()) <= set(states)
+        for trigger in triggers:
+            if allowed(table, state, trigger):
+                assert advance(machine, table, state, trigger) is table[state][trigger]
+            else:
+                with pytest.raises(IllegalTransition, match=f"{machine}: '{trigger.value}'"):
+                    advance(machine, table, state, trigger)
+
+
+def test_buffer_edges_for_turns_commits_timeouts_and_restarts():
+    b = BufferState
+    edges = {
+        (b.EMPTY, BufferTrigger.APPEND): b.HOLDING,
+        (b.HOLDING, BufferTrigger.SPEECH_START): b.SPEECH,
+        (b.SPEECH, BufferTrigger.APPEND): b.SPEECH,
+        (b.SPEECH, BufferTrigger.TURN_END): b.EMPTY,
+        (b.SPEECH, BufferTrigger.TURN_END_WITH_TAIL): b.HOLDING,  # the audio after the turn stays
+        (b.HOLDING, BufferTrigger.COMMIT): b.EMPTY,
+        (b.SPEECH, BufferTrigger.COMMIT): b.EMPTY,
+        (b.EMPTY, BufferTrigger.IDLE_TIMEOUT): b.EMPTY,  # the service commits a silent item
+        (b.HOLDING, BufferTrigger.IDLE_TIMEOUT): b.EMPTY,
+        (b.SPEECH, BufferTrigger.RESTART_DETECTION): b.HOLDING,  # speech so far is no turn yet
+        (b.HOLDING, BufferTrigger.RESTART_DETECTION): b.HOLDING,
+        (b.EMPTY, BufferTrigger.RESTART_DETECTION): b.EMPTY,
+    }
+    for (state, trigger), target in edges.items():
+        assert advance("b", BUFFER_TABLE, state, trigger) is target
+    for state in BufferState:
+        assert advance("b", BUFFER_TABLE, state, BufferTrigger.CLEAR) is b.EMPTY
+    refused = [
+        (b.EMPTY, BufferTrigger.COMMIT),  # input_audio_buffer_commit_empty
+        (b.SPEECH, BufferTrigger.IDLE_TIMEOUT),  # the user is speaking: not idle
+        (b.EMPTY, BufferTrigger.TURN_END),  # a turn ends only in speech
+        (b.HOLDING, BufferTrigger.TURN_END_WITH_TAIL),
+        (b.SPEECH, BufferTrigger.SPEECH_START),
+    ]
+    for state, trigger in refused:
+        assert not allowed(BUFFER_TABLE, state, trigger)
+
+
+def test_detection_restarts_on_every_trigger_that_ends_what_it_followed():
+    assert set(BufferTrigger) - DETECTION_RESTARTS == {BufferTrigger.APPEND, BufferTrigger.SPEECH_START}
+    for trigger in DETECTION_RESTARTS:  # none of them can leave the buffer in speech
+        assert all(edges.get(trigger) is not BufferState.SPEECH for edges in BUFFER_TABLE.values())
+
+
+def test_run_phases():
+    r = RunPhase
+    assert advance("run", RUN_TABLE, r.HEARING, RunTrigger.HEARD) is r.RESPONDING
+    assert advance("run", RUN_TABLE, r.RESPONDING, RunTrigger.SPEAK) is r.SPEAKING
+    for phase in (r.HEARING, r.RESPONDING, r.SPEAKING):  # cancel, limit or failure at any point
+        assert advance("run", RUN_TABLE, phase, RunTrigger.END) is r.DONE
+    assert not allowed(RUN_TABLE, r.HEARING, RunTrigger.SPEAK)  # nothing to say before the responder
+    assert not allowed(RUN_TABLE, r.SPEAKING, RunTrigger.HEARD)
+    for trigger in RunTrigger:
+        with pytest.raises(IllegalTransition, match="not allowed in state 'done'"):
+            advance("response run", RUN_TABLE, r.DONE, trigger)
 
 
 def test_server_vad_needs_three_frames_and_reports_the_first():

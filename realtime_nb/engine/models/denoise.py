@@ -103,13 +103,6 @@ class Denoiser:
             raise ModelUnavailableError(f"DeepFilterNet frame length is {frame}, expected {_FRAME}")
         return state
 
-    def prewarm(self, n: int = 1) -> None:
-        """Create spare model states now (0.25 s each) so later `stream()` calls return at once."""
-        for _ in range(n):
-            state = self._create_state()
-            with self._lock:
-                self._spare.append(state)
-
     def stream(self) -> DenoiseStream:
         """A fresh stream: takes the spare state if one is ready and makes the next one in the
         background, so opening a session never waits the 0.25 s a model state takes to build."""

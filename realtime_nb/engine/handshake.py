@@ -1,0 +1,197 @@
+"""The engine's handshake, sans-I/O: which dialect and model a connection asked for, and its auth.
+
+URL forms accepted (what the OpenAI SDK 3.52.0 builds for each client; see protocol/ga.md §1):
+
+* ``/v1/realtime?model=M``                      OpenAI; GA, or preview with ``OpenAI-Beta: realtime=v1``
+* ``/openai/v1/realtime?model=DEP``             Azure GA (an ``api-version`` here is refused with 401)
+* ``/openai/realtime?api-version=V&deployment=DEP``   Azure preview, V in `PREVIEW_API_VERSIONS`
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.datastructures import Headers
+
+from realtime_nb.protocol.dialect import Dialect
+
+PREVIEW_API_VERSIONS: tuple[str, ...] = ("2024-10-01-preview", "2025-04-01-preview")
+
+# The preview models (openai SDK 3.52.0 `beta.realtime` session `model` literal).
+_PREVIEW_MODELS = (
+    "gpt-4o-realtime-preview",
+    "gpt-4o-realtime-preview-2024-10-01",
+    "gpt-4o-realtime-preview-2024-12-17",
+    "gpt-4o-realtime-preview-2025-06-03",
+    "gpt-4o-mini-realtime-preview",
+    "gpt-4o-mini-realtime-preview-2024-12-17",
+)
+_BROWSER_KEY_PREFIX = "openai-insecure-api-key."
+_BROWSER_BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+HELP_URLS = (
+    "ws://HOST:PORT/v1/realtime?model=M (OpenAI GA; preview with the header OpenAI-Beta: realtime=v1), "
+    "ws://HOST:PORT/openai/v1/realtime?model=DEPLOYMENT (Azure GA), "
+    "ws://HOST:PORT/openai/realtime?api-version=2025-04-01-preview&deployment=DEPLOYMENT (Azure preview)"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a handshake asked for: the dialect to speak and the model (or Azure deployment) name."""
+
+    dialect: Dialect
+    model: str
+    azure: bool = False
+    api_version: str | None = None
+
+    @property
+    def session_model(self) -> str:
+        """The model `session.created` reports.
+
+        An Azure preview deployment name is not a model name (the preview session object types
+        `model` as one of the preview models), so the engine reports the model behind it, as Azure
+        does; elsewhere the name the client gave is reported back.
+        """
+        if self.azure and self.dialect is Dialect.PREVIEW and self.model not in _PREVIEW_MODELS:
+            return _PREVIEW_MODELS[0]
+        return self.model
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A handshake answered with an HTTP error instead of an upgrade."""
+
+    status: int
+    code: str
+    message: str
+
+    def body(self) -> str:
+        """The body in the service's error shape, so SDK users can read it from the exception."""
+        error = {"type": "invalid_request_error", "code": self.code, "message": self.message}
+        return json.dumps({"error": error}) + "\n"
+
+
+def _offered_subprotocols(headers: Headers | Mapping[str, str]) -> list[str]:
+    values = (
+        headers.get_all("Sec-WebSocket-Protocol")
+        if isinstance(headers, Headers)
+        else [headers.get("Sec-WebSocket-Protocol", "")]
+    )
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
+
+
+def _first(query: Mapping[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def _wants_beta(headers: Headers | Mapping[str, str], subprotocols: Sequence[str]) -> bool:
+    beta = headers.get("OpenAI-Beta") or ""
+    flags = {part.strip().lower() for part in beta.split(",")}
+    return "realtime=v1" in flags or _BROWSER_BETA_SUBPROTOCOL in subprotocols
+
+
+def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Refusal:
+    """Decide dialect and model from a handshake's request target and headers (auth is separate).
+
+    Unknown path -> 404; missing model / deployment or unknown api-version -> 400; an api-version on
+    the Azure v1 path -> 401, as Azure answers it.
+    """
+    split = urlsplit(path)
+    route_path = split.path.rstrip("/") or "/"
+    query = parse_qs(split.query, keep_blank_values=True)
+    subprotocols = _offered_subprotocols(headers)
+    preview = _wants_beta(headers, subprotocols)
+
+    if route_path in ("/v1/realtime", "/openai/v1/realtime"):
+        azure = route_path.startswith("/openai")
+        if azure and "api-version" in query:
+            return Refusal(
+                HTTPStatus.UNAUTHORIZED,
+                "invalid_api_version",
+                f"api-version={_first(query, 'api-version')!r} is not accepted on {route_path} "
+                "(the GA path takes none, as on Azure); drop it, or use "
+                "/openai/realtime?api-version=2025-04-01-preview&deployment=… for the preview protocol",
+            )
+        if "call_id" in query and "model" not in query:
+            return Refusal(
+                HTTPStatus.BAD_REQUEST,
+                "unsupported_call_id",
+                "call_id sideband sockets attach to WebRTC/SIP calls, which the local engine does not serve; "
+                "connect with ?model=… instead",
+            )
+        model = (_first(query, "model") or "").strip()
+        if not model:
+            what = "deployment name" if azure else "model name"
+            return Refusal(
+                HTTPStatus.BAD_REQUEST,
+                "missing_model",
+                f"{route_path} needs the {what} as a query parameter: {route_path}?model=…",
+            )
+        return Route(Dialect.PREVIEW if preview else Dialect.GA, model, azure=azure)
+
+    if route_path == "/openai/realtime":
+        version = _first(query, "api-version")
+        if not version:
+            return Refusal(
+                HTTPStatus.BAD_REQUEST,
+                "missing_api_version",
+                "/openai/realtime needs ?api-version= (one of "
+                + ", ".join(PREVIEW_API_VERSIONS)
+                + "); for the "
+                "GA protocol use /openai/v1/realtime?model=… without an api-version",
+            )
+        if version not in PREVIEW_API_VERSIONS:
+            return Refusal(
+                HTTPStatus.BAD_REQUEST,
+                "unsupported_api_version",
+                f"api-version {version!r} is not served on /openai/realtime; use one of "
+                + ", ".join(PREVIEW_API_VERSIONS)
+                + ", or the GA path /openai/v1/realtime?model=… "
+                "(AsyncOpenAI(websocket_base_url='ws://HOST:PORT/openai/v1'))",
+            )
+        deployment = (_first(query, "deployment") or "").strip()
+        if not deployment:
+            return Refusal(
+                HTTPStatus.BAD_REQUEST,
+                "missing_deployment",
+                "/openai/realtime needs the deployment name: ?api-version=…&deployment=…",
+            )
+        return Route(Dialect.PREVIEW, deployment, azure=True, api_version=version)
+
+    return Refusal(
+        HTTPStatus.NOT_FOUND,
+        "not_found",
+        f"no realtime endpoint at {route_path!r}; this engine serves {HELP_URLS}",
+    )
+
+
+def check_credentials(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> bool:
+    """True when no token is configured, or the request presents it in any form a client may use.
+
+    Accepted: ``Authorization: Bearer T`` (OpenAI SDK, Entra style), ``api-key: T`` (Azure SDK), the
+    ``api-key`` query parameter and the ``openai-insecure-api-key.T`` subprotocol (browsers).
+    """
+    if token is None:
+        return True
+    expected = token.encode()
+    presented: list[str] = []
+    auth = headers.get("Authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        presented.append(value.strip())
+    if headers.get("api-key"):
+        presented.append(headers.get("api-key", "").strip())
+    presented.extend(parse_qs(urlsplit(path).query, keep_blank_values=True).get("api-key", []))
+    presented.extend(
+        p[len(_BROWSER_KEY_PREFIX) :]
+        for p in _offered_subprotocols(headers)
+        if p.startswith(_BROWSER_KEY_PREFIX)
+    )
+    # compare_digest on every candidate: timing does not reveal which form or how much matched.
+    return any([hmac.compare_digest(p.encode(), expected) for p in presented])
