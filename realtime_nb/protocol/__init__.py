@@ -36,6 +36,7 @@ from realtime_nb.protocol.config import (
 )
 from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.translate import to_canonical, to_wire
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "FunctionTool",
     "NoiseReduction",
     "ProtocolIssue",
+    "ResponseParams",
     "SemanticVad",
     "ServerVad",
     "SessionConfig",
