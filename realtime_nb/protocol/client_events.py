@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from realtime_nb.protocol.config import CustomVoice, FunctionChoice, FunctionTool, SessionConfig
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.response_params import ResponseParams
+from realtime_nb.protocol.session_config import SessionConfig
+from realtime_nb.protocol.values import CustomVoice, FunctionChoice, FunctionTool
 
 __all__ = ["response_create", "session_update"]
 

@@ -1,9 +1,10 @@
 """`ResponseParams`: the options of one `response.create`, typed and validated once.
 
 The client builds them from keyword options (`response_create`) and the engine reads them from the
-wire (`from_wire`); both get the same rules and the same `ConfigError` (code, and `param` spelled as
-on the dialect's wire, e.g. `response.max_response_output_tokens` in preview). Every option is
-optional: None means "use the session's value".
+wire (`from_wire`); both get the same rules (`fields.RESPONSE_FIELDS`, the session's where a field
+is shared) and the same `ConfigError`: code, and `param` spelled as on the dialect's wire, e.g.
+`response.max_response_output_tokens` in preview. Every option is optional: None means "use the
+session's value".
 
 Values are canonical (the GA vocabulary): `output_modalities=("audio",)`, `output_format="pcm16"`,
 `input` items with assistant parts `output_text` / `output_audio`. `temperature` exists only in
@@ -13,68 +14,30 @@ business, not this object's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass
 from typing import Any
 
-from realtime_nb.protocol.config import (
-    AUDIO_FORMATS,
-    VOICES,
-    ConfigError,
+from realtime_nb.protocol.checks import check
+from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.fields import RESPONSE_FIELDS, Field
+from realtime_nb.protocol.render import render
+from realtime_nb.protocol.rules import Items, Metadata, Modalities, ToolChoice, Tools, Voice
+from realtime_nb.protocol.values import (
     CustomVoice,
     FunctionChoice,
     FunctionTool,
-    _check_choice,
-    _check_max_tokens,
-    _check_modalities,
-    _check_number,
-    _check_str,
-    _format_from_ga_wire,
-    _format_from_preview_wire,
-    _modalities_from_preview,
-    _tool_choice_for,
-    _tool_choice_from,
-    _tool_from_dict,
-    _voice_for,
+    tool_choice_from,
+    tool_from_dict,
+    voice_wire,
 )
-from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.translate import format_to_ga, item_to_ga, response_params_to_preview
+from realtime_nb.protocol.wire_reader import collect, read_voice
 
 __all__ = ["ResponseParams"]
 
-_METADATA_MAX_PAIRS = 16
-_METADATA_MAX_KEY = 64
-_METADATA_MAX_VALUE = 512
-_CONVERSATIONS = ("auto", "none")
-_TEMPERATURE = (0.6, 1.2)
-
-# Canonical option -> its path under `response`, per dialect (None: the dialect has no such option).
-_PATHS: dict[str, dict[Dialect, str | None]] = {
-    "instructions": {Dialect.GA: "instructions", Dialect.PREVIEW: "instructions"},
-    "output_modalities": {Dialect.GA: "output_modalities", Dialect.PREVIEW: "modalities"},
-    "voice": {Dialect.GA: "audio.output.voice", Dialect.PREVIEW: "voice"},
-    "output_format": {Dialect.GA: "audio.output.format", Dialect.PREVIEW: "output_audio_format"},
-    "tools": {Dialect.GA: "tools", Dialect.PREVIEW: "tools"},
-    "tool_choice": {Dialect.GA: "tool_choice", Dialect.PREVIEW: "tool_choice"},
-    "max_output_tokens": {Dialect.GA: "max_output_tokens", Dialect.PREVIEW: "max_response_output_tokens"},
-    "temperature": {Dialect.GA: None, Dialect.PREVIEW: "temperature"},
-    "conversation": {Dialect.GA: "conversation", Dialect.PREVIEW: "conversation"},
-    "metadata": {Dialect.GA: "metadata", Dialect.PREVIEW: "metadata"},
-    "input": {Dialect.GA: "input", Dialect.PREVIEW: "input"},
-}
-# GA params the SDK knows that we accept and ignore.
-_GA_UNMODELLED = frozenset({"prompt", "reasoning", "parallel_tool_calls"})
-
-
-def _param(field_path: str, dialect: Dialect) -> str:
-    """`response.` + the wire path of a canonical option (`tools[2].name` -> `response.tools[2].name`)."""
-    cut = min((i for i in (field_path.find("."), field_path.find("[")) if i >= 0), default=len(field_path))
-    head, rest = field_path[:cut], field_path[cut:]
-    return "response." + (_PATHS.get(head, {}).get(dialect) or head) + rest
-
-
-def _reparam(err: ConfigError, dialect: Dialect) -> ConfigError:
-    return ConfigError(err.field, err.value, err.allowed, code=err.code, param=_param(err.field, dialect))
+_R = RESPONSE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -83,7 +46,8 @@ class ResponseParams:
 
     `dialect` (construction only, not stored) checks what that dialect can express at the same
     time and spells error params as on its wire; without it the values are checked as canonical
-    (GA vocabulary, plus preview's `temperature`) and `to_wire` checks the dialect later.
+    (GA vocabulary, plus preview's `temperature`) and `to_wire` checks the dialect. Options are
+    checked in the order declared here (the first bad one is reported).
     """
 
     instructions: str | None = None
@@ -100,256 +64,140 @@ class ResponseParams:
     dialect: InitVar[Dialect | None] = None
 
     def __post_init__(self, dialect: Dialect | None) -> None:
-        for name, normalise in _NORMALISE.items():  # in field order: the first bad option is named
-            value = getattr(self, name)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
             if value is not None:
-                object.__setattr__(self, name, normalise(value, dialect))
-
-    # -- dialects ---------------------------------------------------------------------------------
+                object.__setattr__(self, f.name, _normalise(_R.row(f.name), value, dialect))
 
     def check_dialect(self, dialect: Dialect) -> None:
         """Raise ConfigError if an option cannot be expressed in `dialect` (voice marin in preview,
-        temperature in GA)."""
-        if dialect is Dialect.GA:
-            if self.temperature is not None:
-                raise _temperature_is_preview_only(self.temperature)
-            return
-        if self.voice is not None and (
-            isinstance(self.voice, CustomVoice) or self.voice not in VOICES[dialect]
-        ):
-            raw = {"id": self.voice.id} if isinstance(self.voice, CustomVoice) else self.voice
-            _voice_for(raw, dialect, _param("voice", dialect))
+        temperature in GA), as construction with that `dialect` would."""
+        dataclasses.replace(self, dialect=dialect)
 
     def to_canonical(self) -> dict[str, Any]:
-        """The `response` object in the canonical (GA) shape; `temperature` kept (preview-only)."""
-        out: dict[str, Any] = {}
-        if self.instructions is not None:
-            out["instructions"] = self.instructions
-        if self.output_modalities is not None:
-            out["output_modalities"] = list(self.output_modalities)
-        if self.voice is not None or self.output_format is not None:
-            output: dict[str, Any] = {}
-            if self.voice is not None:
-                output["voice"] = {"id": self.voice.id} if isinstance(self.voice, CustomVoice) else self.voice
-            if self.output_format is not None:
-                output["format"] = format_to_ga(self.output_format)
-            out["audio"] = {"output": output}
-        if self.tools is not None:
-            out["tools"] = [tool.to_wire() for tool in self.tools]
-        if self.tool_choice is not None:
-            choice = self.tool_choice
-            out["tool_choice"] = (
-                {"type": "function", "name": choice.name} if isinstance(choice, FunctionChoice) else choice
-            )
-        if self.max_output_tokens is not None:
-            out["max_output_tokens"] = self.max_output_tokens
-        if self.temperature is not None:
-            out["temperature"] = self.temperature
-        if self.conversation is not None:
-            out["conversation"] = self.conversation
-        if self.metadata is not None:
-            out["metadata"] = dict(self.metadata)
-        if self.input is not None:
-            out["input"] = [dict(item) for item in self.input]
-        return out
+        """The `response` object in the canonical vocabulary: GA, plus preview's `temperature`."""
+        return render(_R, self, Dialect.GA, skip_none=True, canonical=True)
 
     def to_wire(self, dialect: Dialect) -> dict[str, Any]:
         """The `response` object of a `response.create` in `dialect` (empty when nothing is set)."""
         self.check_dialect(dialect)
-        canonical = self.to_canonical()
-        return response_params_to_preview(canonical) if dialect is Dialect.PREVIEW else canonical
+        return render(_R, self, dialect, skip_none=True)
 
     @classmethod
     def from_wire(cls, params: Any, dialect: Dialect) -> ResponseParams:
         """Read the `response` object of a client's `response.create` (None: no options).
 
         Refuses what the service refuses (ConfigError, param spelled for `dialect`): unknown or
-        other-dialect keys, bad values, `temperature` in GA. A null `metadata` means none.
+        other-dialect keys (`temperature` in GA), bad values. A null `metadata` means none.
         """
         if params is None:
             return cls()
         if not isinstance(params, Mapping):
             raise ConfigError("response", params, "an object", code="invalid_type", param="response")
-        names = _top_level_keys(dialect)
-        options: dict[str, Any] = {}
-        for key, value in params.items():
-            param = f"response.{key}"
-            name = names.get(key)
-            if name is not None:
-                read = _WIRE_READERS.get(name)
-                options[name] = value if read is None else read(value, dialect, param)
-            elif dialect is Dialect.GA and key == "audio":
-                options.update(_read_ga_audio(value))
-            elif dialect is Dialect.GA and key in _GA_UNMODELLED:
-                continue
-            else:
-                raise _unknown_key(key, value, dialect)
-        if options.get("metadata", ...) is None:
-            del options["metadata"]
+        options = collect(_R, params, dialect)
         return cls(**options, dialect=dialect)
 
 
-def _top_level_keys(dialect: Dialect) -> dict[str, str]:
-    """Wire key directly under `response` -> canonical option, for `dialect`."""
-    return {path: name for name, paths in _PATHS.items() if (path := paths[dialect]) and "." not in path}
+# --- normalising: rule kind -> (row, value, dialect or None) -> canonical value -----------------------
+
+Normalise = Callable[[Field, Any, "Dialect | None"], Any]
 
 
-def _unknown_key(key: str, value: Any, dialect: Dialect) -> ConfigError:
-    other = Dialect.PREVIEW if dialect is Dialect.GA else Dialect.GA
-    theirs = _top_level_keys(other)
-    if key in theirs:
-        ours = _PATHS[theirs[key]][dialect]
-        where = "preview (beta)" if dialect is Dialect.GA else "GA"
-        hint = f"it is a {where} key" + (
-            f"; use response.{ours}" if ours else f"; {dialect} has no such option"
+def _spelled(row: Field, check_: Callable[[], Any], dialect: Dialect | None) -> Any:
+    """Run `check_`, its errors reported at `row`'s wire path in `dialect` (GA when canonical)."""
+    try:
+        return check_()
+    except ConfigError as err:
+        raise err.at(_R.param(err.field, dialect or Dialect.GA)) from None
+
+
+def _checked(row: Field, value: Any, dialect: Dialect | None) -> Any:
+    return _spelled(row, lambda: check(row, value), dialect)
+
+
+def _modalities(row: Field, value: Any, dialect: Dialect | None) -> Any:
+    # ["audio"] is canonical where the preview wire says ["text", "audio"]: the value checked has the
+    # canonical shape, so the error names the canonical option.
+    return _spelled(row, lambda: check(row, value), None)
+
+
+def _voice(row: Field, value: Any, dialect: Dialect | None) -> str | CustomVoice:
+    spell = dialect or Dialect.GA
+    return read_voice(voice_wire(value), spell, _R.param(row.name, spell))
+
+
+def _tools(row: Field, value: Any, dialect: Dialect | None) -> tuple[FunctionTool, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ConfigError(
+            row.name,
+            value,
+            "a list of function tools",
+            code="invalid_type",
+            param=_R.param(row.name, dialect or Dialect.GA),
         )
-    else:
-        hint = f"not a {dialect} response.create parameter"
-    return ConfigError(key, value, hint, code="unknown_parameter", param=f"response.{key}")
-
-
-def _read_ga_audio(audio: Any) -> dict[str, Any]:
-    if not isinstance(audio, Mapping):
-        raise ConfigError("audio", audio, "an object {output}", code="invalid_type", param="response.audio")
-    out: dict[str, Any] = {}
-    for direction, section in audio.items():
-        param = f"response.audio.{direction}"
-        if direction != "output":
-            raise ConfigError(direction, section, "audio takes output", code="unknown_parameter", param=param)
-        if not isinstance(section, Mapping):
-            raise ConfigError(direction, section, "an object", code="invalid_type", param=param)
-        for key, value in section.items():
-            if key == "voice":
-                out["voice"] = value
-            elif key == "format":
-                out["output_format"] = _format_from_ga_wire(value, f"{param}.format")
-            else:
-                raise ConfigError(
-                    key,
-                    value,
-                    "audio.output takes format, voice",
-                    code="unknown_parameter",
-                    param=f"{param}.{key}",
-                )
-    return out
-
-
-def _temperature_is_preview_only(value: Any) -> ConfigError:
-    return ConfigError(
-        "temperature",
-        value,
-        "temperature exists only in preview",
-        code="unknown_parameter",
-        param="response.temperature",
+    return _spelled(
+        row, lambda: tuple(tool_from_dict(t, f"tools[{i}]") for i, t in enumerate(value)), dialect
     )
 
 
-def _spelled(name: str, check: Any, *, canonical: bool = False) -> Any:
-    """`check(name, value)` as a normaliser whose errors name the dialect's wire path (the
-    canonical one when `canonical`: the value checked has the canonical, not the wire, shape)."""
-
-    def normalise(value: Any, dialect: Dialect | None) -> Any:
-        try:
-            out = check(name, value)
-        except ConfigError as err:
-            raise _reparam(err, Dialect.GA if canonical else dialect or Dialect.GA) from None
-        return value if out is None else out
-
-    return normalise
+def _tool_choice(row: Field, value: Any, dialect: Dialect | None) -> str | FunctionChoice:
+    return _spelled(row, lambda: tool_choice_from(value, row.name), dialect)
 
 
-def _voice(value: Any, dialect: Dialect | None) -> str | CustomVoice:
-    spell = dialect or Dialect.GA
-    raw = {"id": value.id} if isinstance(value, CustomVoice) else value
-    return _voice_for(raw, spell, _param("voice", spell))
+def _metadata(row: Field, value: Any, dialect: Dialect | None) -> dict[str, str]:
+    rule = row.allowed
+    assert isinstance(rule, Metadata)
+    allowed = (
+        f"up to {rule.max_pairs} string pairs, keys up to {rule.max_key} characters, "
+        f"values up to {rule.max_value}"
+    )
+    param = _R.param(row.name, Dialect.GA)
+    if not isinstance(value, Mapping):
+        raise ConfigError(row.name, value, allowed, code="invalid_type", param=param)
+    if len(value) > rule.max_pairs:
+        raise ConfigError(row.name, len(value), allowed, param=param)
+    for key, text in value.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise ConfigError(row.name, {key: text}, allowed, code="invalid_type", param=f"{param}.{key}")
+        if len(key) > rule.max_key or len(text) > rule.max_value:
+            raise ConfigError(row.name, key, allowed, param=f"{param}.{key}")
+    return dict(value)
 
 
-def _tools(value: Any, dialect: Dialect | None) -> tuple[FunctionTool, ...]:
-    spell = dialect or Dialect.GA
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise ConfigError(
-            "tools", value, "a list of function tools", code="invalid_type", param=_param("tools", spell)
-        )
-    try:
-        return tuple(_tool_from_dict(tool, f"tools[{i}]") for i, tool in enumerate(value))
-    except ConfigError as err:
-        raise _reparam(err, spell) from None
-
-
-def _temperature(value: Any, dialect: Dialect | None) -> float:
-    if dialect is Dialect.GA:
-        raise _temperature_is_preview_only(value)
-    return _spelled("temperature", lambda n, v: _check_number(n, v, *_TEMPERATURE))(value, dialect)
-
-
-def _items(value: Any, dialect: Dialect | None) -> tuple[dict[str, Any], ...]:
+def _items(row: Field, value: Any, dialect: Dialect | None) -> tuple[dict[str, Any], ...]:
     if (
         isinstance(value, (str, bytes, Mapping))
         or not isinstance(value, Sequence)
         or not all(isinstance(item, Mapping) for item in value)
     ):
         raise ConfigError(
-            "input", value, "a list of items or item references", code="invalid_type", param="response.input"
+            row.name,
+            value,
+            "a list of items or item references",
+            code="invalid_type",
+            param=_R.param(row.name, Dialect.GA),
         )
     return tuple(dict(item) for item in value)
 
 
-# Option -> normaliser(value, dialect) -> canonical value, in field (= checking) order.
-_NORMALISE: dict[str, Any] = {
-    "instructions": _spelled("instructions", _check_str),
-    # ["audio"] is canonical, ["text", "audio"] the preview wire: name the canonical option.
-    "output_modalities": _spelled("output_modalities", _check_modalities, canonical=True),
-    "voice": _voice,
-    "output_format": _spelled("output_format", lambda n, v: _check_choice(n, v, AUDIO_FORMATS)),
-    "tools": _tools,
-    "tool_choice": _spelled("tool_choice", lambda n, v: _tool_choice_from(v, n)),
-    "max_output_tokens": _spelled("max_output_tokens", _check_max_tokens),
-    "temperature": _temperature,
-    "conversation": _spelled("conversation", lambda n, v: _check_choice(n, v, _CONVERSATIONS)),
-    "metadata": lambda value, dialect: _check_metadata(value),
-    "input": _items,
+_NORMALISE: dict[type, Normalise] = {
+    Modalities: _modalities,
+    Voice: _voice,
+    Tools: _tools,
+    ToolChoice: _tool_choice,
+    Metadata: _metadata,
+    Items: _items,
 }
 
 
-def _read_modalities(value: Any, dialect: Dialect, param: str) -> Any:
-    return _modalities_from_preview(value, param) if dialect is Dialect.PREVIEW else value
-
-
-def _read_format(value: Any, dialect: Dialect, param: str) -> str:
-    if dialect is Dialect.PREVIEW:
-        return _format_from_preview_wire(value, param)
-    return _format_from_ga_wire(value, param)
-
-
-def _read_input(value: Any, dialect: Dialect, param: str) -> Any:
-    if dialect is Dialect.PREVIEW and isinstance(value, list):
-        return [item_to_ga(item) for item in value]
-    return value
-
-
-# Options whose wire shape differs from the canonical value: reader(value, dialect, param).
-_WIRE_READERS: dict[str, Any] = {
-    "output_modalities": _read_modalities,
-    "output_format": _read_format,
-    "tool_choice": _tool_choice_for,
-    "input": _read_input,
-}
-
-
-def _check_metadata(metadata: Any) -> dict[str, str]:
-    allowed = (
-        f"up to {_METADATA_MAX_PAIRS} string pairs, keys up to {_METADATA_MAX_KEY} characters, "
-        f"values up to {_METADATA_MAX_VALUE}"
-    )
-    if not isinstance(metadata, Mapping):
-        raise ConfigError("metadata", metadata, allowed, code="invalid_type", param="response.metadata")
-    if len(metadata) > _METADATA_MAX_PAIRS:
-        raise ConfigError("metadata", len(metadata), allowed, param="response.metadata")
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise ConfigError(
-                "metadata", {key: value}, allowed, code="invalid_type", param=f"response.metadata.{key}"
-            )
-        if len(key) > _METADATA_MAX_KEY or len(value) > _METADATA_MAX_VALUE:
-            raise ConfigError("metadata", key, allowed, param=f"response.metadata.{key}")
-    return dict(metadata)
+def _normalise(row: Field, value: Any, dialect: Dialect | None) -> Any:
+    if dialect is not None and _R.path(row.name, dialect) is None:
+        other = "preview" if dialect is Dialect.GA else "GA"
+        raise ConfigError(
+            row.name,
+            value,
+            f"{row.key} exists only in {other}",
+            code="unknown_parameter",
+            param=_R.param(row.name, dialect),
+        )
+    return _NORMALISE.get(type(row.allowed), _checked)(row, value, dialect)
