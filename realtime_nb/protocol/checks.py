@@ -6,15 +6,15 @@ text, choices, token limits, modalities); object-valued fields are checked by th
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError, show
 from realtime_nb.protocol.fields import ISO_639_1, Field
 from realtime_nb.protocol.rules import (
-    Allowed,
     Flag,
     Language,
     Millis,
@@ -107,30 +107,39 @@ def _check_language(name: str, value: Any) -> None:
         raise ConfigError(name, value, "a lowercase ISO-639-1 code such as 'en'")
 
 
+def _check_number_rule(rule: Number, name: str, value: Any) -> None:
+    check_number(name, value, rule.low, rule.high)
+
+
+def _check_ms_rule(rule: Millis, name: str, value: Any) -> None:
+    if not (value is None and rule.nullable):
+        check_ms(name, value, minimum=rule.minimum)
+
+
+# Rule kind -> check(rule, name, value), returning the normalised value or None (= unchanged).
+_CHECKS: dict[type, Callable[[Any, str, Any], Any]] = {
+    Number: _check_number_rule,
+    Millis: _check_ms_rule,
+    Flag: lambda rule, name, value: check_bool(name, value),
+    Language: lambda rule, name, value: _check_language(name, value),
+    Text: lambda rule, name, value: check_str(name, value, nullable=rule.nullable),
+    ModelName: lambda rule, name, value: check_str(name, value),
+    OneOf: lambda rule, name, value: check_choice(name, value, rule.values_for(Dialect.GA)),
+    TokenLimit: lambda rule, name, value: check_max_tokens(name, value, rule.maximum),
+    Modalities: lambda rule, name, value: check_modalities(name, value),
+}
+
+
+@functools.cache
+def _check_for(kind: type) -> Callable[[Any, str, Any], Any]:
+    for cls in kind.__mro__:  # Format, NoiseReduction, Voice are OneOf rules
+        if cls in _CHECKS:
+            return _CHECKS[cls]
+    raise TypeError(f"{kind.__name__} values are checked by their value object")
+
+
 def check(row: Field, value: Any, name: str | None = None) -> Any:
     """`value` checked against `row`'s rule (canonical GA vocabulary) and normalised (modalities
     become a tuple); `name` overrides the field name errors carry."""
-    name = name or row.name
-    rule: Allowed = row.allowed
-    if isinstance(rule, Number):
-        check_number(name, value, rule.low, rule.high)
-    elif isinstance(rule, Millis):
-        if not (value is None and rule.nullable):
-            check_ms(name, value, minimum=rule.minimum)
-    elif isinstance(rule, Flag):
-        check_bool(name, value)
-    elif isinstance(rule, Language):
-        _check_language(name, value)
-    elif isinstance(rule, Text):
-        check_str(name, value, nullable=rule.nullable)
-    elif isinstance(rule, ModelName):
-        check_str(name, value)
-    elif isinstance(rule, OneOf):
-        check_choice(name, value, rule.values_for(Dialect.GA))
-    elif isinstance(rule, TokenLimit):
-        check_max_tokens(name, value, rule.maximum)
-    elif isinstance(rule, Modalities):
-        return check_modalities(name, value)
-    else:
-        raise TypeError(f"{row.name}: {type(rule).__name__} values are checked by their value object")
-    return value
+    out = _check_for(type(row.allowed))(row.allowed, name or row.name, value)
+    return value if out is None else out

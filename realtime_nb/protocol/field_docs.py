@@ -11,6 +11,7 @@ from typing import Any
 
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.fields import RESPONSE_FIELDS, SESSION_FIELDS, FieldTable
+from realtime_nb.protocol.rules import Tools
 
 __all__ = ["fields_markdown", "table_markdown"]
 
@@ -23,7 +24,13 @@ def _default(value: Any, scope: str) -> str:
 
 def _path(table: FieldTable, name: str, dialect: Dialect) -> str:
     path = table.path(name, dialect)
-    return "—" if path is None else f"`{path}`"
+    if path is None:
+        return "—"
+    parent = table.row(name).parent
+    if parent is not None and isinstance(table.row(parent).allowed, Tools):  # fields of each list item
+        head = table.path(parent, dialect)
+        path = f"{head}[]{path[len(head or '') :]}"
+    return f"`{path}`"
 
 
 def _cell(text: str) -> str:

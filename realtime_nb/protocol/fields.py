@@ -15,9 +15,10 @@ code that enforces each kind of rule lives beside the value objects and readers 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import EllipsisType
+from types import EllipsisType, MappingProxyType
 from typing import Any
 
 from realtime_nb.protocol.dialect import Dialect
@@ -126,13 +127,14 @@ class Field:
     ui: tuple[float, float, float] | None = None  # slider (min, max, step): a UI choice, not a limit
     optional: bool = False  # left off the wire when None instead of sent as null
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The last component of the canonical name (`threshold`)."""
         return self.name.rpartition(".")[2]
 
-    @property
+    @functools.cached_property
     def parent(self) -> str | None:
+        """The canonical name of the object holding this field, or None at the top level."""
         return self.name.rpartition(".")[0] or None
 
 
@@ -156,8 +158,29 @@ class FieldTable:
         for row in rows:
             for dialect in Dialect:
                 self._paths[(row.name, dialect)] = self._resolve(row, dialect)
+        # Everything below is asked for on every config built or read: worked out once.
+        self._top = tuple(row for row in rows if row.parent is None)
+        self._children: dict[tuple[str, str | None], tuple[Field, ...]] = {}
+        for row in rows:
+            if row.parent is not None:
+                for kind in (None, *row.kinds):
+                    self._children.setdefault((row.parent, kind), ())
+                    self._children[(row.parent, kind)] += (row,)
+        self._at = {
+            dialect: MappingProxyType(
+                {tuple(path.split(".")): row for row in self._top if (path := self.path(row.name, dialect))}
+            )
+            for dialect in Dialect
+        }
         self._containers = {
-            dialect: frozenset(path[:i] for path in self.at(dialect) for i in range(1, len(path)))
+            dialect: frozenset(path[:i] for path in self._at[dialect] for i in range(1, len(path)))
+            for dialect in Dialect
+        }
+        self._inner = {  # container path -> the keys it holds, in row order
+            dialect: {
+                box: tuple(dict.fromkeys(p[len(box)] for p in self._at[dialect] if p[: len(box)] == box))
+                for box in self._containers[dialect]
+            }
             for dialect in Dialect
         }
 
@@ -185,25 +208,24 @@ class FieldTable:
         return self._paths[(name, dialect)]
 
     def top_level(self) -> tuple[Field, ...]:
-        return tuple(row for row in self.rows if row.parent is None)
+        return self._top
 
     def children(self, name: str, kind: str | None = None) -> tuple[Field, ...]:
         """The rows directly under `name` (of turn-detection type `kind` when given)."""
-        return tuple(row for row in self.rows if row.parent == name and (kind is None or kind in row.kinds))
+        return self._children.get((name, kind), ())
 
-    def at(self, dialect: Dialect) -> dict[tuple[str, ...], Field]:
+    def at(self, dialect: Dialect) -> Mapping[tuple[str, ...], Field]:
         """Top-level fields by their wire path in `dialect` (`("audio", "input", "format")`)."""
-        out = {}
-        for row in self.top_level():
-            path = self.path(row.name, dialect)
-            if path is not None:
-                out[tuple(path.split("."))] = row
-        return out
+        return self._at[dialect]
 
     def containers(self, dialect: Dialect) -> frozenset[tuple[str, ...]]:
         """The objects `dialect` nests fields in (GA: `audio`, `audio.input`, `audio.output`), as
         paths; they are merged key by key, unlike field values, which are taken whole."""
         return self._containers[dialect]
+
+    def inside(self, dialect: Dialect, container: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys a container holds in `dialect` (`("audio",)` -> `("input", "output")`)."""
+        return self._inner[dialect][container]
 
     def param(self, field_path: str, dialect: Dialect) -> str:
         """The wire path of a canonical field path, e.g. `turn_detection.threshold` ->

@@ -6,6 +6,7 @@ nested at the dialect's paths (GA `audio.input.format`, preview `input_audio_for
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,22 @@ def wire_value(rule: object, value: Any, dialect: Dialect) -> Any:
     return value if write is None else write(value, dialect)
 
 
+@functools.cache
+def _plan(table: FieldTable, dialect: Dialect, canonical: bool) -> tuple[tuple[Any, ...], ...]:
+    """Per top-level field: (name, wire path parts, writer, dialect shape converter or None,
+    optional). Worked out once per table and dialect: rendering runs on every session sent."""
+    plan = []
+    for row in table.top_level():
+        path = table.path(row.name, dialect)
+        if path is None and canonical:
+            path = table.path(row.name, Dialect.PREVIEW)
+        if path is None:
+            continue
+        convert = row.shape.to_preview if dialect is Dialect.PREVIEW else None
+        plan.append((row.name, tuple(path.split(".")), _WRITE.get(type(row.allowed)), convert, row.optional))
+    return tuple(plan)
+
+
 def render(
     table: FieldTable, obj: object, dialect: Dialect, *, skip_none: bool = False, canonical: bool = False
 ) -> dict[str, Any]:
@@ -61,21 +78,15 @@ def render(
     fields (the canonical vocabulary keeps them).
     """
     out: dict[str, Any] = {}
-    for row in table.top_level():
-        value = getattr(obj, row.name)
-        if value is None and (skip_none or row.optional):
+    for name, path, write, convert, optional in _plan(table, dialect, canonical):
+        value = getattr(obj, name)
+        if value is None and (skip_none or optional):
             continue
-        path = table.path(row.name, dialect)
-        if path is None and canonical:
-            path = table.path(row.name, Dialect.PREVIEW)
-        if path is None:
-            continue
-        wire = wire_value(row.allowed, value, dialect)
-        if dialect is Dialect.PREVIEW:
-            wire = row.shape.to_preview(wire)
-        *parents, leaf = path.split(".")
+        wire = value if write is None else write(value, dialect)
+        if convert is not None:
+            wire = convert(wire)
         target = out
-        for key in parents:
+        for key in path[:-1]:
             target = target.setdefault(key, {})
-        target[leaf] = wire
+        target[path[-1]] = wire
     return out

@@ -19,6 +19,7 @@ returns a new one only when all of it is valid.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,10 +92,8 @@ class SessionConfig:
     max_output_tokens: int | str = _DEFAULT["max_output_tokens"]
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            row = _F.row(f.name)
-            normalise = _NORMALISE.get(type(row.allowed), _checked)
-            object.__setattr__(self, f.name, normalise(row, getattr(self, f.name), self))
+        for row, normalise in _normalisers():
+            object.__setattr__(self, row.name, normalise(row, getattr(self, row.name), self))
 
     def replace(self, **changes: Any) -> SessionConfig:
         """A copy with `changes` applied and validated (raises ConfigError, never half-applies)."""
@@ -110,8 +109,8 @@ class SessionConfig:
         """Raise ConfigError if a value cannot be expressed in `dialect` (e.g. voice marin in preview)."""
         if dialect is Dialect.GA:
             return  # canonical values are GA values
-        for f in dataclasses.fields(self):
-            _check_expressible(_F.row(f.name), getattr(self, f.name), dialect)
+        for row in _restrictions(dialect):
+            _check_expressible(row, getattr(self, row.name), dialect)
 
     def to_wire(self, dialect: Dialect) -> dict[str, Any]:
         """The full `session` object of `dialect` (for session.update / session.created), its keys
@@ -188,6 +187,13 @@ def _tool_choice(row: Field, value: Any, config: SessionConfig) -> str | Functio
     return choice
 
 
+@functools.cache
+def _normalisers() -> tuple[tuple[Field, Normalise], ...]:
+    """Each field's row and normaliser, in SessionConfig's declaration (= checking) order."""
+    rows = (_F.row(f.name) for f in dataclasses.fields(SessionConfig))
+    return tuple((row, _NORMALISE.get(type(row.allowed), _checked)) for row in rows)
+
+
 _NORMALISE: dict[type, Normalise] = {
     Fixed: _fixed,
     ModelName: _model,
@@ -202,26 +208,46 @@ _NORMALISE: dict[type, Normalise] = {
 # --- what a dialect can express -----------------------------------------------------------------------
 
 
+def _restricted(row: Field, dialect: Dialect) -> bool:
+    """Whether `dialect` may refuse some canonical value of `row` (or of a field inside it)."""
+    rule = row.allowed
+    return (
+        isinstance(rule, Voice)
+        or (isinstance(rule, OneOf) and rule.per_dialect is not None)
+        or _F.path(row.name, dialect) is None
+        or any(_restricted(child, dialect) for child in _F.children(row.name) if child.key != "type")
+    )
+
+
+@functools.cache
+def _restrictions(dialect: Dialect) -> tuple[Field, ...]:
+    """The top-level rows `check_dialect` must look at, in SessionConfig's field order."""
+    return tuple(row for row, _ in _normalisers() if _restricted(row, dialect))
+
+
 def _check_expressible(row: Field, value: Any, dialect: Dialect) -> None:
-    param = _F.param(row.name, dialect)
     rule = row.allowed
     if isinstance(value, CustomVoice):
-        raise ConfigError(row.name, value.to_wire(), "custom voices exist only in GA", param=param)
+        raise ConfigError(
+            row.name, value.to_wire(), "custom voices exist only in GA", param=_F.param(row.name, dialect)
+        )
     if isinstance(rule, OneOf) and rule.per_dialect is not None:
         allowed = rule.values_for(dialect)
         if value not in allowed:
-            raise ConfigError(row.name, value, "one of " + ", ".join(allowed), param=param)
+            raise ConfigError(
+                row.name, value, "one of " + ", ".join(allowed), param=_F.param(row.name, dialect)
+            )
     if _F.path(row.name, dialect) is None and value != row.default:
         raise ConfigError(
             row.name,
             value,
             f"{row.default}: {row.key} exists only in GA",
             code="unknown_parameter",
-            param=param,
+            param=_F.param(row.name, dialect),
         )
     if isinstance(value, (ServerVad, SemanticVad, Transcription)):  # object values: their fields too
         for child in _F.children(row.name):
-            if hasattr(value, child.key) and child.key != "type":
+            if child.key != "type" and hasattr(value, child.key) and _restricted(child, dialect):
                 _check_expressible(child, getattr(value, child.key), dialect)
 
 

@@ -38,11 +38,10 @@ __all__ = [
 Event = dict[str, Any]
 
 
-def _set_path(out: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    for key in parents:
+def _set_path(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
         out = out.setdefault(key, {})
-    out[leaf] = value
+    out[path[-1]] = value
 
 
 class _ObjectTranslation:
@@ -51,14 +50,14 @@ class _ObjectTranslation:
 
     def __init__(self, table: FieldTable) -> None:
         # preview key -> (GA path, shape), for the fields whose key or value shape differs
-        self.to_ga: dict[str, tuple[str, Shape]] = {}
+        self.to_ga: dict[str, tuple[tuple[str, ...], Shape]] = {}
         # GA top-level key -> [(GA path below it, preview key, shape)] for fields spelled differently
         self.to_preview: dict[str, list[tuple[tuple[str, ...], str, Shape]]] = {}
         for row in table.top_level():
             ga, preview = table.path(row.name, Dialect.GA), table.path(row.name, Dialect.PREVIEW)
             if ga is None or preview is None or (ga == preview and row.shape is SAME):
                 continue
-            self.to_ga[preview] = (ga, row.shape)
+            self.to_ga[preview] = (tuple(ga.split(".")), row.shape)
             head, *rest = ga.split(".")
             self.to_preview.setdefault(head, []).append((tuple(rest), preview, row.shape))
         # GA keys a preview peer would refuse: GA-only fields and the SDK's unmodelled GA keys.

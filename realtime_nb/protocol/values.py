@@ -7,6 +7,7 @@ key with its wire path; `to_wire` renders the GA (= canonical) form.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -93,13 +94,16 @@ _TURN_DETECTION_CLASSES: dict[str, type[ServerVad] | type[SemanticVad]] = {
 _VAD_KEYS = frozenset(row.key for row in _F.children("turn_detection"))
 
 
+@functools.cache
+def _turn_detection_keys(kind: str, dialect: Dialect) -> tuple[str, ...]:
+    """The wire keys of a turn-detection type in `dialect`, `type` first, in row order."""
+    rows = _F.children("turn_detection", kind)
+    return tuple(row.key for row in rows if _F.path(row.name, dialect) is not None)
+
+
 def _turn_detection_wire(td: ServerVad | SemanticVad, dialect: Dialect) -> dict[str, Any]:
-    """`{type, ...fields}` in row order; fields `dialect` lacks (GA's idle_timeout_ms) left out."""
-    return {
-        row.key: getattr(td, row.key)
-        for row in _F.children("turn_detection", td.type)
-        if _F.path(row.name, dialect) is not None
-    }
+    """`{type, ...fields}`; fields `dialect` lacks (GA's idle_timeout_ms) left out."""
+    return {key: getattr(td, key) for key in _turn_detection_keys(td.type, dialect)}
 
 
 def turn_detection_from(raw: Any, dialect: Dialect, param: str, *, lenient: bool = False) -> TurnDetection:
@@ -120,9 +124,7 @@ def turn_detection_from(raw: Any, dialect: Dialect, param: str, *, lenient: bool
     cls = _TURN_DETECTION_CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ConfigError("turn_detection.type", kind, kinds, param=f"{param}.type")
-    names = [
-        row.key for row in _F.children("turn_detection", kind)[1:] if _F.path(row.name, dialect) is not None
-    ]
+    names = list(_turn_detection_keys(kind, dialect)[1:])
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "type":

@@ -254,7 +254,7 @@ class _Walk:
 
     def top(self, obj: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> None:
         dialect, lenient = self.dialect, self.lenient
-        containers = {path[0] for path in self.fields if len(path) > 1}
+        containers = self.table.containers(dialect)
         elsewhere = _elsewhere(self.table, dialect)
         server_only = SERVER_ONLY_SESSION_KEYS if self.scope == "session" else frozenset()
         for key, value in obj.items():
@@ -264,7 +264,7 @@ class _Walk:
                 continue
             if row is not None:
                 self.read(row, value, param)
-            elif key in containers:
+            elif (key,) in containers:
                 self.container((key,), value)
             elif key in self.table.unmodelled(dialect) or (lenient and key in server_only):
                 continue
@@ -276,10 +276,9 @@ class _Walk:
     def container(self, path: tuple[str, ...], value: Any) -> None:
         """A GA object holding fields (`audio`, `audio.input`, ...): its keys are walked in turn."""
         param = f"{self.scope}." + ".".join(path)
-        depth = len(path)
-        inner = list(dict.fromkeys(p[depth] for p in self.fields if len(p) > depth and p[:depth] == path))
+        inner = self.table.inside(self.dialect, path)
         if not isinstance(value, Mapping):
-            shape = "an object {" + ", ".join(inner) + "}" if depth == 1 else "an object"
+            shape = "an object {" + ", ".join(inner) + "}" if len(path) == 1 else "an object"
             raise ConfigError(path[-1], value, shape, code="invalid_type", param=param)
         for key, item in value.items():
             sub = (*path, key)
@@ -289,7 +288,7 @@ class _Walk:
             elif key in inner:
                 self.container(sub, item)
             elif not self.lenient:
-                raise unknown(key, item, f"{param}.{key}", ".".join(path) + " takes " + _join(inner))
+                raise unknown(key, item, f"{param}.{key}", ".".join(path) + " takes " + _join(list(inner)))
 
 
 def _check_ga_type(session: Mapping[str, Any], lenient: bool) -> None:
