@@ -22,6 +22,7 @@ from realtime_nb.protocol.errors import ConfigError, unknown
 from realtime_nb.protocol.fields import SERVER_ONLY_SESSION_KEYS, SESSION_FIELDS, VOICES, Field, FieldTable
 from realtime_nb.protocol.formats import AUDIO_FORMATS, GA_FORMATS, PCM_RATE, ga_format_name
 from realtime_nb.protocol.rules import (
+    Fixed,
     Format,
     Items,
     Metadata,
@@ -292,17 +293,17 @@ class _Walk:
 
 
 def _check_ga_type(session: Mapping[str, Any], lenient: bool) -> None:
-    if "type" not in session:
+    """GA sessions name their kind on every update; only `realtime` sessions are modelled."""
+    row = _F.row("type")
+    assert isinstance(row.allowed, Fixed)
+    param, allowed = _F.param(row.name, Dialect.GA), f"'{row.allowed.value}'"
+    if row.key not in session:
         if not lenient:
-            raise ConfigError(
-                "type", None, "'realtime'", code="missing_required_parameter", param="session.type"
-            )
-    elif session["type"] != "realtime":
-        kind = session["type"]
-        allowed = "'realtime'" + (
-            "; transcription sessions are not supported" if kind == "transcription" else ""
-        )
-        raise ConfigError("type", kind, allowed, param="session.type")
+            raise ConfigError(row.name, None, allowed, code="missing_required_parameter", param=param)
+    elif session[row.key] != row.allowed.value:
+        kind = session[row.key]
+        hint = "; transcription sessions are not supported" if kind == "transcription" else ""
+        raise ConfigError(row.name, kind, allowed + hint, param=param)
 
 
 def collect(
