@@ -13,19 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime_nb.protocol import Dialect
-
-_CONTAINERS = frozenset({"audio", "input", "output"})
+from realtime_nb.protocol import SESSION_FIELDS, Dialect
 
 
-def _diff(old: dict[str, Any], new: dict[str, Any], depth: int) -> dict[str, Any]:
+def _diff(
+    old: dict[str, Any], new: dict[str, Any], containers: frozenset[tuple[str, ...]], at: tuple[str, ...] = ()
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in new.items():
         if key in old and old[key] == value:
             continue
         before = old.get(key)
-        if depth < 2 and key in _CONTAINERS and isinstance(value, dict) and isinstance(before, dict):
-            inner = _diff(before, value, depth + 1)
+        if (*at, key) in containers and isinstance(value, dict) and isinstance(before, dict):
+            inner = _diff(before, value, containers, (*at, key))
             if inner:
                 out[key] = inner
         else:
@@ -35,10 +35,10 @@ def _diff(old: dict[str, Any], new: dict[str, Any], depth: int) -> dict[str, Any
     return out
 
 
-_TURN_DETECTION_PATH = {
-    Dialect.GA: ("audio", "input", "turn_detection"),
-    Dialect.PREVIEW: ("turn_detection",),
-}
+def _turn_detection_path(dialect: Dialect) -> tuple[str, ...]:
+    path = SESSION_FIELDS.path("turn_detection", dialect)
+    assert path is not None  # both dialects have turn detection
+    return tuple(path.split("."))
 
 
 def session_update_payload(
@@ -49,9 +49,9 @@ def session_update_payload(
     GA update); `model` is never sent (the URL fixes it). ``with_turn_detection`` puts the whole
     turn-detection object in even when it did not change (a tuning panel restating its settings).
     """
-    payload = _diff(old, new, 0)
+    payload = _diff(old, new, SESSION_FIELDS.containers(dialect))
     if with_turn_detection:
-        *parents, leaf = _TURN_DETECTION_PATH[dialect]
+        *parents, leaf = _turn_detection_path(dialect)
         source, target = new, payload
         for key in parents:
             source = source.get(key, {})

@@ -12,32 +12,37 @@ from realtime_nb.protocol.catalog import (
     check_client_event,
 )
 from realtime_nb.protocol.client_events import response_create, session_update
-from realtime_nb.protocol.config import (
-    AUDIO_FORMATS,
-    AUDIO_RATES,
+from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
+from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.fields import (
     EAGERNESS_VALUES,
     NOISE_REDUCTION_VALUES,
+    RESPONSE_FIELDS,
     SERVER_VAD_RANGES,
+    SESSION_FIELDS,
     TOOL_CHOICE_MODES,
     TRANSCRIPTION_MODELS,
+    TURN_DETECTION_TYPES,
     VOICES,
-    AudioFormat,
-    ConfigError,
+    Field,
+    FieldTable,
+)
+from realtime_nb.protocol.formats import AUDIO_FORMATS, AUDIO_RATES, PCM_RATE, AudioFormat
+from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.ordering import OrderViolation, assert_order, check_order, order_violations
+from realtime_nb.protocol.response_params import ResponseParams
+from realtime_nb.protocol.session_config import SessionConfig, apply_session_update
+from realtime_nb.protocol.translate import to_canonical, to_wire
+from realtime_nb.protocol.values import (
     CustomVoice,
     FunctionChoice,
     FunctionTool,
     NoiseReduction,
     SemanticVad,
     ServerVad,
-    SessionConfig,
     Transcription,
     TurnDetection,
-    apply_session_update,
 )
-from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
-from realtime_nb.protocol.ids import new_id
-from realtime_nb.protocol.ordering import OrderViolation, assert_order, check_order, order_violations
-from realtime_nb.protocol.translate import to_canonical, to_wire
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -47,21 +52,28 @@ __all__ = [
     "GA_ONLY",
     "LEFT_OUT",
     "NOISE_REDUCTION_VALUES",
+    "PCM_RATE",
+    "RESPONSE_FIELDS",
     "SERVER_EVENTS",
     "SERVER_VAD_RANGES",
+    "SESSION_FIELDS",
     "TOOL_CHOICE_MODES",
     "TRANSCRIPTION_MODELS",
+    "TURN_DETECTION_TYPES",
     "VOICES",
     "AudioFormat",
     "ConfigError",
     "CustomVoice",
     "Dialect",
     "EventSpec",
+    "Field",
+    "FieldTable",
     "FunctionChoice",
     "FunctionTool",
     "NoiseReduction",
     "OrderViolation",
     "ProtocolIssue",
+    "ResponseParams",
     "SemanticVad",
     "ServerVad",
     "SessionConfig",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from realtime_nb.protocol.config import ConfigError
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.errors import ConfigError
 
 __all__ = [
     "CLIENT_EVENTS",

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
+from realtime_nb.protocol.fields import RESPONSE_FIELDS, RESPONSE_OBJECT_FIELDS, SESSION_FIELDS, FieldTable
+from realtime_nb.protocol.formats import format_from_ga, format_to_ga
+from realtime_nb.protocol.shapes import SAME, Shape, item_to_ga, item_to_preview
 
 __all__ = [
     "format_from_ga",
@@ -34,119 +37,71 @@ __all__ = [
 
 Event = dict[str, Any]
 
-# Preview short format names <-> GA format objects. G.711 objects carry no rate (always 8 kHz).
-_FORMAT_TO_GA: dict[str, dict[str, Any]] = {
-    "pcm16": {"type": "audio/pcm", "rate": 24000},
-    "g711_ulaw": {"type": "audio/pcmu"},
-    "g711_alaw": {"type": "audio/pcma"},
-}
-_GA_FORMAT_TYPES: dict[str, str] = {
-    "audio/pcm": "pcm16",
-    "audio/pcmu": "g711_ulaw",
-    "audio/pcma": "g711_alaw",
-}
 
-# Assistant content-part types inside items (content-part *events* keep text/audio in both dialects).
-_PART_TO_GA = {"text": "output_text", "audio": "output_audio"}
-_PART_TO_PREVIEW = {"output_text": "text", "output_audio": "audio"}
-
-# Session keys that exist only in GA; a preview peer would refuse them, so they are dropped.
-_GA_ONLY_SESSION_KEYS = frozenset({"type", "truncation", "prompt", "reasoning", "parallel_tool_calls"})
-_GA_ONLY_PARAM_KEYS = frozenset({"prompt", "reasoning", "parallel_tool_calls"})
-_PREVIEW_ONLY_KEY = "temperature"
+def _set_path(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        out = out.setdefault(key, {})
+    out[path[-1]] = value
 
 
-def format_to_ga(fmt: Any) -> Any:
-    """`"pcm16"` -> `{"type": "audio/pcm", "rate": 24000}` etc.; anything else unchanged."""
-    ga = _FORMAT_TO_GA.get(fmt) if isinstance(fmt, str) else None
-    return dict(ga) if ga is not None else fmt
+class _ObjectTranslation:
+    """Preview <-> GA for a flat-vs-nested object (a session, response.create's options), derived
+    from its field table. Keys the table does not know pass through (top level only)."""
+
+    def __init__(self, table: FieldTable) -> None:
+        # preview key -> (GA path, shape), for the fields whose key or value shape differs
+        self.to_ga: dict[str, tuple[tuple[str, ...], Shape]] = {}
+        # GA top-level key -> [(GA path below it, preview key, shape)] for fields spelled differently
+        self.to_preview: dict[str, list[tuple[tuple[str, ...], str, Shape]]] = {}
+        for row in table.top_level():
+            ga, preview = table.path(row.name, Dialect.GA), table.path(row.name, Dialect.PREVIEW)
+            if ga is None or preview is None or (ga == preview and row.shape is SAME):
+                continue
+            self.to_ga[preview] = (tuple(ga.split(".")), row.shape)
+            head, *rest = ga.split(".")
+            self.to_preview.setdefault(head, []).append((tuple(rest), preview, row.shape))
+        # GA keys a preview peer would refuse: GA-only fields and the SDK's unmodelled GA keys.
+        self.ga_only = frozenset(
+            path
+            for row in table.top_level()
+            if table.path(row.name, Dialect.PREVIEW) is None
+            and (path := table.path(row.name, Dialect.GA)) is not None
+            and "." not in path
+        ) | (table.unmodelled(Dialect.GA) - table.unmodelled(Dialect.PREVIEW))
+
+    def ga(self, obj: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        for key, value in obj.items():
+            moved = self.to_ga.get(key)
+            if moved is None:
+                out[key] = value
+            else:
+                _set_path(out, moved[0], moved[1].to_ga(value))
+        return out
+
+    def preview(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in self.ga_only:
+                continue
+            moved = self.to_preview.get(key)
+            if moved is None or (len(moved[0][0]) > 0 and not isinstance(value, dict)):
+                out[key] = value
+                continue
+            for rest, preview_key, shape in moved:
+                found, inner = True, value
+                for part in rest:
+                    if not isinstance(inner, dict) or part not in inner:
+                        found = False
+                        break
+                    inner = inner[part]
+                if found:
+                    out[preview_key] = shape.to_preview(inner)
+        return out
 
 
-def format_from_ga(fmt: Any) -> Any:
-    """`{"type": "audio/pcmu"}` -> `"g711_ulaw"` etc.; a pcm object at another rate, or anything
-    unrecognised, is returned unchanged."""
-    if not isinstance(fmt, dict):
-        return fmt
-    short = _GA_FORMAT_TYPES.get(fmt.get("type"))  # type: ignore[arg-type]
-    if short is None:
-        return fmt
-    if short == "pcm16" and fmt.get("rate", 24000) != 24000:
-        return fmt
-    return short
-
-
-def _item_with_parts(item: Any, table: dict[str, str]) -> Any:
-    """The item with its content-part types renamed by `table`; the same object if none match."""
-    if not isinstance(item, dict):
-        return item
-    content = item.get("content")
-    if not isinstance(content, list):
-        return item
-    new_content = None
-    for i, part in enumerate(content):
-        new_type = table.get(part.get("type")) if isinstance(part, dict) else None
-        if new_type is not None:
-            if new_content is None:
-                new_content = list(content)
-            new_content[i] = {**part, "type": new_type}
-    if new_content is None:
-        return item
-    return {**item, "content": new_content}
-
-
-def item_to_ga(item: Any) -> Any:
-    """A preview item with assistant parts `text`/`audio` renamed `output_text`/`output_audio`."""
-    return _item_with_parts(item, _PART_TO_GA)
-
-
-def item_to_preview(item: Any) -> Any:
-    """A GA item with assistant parts `output_text`/`output_audio` renamed `text`/`audio`."""
-    return _item_with_parts(item, _PART_TO_PREVIEW)
-
-
-def _items(items: Any, convert: Callable[[Any], Any]) -> Any:
-    if not isinstance(items, list):
-        return items
-    converted = [convert(item) for item in items]
-    if all(new is old for new, old in zip(converted, items, strict=True)):
-        return items
-    return converted
-
-
-def _modalities_to_ga(modalities: Any) -> Any:
-    # Preview ["text", "audio"] (audio always comes with its transcript) is GA ["audio"].
-    if isinstance(modalities, list) and "audio" in modalities:
-        return ["audio"]
-    return modalities
-
-
-def _modalities_to_preview(modalities: Any) -> Any:
-    if modalities == ["audio"]:
-        return ["text", "audio"]
-    return modalities
-
-
-def _tool_choice_to_ga(choice: Any) -> Any:
-    # Preview (Azure docs) names a function as {type, function: {name}}; GA as {type, name}.
-    if (
-        isinstance(choice, dict)
-        and choice.get("type") == "function"
-        and isinstance(choice.get("function"), dict)
-    ):
-        rest = {k: v for k, v in choice.items() if k != "function"}
-        return {**rest, "name": choice["function"].get("name")}
-    return choice
-
-
-def _tool_choice_to_preview(choice: Any) -> Any:
-    if isinstance(choice, dict) and choice.get("type") == "function" and "name" in choice:
-        rest = {k: v for k, v in choice.items() if k != "name"}
-        return {**rest, "function": {"name": choice["name"]}}
-    return choice
-
-
-def _set_nested(out: dict[str, Any], outer: str, inner: str, key: str, value: Any) -> None:
-    out.setdefault(outer, {}).setdefault(inner, {})[key] = value
+_SESSION = _ObjectTranslation(SESSION_FIELDS)
+_PARAMS = _ObjectTranslation(RESPONSE_FIELDS)
+_RESPONSE = _ObjectTranslation(RESPONSE_OBJECT_FIELDS)
 
 
 def session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
@@ -155,41 +110,7 @@ def session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
     Keys absent from the input stay absent (so a partial update stays partial); `type: "realtime"`
     is added because GA requires it on every update. Unknown keys pass through at the top level.
     """
-    out: dict[str, Any] = {"type": "realtime"}
-    for key, value in session.items():
-        if key == "modalities":
-            out["output_modalities"] = _modalities_to_ga(value)
-        elif key == "voice":
-            _set_nested(out, "audio", "output", "voice", value)
-        elif key == "speed":
-            _set_nested(out, "audio", "output", "speed", value)
-        elif key == "input_audio_format":
-            _set_nested(out, "audio", "input", "format", format_to_ga(value))
-        elif key == "output_audio_format":
-            _set_nested(out, "audio", "output", "format", format_to_ga(value))
-        elif key == "input_audio_noise_reduction":
-            _set_nested(out, "audio", "input", "noise_reduction", value)
-        elif key == "input_audio_transcription":
-            _set_nested(out, "audio", "input", "transcription", value)
-        elif key == "turn_detection":
-            _set_nested(out, "audio", "input", "turn_detection", value)
-        elif key == "max_response_output_tokens":
-            out["max_output_tokens"] = value
-        elif key == "tool_choice":
-            out["tool_choice"] = _tool_choice_to_ga(value)
-        else:
-            out[key] = value
-    return out
-
-
-_AUDIO_INPUT_TO_PREVIEW = {
-    "format": "input_audio_format",
-    "noise_reduction": "input_audio_noise_reduction",
-    "transcription": "input_audio_transcription",
-    "turn_detection": "turn_detection",
-}
-_AUDIO_OUTPUT_TO_PREVIEW = {"format": "output_audio_format", "voice": "voice", "speed": "speed"}
-_AUDIO_TO_PREVIEW = (("input", _AUDIO_INPUT_TO_PREVIEW), ("output", _AUDIO_OUTPUT_TO_PREVIEW))
+    return _SESSION.ga(session, {"type": "realtime"})
 
 
 def session_to_preview(session: dict[str, Any]) -> dict[str, Any]:
@@ -198,101 +119,45 @@ def session_to_preview(session: dict[str, Any]) -> dict[str, Any]:
     GA-only keys (`type`, `truncation`, `prompt`, `reasoning`, `parallel_tool_calls`, and unknown
     keys under `audio`) are dropped: a preview peer refuses them. Other keys pass through.
     """
-    out: dict[str, Any] = {}
-    for key, value in session.items():
-        if key in _GA_ONLY_SESSION_KEYS:
-            continue
-        if key == "output_modalities":
-            out["modalities"] = _modalities_to_preview(value)
-        elif key == "audio" and isinstance(value, dict):
-            for direction, names in _AUDIO_TO_PREVIEW:
-                section = value.get(direction)
-                if not isinstance(section, dict):
-                    continue
-                for ga_key, preview_key in names.items():
-                    if ga_key in section:
-                        v = section[ga_key]
-                        out[preview_key] = format_from_ga(v) if ga_key == "format" else v
-        elif key == "max_output_tokens":
-            out["max_response_output_tokens"] = value
-        elif key == "tool_choice":
-            out["tool_choice"] = _tool_choice_to_preview(value)
-        else:
-            out[key] = value
-    return out
+    return _SESSION.preview(session)
 
 
 def _response_to_ga(response: Any) -> Any:
     """Preview response object (server) -> GA: output_modalities, audio.output{format, voice}."""
-    if not isinstance(response, dict):
-        return response
-    out: dict[str, Any] = {}
-    for key, value in response.items():
-        if key == "modalities":
-            out["output_modalities"] = _modalities_to_ga(value)
-        elif key == "voice":
-            _set_nested(out, "audio", "output", "voice", value)
-        elif key == "output_audio_format":
-            _set_nested(out, "audio", "output", "format", format_to_ga(value))
-        elif key == "output":
-            out["output"] = _items(value, item_to_ga)
-        else:
-            out[key] = value
-    return out
+    return _RESPONSE.ga(response, {}) if isinstance(response, dict) else response
 
 
-def _response_to_preview(response: Any, *, params: bool = False) -> Any:
-    """GA response object (or response.create params when `params`) -> preview."""
-    if not isinstance(response, dict):
-        return response
-    out: dict[str, Any] = {}
-    for key, value in response.items():
-        if key == "output_modalities":
-            out["modalities"] = _modalities_to_preview(value)
-        elif key == "audio" and isinstance(value, dict):
-            output = value.get("output")
-            if isinstance(output, dict):
-                if "voice" in output:
-                    out["voice"] = output["voice"]
-                if "format" in output:
-                    out["output_audio_format"] = format_from_ga(output["format"])
-        elif key == "output":
-            out["output"] = _items(value, item_to_preview)
-        elif params and key == "max_output_tokens":
-            out["max_response_output_tokens"] = value
-        elif params and key == "tool_choice":
-            out["tool_choice"] = _tool_choice_to_preview(value)
-        elif params and key == "input":
-            out["input"] = _items(value, item_to_preview)
-        elif params and key in _GA_ONLY_PARAM_KEYS:
-            continue
-        else:
-            out[key] = value
-    return out
+def _response_to_preview(response: Any) -> Any:
+    """GA response object (server) -> preview."""
+    return _RESPONSE.preview(response) if isinstance(response, dict) else response
 
 
 def response_params_to_ga(params: Any) -> Any:
     """Preview `response.create.response` options -> GA (names, audio.output, input items)."""
     if not isinstance(params, dict):
         return params
-    out = _response_to_ga(params)
-    if "max_response_output_tokens" in out:
-        out["max_output_tokens"] = out.pop("max_response_output_tokens")
-    if "tool_choice" in out:
-        out["tool_choice"] = _tool_choice_to_ga(out["tool_choice"])
-    if "input" in out:
-        out["input"] = _items(out["input"], item_to_ga)
-    return out
+    return _PARAMS.ga(params, {})
 
 
 def response_params_to_preview(params: Any) -> Any:
     """GA `response.create.response` options -> preview; GA-only options are dropped."""
-    return _response_to_preview(params, params=True)
+    if not isinstance(params, dict):
+        return params
+    return _PARAMS.preview(params)
+
+
+# Keys canonical objects keep for a lossless preview round trip but GA cannot express.
+_PREVIEW_ONLY_KEYS = frozenset(
+    path
+    for table in (SESSION_FIELDS, RESPONSE_FIELDS)
+    for row in table.top_level()
+    if table.path(row.name, Dialect.GA) is None and (path := table.path(row.name, Dialect.PREVIEW))
+)
 
 
 def _without_preview_only(obj: Any) -> Any:
-    if isinstance(obj, dict) and _PREVIEW_ONLY_KEY in obj:
-        return {k: v for k, v in obj.items() if k != _PREVIEW_ONLY_KEY}
+    if isinstance(obj, dict) and not _PREVIEW_ONLY_KEYS.isdisjoint(obj):
+        return {k: v for k, v in obj.items() if k not in _PREVIEW_ONLY_KEYS}
     return obj
 
 

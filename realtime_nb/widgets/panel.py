@@ -31,6 +31,8 @@ from realtime_nb.protocol import (
     EAGERNESS_VALUES,
     NOISE_REDUCTION_VALUES,
     SERVER_VAD_RANGES,
+    SESSION_FIELDS,
+    TURN_DETECTION_TYPES,
     ConfigError,
     Dialect,
     SemanticVad,
@@ -57,14 +59,17 @@ __all__ = [
     "visible_controls",
 ]
 
-TURN_TYPES: tuple[str, ...] = ("none", "server_vad", "semantic_vad")
+# "none" is the menu's name for turn detection off (null on the wire).
+TURN_TYPES: tuple[str, ...] = ("none", *TURN_DETECTION_TYPES)
 # The protocol's noise-reduction values, with its None ("off" on the wire as null) named for a menu.
 NOISE_CHOICES: tuple[str, ...] = tuple(value or "off" for value in NOISE_REDUCTION_VALUES)
 
-# Which control belongs to which setting; the shell hides the ones that do not apply.
-SERVER_VAD_ONLY = ("threshold", "prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms")
-SEMANTIC_VAD_ONLY = ("eagerness",)
-ANY_VAD = ("create_response", "interrupt_response")
+# Which control belongs to which setting (the protocol's turn-detection fields, by the types they
+# belong to); the shell hides the ones that do not apply.
+_TURN_FIELDS = SESSION_FIELDS.children("turn_detection")[1:]  # [0] is the type itself
+SERVER_VAD_ONLY = tuple(row.key for row in _TURN_FIELDS if row.kinds == (ServerVad.type,))
+SEMANTIC_VAD_ONLY = tuple(row.key for row in _TURN_FIELDS if row.kinds == (SemanticVad.type,))
+ANY_VAD = tuple(row.key for row in _TURN_FIELDS if len(row.kinds) > 1)
 ALWAYS = ("turn_type", "noise_reduction", "transcription")
 # In display order.
 CONTROL_NAMES: tuple[str, ...] = (
@@ -78,6 +83,11 @@ CONTROL_NAMES: tuple[str, ...] = (
 )
 
 
+# The protocol's defaults, by control name (the session's default turn detection type first).
+_DEFAULTS: dict[str, Any] = {row.key: row.default for row in _TURN_FIELDS}
+_DEFAULTS["type"] = SESSION_FIELDS.default("turn_detection")["type"]
+
+
 # ------------------------------------------------------------------------------------- pure logic
 @dataclass(frozen=True)
 class PanelValues:
@@ -86,14 +96,14 @@ class PanelValues:
     ``idle_timeout_ms`` None means off; ``language`` "" means let the transcriber detect it.
     """
 
-    turn_type: str = "server_vad"
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
-    idle_timeout_ms: int | None = None
-    eagerness: str = "auto"
-    create_response: bool = True
-    interrupt_response: bool = True
+    turn_type: str = _DEFAULTS["type"]
+    threshold: float = _DEFAULTS["threshold"]
+    prefix_padding_ms: int = _DEFAULTS["prefix_padding_ms"]
+    silence_duration_ms: int = _DEFAULTS["silence_duration_ms"]
+    idle_timeout_ms: int | None = _DEFAULTS["idle_timeout_ms"]
+    eagerness: str = _DEFAULTS["eagerness"]
+    create_response: bool = _DEFAULTS["create_response"]
+    interrupt_response: bool = _DEFAULTS["interrupt_response"]
     noise_reduction: str = "off"
     transcription: bool = False
     language: str = ""
@@ -237,8 +247,9 @@ def visible_controls(turn_type: str, transcription: bool, dialect: Dialect) -> f
     shown = set(ALWAYS)
     if turn_type == "server_vad":
         shown.update(SERVER_VAD_ONLY, ANY_VAD)
-        if dialect is not Dialect.GA:
-            shown.discard("idle_timeout_ms")
+        shown.difference_update(  # what the dialect lacks (preview: idle_timeout_ms)
+            row.key for row in _TURN_FIELDS if SESSION_FIELDS.path(row.name, dialect) is None
+        )
     elif turn_type == "semantic_vad":
         shown.update(SEMANTIC_VAD_ONLY, ANY_VAD)
     if transcription:
@@ -343,7 +354,11 @@ def _build_controls() -> dict[str, widgets.Widget]:
             min=int(lo_s), max=int(hi_s), step=int(step_s), description="silence (ms)", **slider
         ),
         "idle_timeout_on": widgets.Checkbox(description="idle timeout (ms)", **_sized("auto")),
-        "idle_timeout_ms": widgets.IntText(value=10000, step=500, layout=widgets.Layout(width="110px")),
+        "idle_timeout_ms": widgets.IntText(
+            value=10000,
+            step=int(SERVER_VAD_RANGES["idle_timeout_ms"][2]),
+            layout=widgets.Layout(width="110px"),
+        ),
         "eagerness": widgets.Dropdown(options=list(EAGERNESS_VALUES), description="eagerness", **_sized()),
         "create_response": widgets.Checkbox(description="create_response", **_sized()),
         "interrupt_response": widgets.Checkbox(description="interrupt_response", **_sized()),

@@ -1,0 +1,279 @@
+"""`SessionConfig`: a realtime session, typed, validated, rendered for and read from either dialect.
+
+`SessionConfig` is the canonical (GA-shaped) session held by the client, the engine and the
+widgets. Every value is checked when the object is built, so a bad setting is refused before
+anything is sent, with a `ConfigError` naming the field, the value and what is allowed.
+
+Defaults follow OpenAI's documented values (see `fields.SESSION_FIELDS`): server_vad threshold 0.5,
+prefix padding 300 ms, silence 500 ms. Azure sessions (and some GA sessions) *report* silence 200 ms;
+we keep 500 as our default so a config means the same thing on every peer, and `from_wire` reads
+whatever the peer reports. semantic_vad eagerness `auto` behaves as `medium`.
+
+Partial updates (`apply_session_update`) follow the service: keys left out keep their value, null
+switches turn detection / noise reduction / transcription off, `""` clears the instructions, and a
+turn_detection object is taken whole (fields left out of it take the service defaults, which is why
+our client always sends whole objects). Errors never half-apply: configs are immutable and an update
+returns a new one only when all of it is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from realtime_nb.protocol.checks import check
+from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.fields import SESSION_FIELDS, Field
+from realtime_nb.protocol.render import render
+from realtime_nb.protocol.rules import (
+    Fixed,
+    ModelName,
+    OneOf,
+    ToolChoice,
+    Tools,
+    TranscriptionObject,
+    TurnDetectionObject,
+    Voice,
+)
+from realtime_nb.protocol.values import (
+    CustomVoice,
+    FunctionChoice,
+    FunctionTool,
+    SemanticVad,
+    ServerVad,
+    Transcription,
+    TurnDetection,
+    tool_choice_from,
+    tool_from_dict,
+    transcription_from,
+    turn_detection_from,
+    voice_from,
+)
+from realtime_nb.protocol.wire_reader import collect
+
+__all__ = ["SessionConfig", "apply_session_update"]
+
+_F = SESSION_FIELDS
+_GA_TRANSCRIPTION = _F.param("transcription", Dialect.GA)
+_GA_TURN_DETECTION = _F.param("turn_detection", Dialect.GA)
+# The table's defaults (immutable values); turn detection's is given in its wire form.
+_DEFAULT: dict[str, Any] = {row.name: row.default for row in _F.top_level()}
+_DEFAULT["turn_detection"] = turn_detection_from(_DEFAULT["turn_detection"], Dialect.GA, _GA_TURN_DETECTION)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """A realtime session in the canonical (GA) shape; validated on construction.
+
+    Friendly inputs are normalised: lists become tuples, wire-shaped dicts are accepted for
+    `turn_detection`, `transcription`, `voice` (`{id}`), `tools` and `tool_choice`.
+    `temperature` exists only in preview and is rendered only there. Fields are checked in the
+    order they are declared here (the first bad one is reported).
+    """
+
+    type: str = _DEFAULT["type"]
+    model: str | None = _DEFAULT["model"]
+    output_modalities: tuple[str, ...] = _DEFAULT["output_modalities"]
+    instructions: str = _DEFAULT["instructions"]
+    voice: str | CustomVoice = _DEFAULT["voice"]
+    speed: float = _DEFAULT["speed"]
+    input_format: str = _DEFAULT["input_format"]
+    output_format: str = _DEFAULT["output_format"]
+    noise_reduction: str | None = _DEFAULT["noise_reduction"]
+    transcription: Transcription | None = _DEFAULT["transcription"]
+    turn_detection: TurnDetection = _DEFAULT["turn_detection"]
+    tools: tuple[FunctionTool, ...] = _DEFAULT["tools"]
+    tool_choice: str | FunctionChoice = _DEFAULT["tool_choice"]
+    temperature: float = _DEFAULT["temperature"]
+    max_output_tokens: int | str = _DEFAULT["max_output_tokens"]
+
+    def __post_init__(self) -> None:
+        for row, normalise in _normalisers():
+            object.__setattr__(self, row.name, normalise(row, getattr(self, row.name), self))
+
+    def replace(self, **changes: Any) -> SessionConfig:
+        """A copy with `changes` applied and validated (raises ConfigError, never half-applies)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ConfigError(
+                    name, value, "fields are " + ", ".join(sorted(known)), code="unknown_parameter"
+                )
+        return dataclasses.replace(self, **changes)
+
+    def check_dialect(self, dialect: Dialect) -> None:
+        """Raise ConfigError if a value cannot be expressed in `dialect` (e.g. voice marin in preview)."""
+        if dialect is Dialect.GA:
+            return  # canonical values are GA values
+        for row in _restrictions(dialect):
+            _check_expressible(row, getattr(self, row.name), dialect)
+
+    def to_wire(self, dialect: Dialect) -> dict[str, Any]:
+        """The full `session` object of `dialect` (for session.update / session.created), its keys
+        in the table's order."""
+        self.check_dialect(dialect)
+        return render(_F, self, dialect)
+
+    @classmethod
+    def from_wire(cls, session: Mapping[str, Any], dialect: Dialect) -> SessionConfig:
+        """Read a session object a peer reported (session.created / .updated, full or partial).
+
+        Keys left out take our defaults; server-only and unknown keys are ignored, since a peer may
+        report fields newer than this package.
+        """
+        return _apply(cls(), session, dialect, lenient=True)
+
+
+# --- normalising on construction: rule kind -> (row, value, config so far) -> canonical value -----------
+
+Normalise = Callable[[Field, Any, SessionConfig], Any]
+
+
+def _checked(row: Field, value: Any, config: SessionConfig) -> Any:
+    return check(row, value)
+
+
+def _fixed(row: Field, value: Any, config: SessionConfig) -> str:
+    assert isinstance(row.allowed, Fixed)
+    if value != row.allowed.value:
+        raise ConfigError(row.name, value, f"'{row.allowed.value}' (transcription sessions are not modelled)")
+    return value
+
+
+def _model(row: Field, value: Any, config: SessionConfig) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(row.name, value, "a model or deployment name, or None", code="invalid_type")
+    return value
+
+
+def _transcription(row: Field, value: Any, config: SessionConfig) -> Transcription | None:
+    if isinstance(value, Mapping):
+        return transcription_from(value, Dialect.GA, _GA_TRANSCRIPTION)
+    if value is not None and not isinstance(value, Transcription):
+        raise ConfigError(row.name, value, "a Transcription or None", code="invalid_type")
+    return value
+
+
+def _turn_detection(row: Field, value: Any, config: SessionConfig) -> TurnDetection:
+    if isinstance(value, Mapping):
+        return turn_detection_from(value, Dialect.GA, _GA_TURN_DETECTION)
+    if value is not None and not isinstance(value, (ServerVad, SemanticVad)):
+        raise ConfigError(row.name, value, "ServerVad, SemanticVad or None", code="invalid_type")
+    return value
+
+
+def _tools(row: Field, value: Any, config: SessionConfig) -> tuple[FunctionTool, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ConfigError(row.name, value, "a list of function tools", code="invalid_type")
+    tools = tuple(tool_from_dict(t, f"tools[{i}]") for i, t in enumerate(value))
+    names = [t.name for t in tools]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(row.name, duplicate, "tool names must be unique")
+    return tools
+
+
+def _tool_choice(row: Field, value: Any, config: SessionConfig) -> str | FunctionChoice:
+    choice = tool_choice_from(value, row.name)
+    names = [t.name for t in config.tools]  # already normalised: tools come first
+    if isinstance(choice, FunctionChoice) and choice.name not in names:
+        raise ConfigError(
+            row.name, choice.name, "the name of a defined tool: " + (", ".join(names) or "(no tools)")
+        )
+    return choice
+
+
+@functools.cache
+def _normalisers() -> tuple[tuple[Field, Normalise], ...]:
+    """Each field's row and normaliser, in SessionConfig's declaration (= checking) order."""
+    rows = (_F.row(f.name) for f in dataclasses.fields(SessionConfig))
+    return tuple((row, _NORMALISE.get(type(row.allowed), _checked)) for row in rows)
+
+
+_NORMALISE: dict[type, Normalise] = {
+    Fixed: _fixed,
+    ModelName: _model,
+    Voice: lambda row, value, config: voice_from(value),
+    TranscriptionObject: _transcription,
+    TurnDetectionObject: _turn_detection,
+    Tools: _tools,
+    ToolChoice: _tool_choice,
+}
+
+
+# --- what a dialect can express -----------------------------------------------------------------------
+
+
+def _restricted(row: Field, dialect: Dialect) -> bool:
+    """Whether `dialect` may refuse some canonical value of `row` (or of a field inside it)."""
+    rule = row.allowed
+    return (
+        isinstance(rule, Voice)
+        or (isinstance(rule, OneOf) and rule.per_dialect is not None)
+        or _F.path(row.name, dialect) is None
+        or any(_restricted(child, dialect) for child in _F.children(row.name) if child.key != "type")
+    )
+
+
+@functools.cache
+def _restrictions(dialect: Dialect) -> tuple[Field, ...]:
+    """The top-level rows `check_dialect` must look at, in SessionConfig's field order."""
+    return tuple(row for row, _ in _normalisers() if _restricted(row, dialect))
+
+
+def _check_expressible(row: Field, value: Any, dialect: Dialect) -> None:
+    rule = row.allowed
+    if isinstance(value, CustomVoice):
+        raise ConfigError(
+            row.name, value.to_wire(), "custom voices exist only in GA", param=_F.param(row.name, dialect)
+        )
+    if isinstance(rule, OneOf) and rule.per_dialect is not None:
+        allowed = rule.values_for(dialect)
+        if value not in allowed:
+            raise ConfigError(
+                row.name, value, "one of " + ", ".join(allowed), param=_F.param(row.name, dialect)
+            )
+    if _F.path(row.name, dialect) is None and value != row.default:
+        raise ConfigError(
+            row.name,
+            value,
+            f"{row.default}: {row.key} exists only in GA",
+            code="unknown_parameter",
+            param=_F.param(row.name, dialect),
+        )
+    if isinstance(value, (ServerVad, SemanticVad, Transcription)):  # object values: their fields too
+        for child in _F.children(row.name):
+            if child.key != "type" and hasattr(value, child.key) and _restricted(child, dialect):
+                _check_expressible(child, getattr(value, child.key), dialect)
+
+
+# --- reading partial updates ------------------------------------------------------------------------
+
+
+def _apply(config: SessionConfig, session: Any, dialect: Dialect, *, lenient: bool) -> SessionConfig:
+    if not isinstance(session, Mapping):
+        raise ConfigError("session", session, "a session object", code="invalid_type", param="session")
+    changes = collect(_F, session, dialect, lenient=lenient)
+    try:
+        updated = dataclasses.replace(config, **changes)
+        updated.check_dialect(dialect)
+    except ConfigError as err:
+        raise err.in_dialect(dialect) from None
+    return updated
+
+
+def apply_session_update(
+    config: SessionConfig, wire_session: Mapping[str, Any], dialect: Dialect
+) -> SessionConfig:
+    """`config` with a client's partial `session.update` applied, as the service would.
+
+    Missing keys keep their value; null switches turn detection, noise reduction and transcription
+    off; `""` clears the instructions; a turn_detection object is taken whole. GA requires
+    `session.type`. Raises ConfigError (code and param as the service's error event) and never
+    half-applies: `config` itself is immutable and is returned unchanged in spirit on error.
+    """
+    return _apply(config, wire_session, dialect, lenient=False)
