@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a Binder / conda user runs: the engine, the voice and the notebook UI (not the test tools).
-EXTRAS = ("engine", "voice", "notebook")
+# What a Binder / conda user runs: the engine, the voice, the notebook UI and WebRTC (not the test tools).
+EXTRAS = ("engine", "voice", "notebook", "webrtc")
 
 
 def _name(req: str) -> str:
