@@ -1,21 +1,26 @@
 """``response.create`` parameters -> the :class:`ResponseSpec` a response runs with.
 
 The session's settings are the defaults (:func:`spec_from_session`); what a ``response.create``
-overrides is validated here, each refusal naming its ``response.*`` param.
+overrides arrives already validated as a :class:`~realtime_nb.protocol.ResponseParams` (read from
+the wire by the session, with the same rules the client's ``create_response`` is held to), so
+nothing here knows how either dialect spells an option. What is left to the engine is what only
+the conversation can answer: ``response.input``'s items and item references.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from realtime_nb.audio import AUDIO_RATES
 from realtime_nb.engine.conversation import Conversation, Item, item_from_client
-from realtime_nb.engine.errors import RequestError, is_int
 from realtime_nb.engine.responses import ResponseSpec
 from realtime_nb.protocol.config import SessionConfig
+from realtime_nb.protocol.response_params import ResponseParams
+from realtime_nb.protocol.values import CustomVoice, FunctionChoice, FunctionTool
+
+InputItems = Callable[[Sequence[Mapping[str, Any]]], list[Item]]
 
 
 def spec_from_session(config: SessionConfig) -> ResponseSpec:
@@ -26,133 +31,68 @@ def spec_from_session(config: SessionConfig) -> ResponseSpec:
         voice=_voice_name(config.voice),
         speed=config.speed,
         output_format=config.output_format,
-        tools=tuple(t.to_wire() for t in config.tools),
+        tools=_tools_wire(config.tools),
         tool_choice=_tool_choice_wire(config.tool_choice),
         max_output_tokens=config.max_output_tokens,
         temperature=config.temperature,
     )
 
 
-def spec_from_request(
-    params: object, config: SessionConfig, input_items: Callable[[object], list[Item]]
-) -> ResponseSpec:
-    """The options of ``response.create``'s ``response`` (canonical) on top of the session's;
-    ``input_items`` builds ``response.input`` (see :func:`input_items`)."""
+def spec_from_request(params: ResponseParams, config: SessionConfig, input_items: InputItems) -> ResponseSpec:
+    """``params`` (a validated ``response.create``) on top of the session's options; ``input_items``
+    builds ``response.input`` (see :func:`input_items`)."""
     spec = spec_from_session(config)
-    if params is None:
-        return spec
-    if not isinstance(params, dict):
-        raise RequestError("invalid_type", "'response' must be an object.", "response")
-    if "output_modalities" in params:
-        mods = params["output_modalities"]
-        if not isinstance(mods, list) or not mods or not set(mods) <= {"text", "audio"}:
-            raise RequestError(
-                "invalid_value",
-                f"Invalid output modalities {mods!r}: use ['audio'] or ['text'].",
-                "response.output_modalities",
-            )
-        spec.output_modalities = ("audio",) if "audio" in mods else ("text",)
-    if "instructions" in params:
-        spec.instructions = _str_param(params, "instructions")
-    output = (params.get("audio") or {}).get("output") if isinstance(params.get("audio"), dict) else None
-    if isinstance(output, dict):
-        if "voice" in output:
-            spec.voice = _voice_name(output["voice"])
-        if "format" in output:
-            spec.output_format = _format_param(output["format"])
-    if "tools" in params:
-        if not isinstance(params["tools"], list):
-            raise RequestError("invalid_type", "'response.tools' must be an array.", "response.tools")
-        spec.tools = tuple(params["tools"])
-    if "tool_choice" in params:
-        spec.tool_choice = params["tool_choice"]
-    if "max_output_tokens" in params:
-        limit = params["max_output_tokens"]
-        if limit != "inf" and not (is_int(limit) and 1 <= limit <= 4096):
-            raise RequestError(
-                "invalid_value",
-                f"Invalid max_output_tokens {limit!r}: an integer 1-4096 or 'inf'.",
-                "response.max_output_tokens",
-            )
-        spec.max_output_tokens = limit
-    if "conversation" in params:
-        conv = params["conversation"]
-        if conv not in ("auto", "none"):
-            raise RequestError(
-                "invalid_value",
-                f"Invalid conversation {conv!r}: 'auto' or 'none'.",
-                "response.conversation",
-            )
-        spec.conversation = conv
-    if "metadata" in params and params["metadata"] is not None:
-        spec.metadata = _metadata_param(params["metadata"])
-    if "temperature" in params:
-        spec.temperature = params["temperature"]
-    if "input" in params:
-        spec.input = input_items(params["input"])
+    if params.output_modalities is not None:
+        spec.output_modalities = params.output_modalities
+    if params.instructions is not None:
+        spec.instructions = params.instructions
+    if params.voice is not None:
+        spec.voice = _voice_name(params.voice)
+    if params.output_format is not None:
+        spec.output_format = params.output_format
+    if params.tools is not None:
+        spec.tools = _tools_wire(params.tools)
+    if params.tool_choice is not None:
+        spec.tool_choice = _tool_choice_wire(params.tool_choice)
+    if params.max_output_tokens is not None:
+        spec.max_output_tokens = params.max_output_tokens  # type: ignore[assignment]  # checked: int or "inf"
+    if params.temperature is not None:
+        spec.temperature = params.temperature
+    if params.conversation is not None:
+        spec.conversation = params.conversation  # type: ignore[assignment]  # checked: "auto" or "none"
+    if params.metadata is not None:
+        spec.metadata = dict(params.metadata)
+    if params.input is not None:
+        spec.input = input_items(params.input)
     return spec
 
 
 def input_items(
-    raw: object, conversation: Conversation, decode_audio: Callable[[str, str], np.ndarray]
+    entries: Sequence[Mapping[str, Any]],
+    conversation: Conversation,
+    decode_audio: Callable[[str, str], np.ndarray],
 ) -> list[Item]:
-    """``response.input``: references to conversation items and inline items (not inserted)."""
-    if not isinstance(raw, list):
-        raise RequestError("invalid_type", "'response.input' must be an array of items.", "response.input")
+    """``response.input`` (canonical items): references to conversation items and inline items,
+    which are not inserted into the conversation. Each is checked as conversation.item.create
+    checks an item, its errors naming ``response.input[i]``."""
     items = []
-    for i, entry in enumerate(raw):
+    for i, entry in enumerate(entries):
         where = f"response.input[{i}]"
-        if isinstance(entry, dict) and entry.get("type") == "item_reference":
+        if entry.get("type") == "item_reference":
             items.append(conversation.get(entry.get("id"), f"{where}.id"))
         else:
-            items.append(item_from_client(entry, decode_audio, where))
+            items.append(item_from_client(dict(entry), decode_audio, where))
     return items
 
 
-def _voice_name(voice: object) -> str:
-    if isinstance(voice, str):
-        return voice
-    vid = getattr(voice, "id", None) or (voice.get("id") if isinstance(voice, dict) else None)
-    if isinstance(vid, str):
-        return vid
-    raise RequestError("invalid_value", f"Invalid voice {voice!r}.", "response.audio.output.voice")
+def _voice_name(voice: str | CustomVoice) -> str:
+    """The name the engine's speech and the response object use: a custom voice by its id."""
+    return voice if isinstance(voice, str) else voice.id
 
 
-def _tool_choice_wire(choice: object) -> object:
-    name = getattr(choice, "name", None)
-    return {"type": "function", "name": name} if name is not None else choice
+def _tools_wire(tools: Sequence[FunctionTool]) -> tuple[dict[str, Any], ...]:
+    return tuple(t.to_wire() for t in tools)
 
 
-def _format_param(fmt: object) -> str:
-    short = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
-    if isinstance(fmt, dict) and fmt.get("type") in short:
-        return short[fmt["type"]]
-    if fmt in AUDIO_RATES:
-        return str(fmt)
-    raise RequestError(
-        "invalid_value", f"Invalid output audio format {fmt!r}.", "response.audio.output.format"
-    )
-
-
-def _str_param(params: dict[str, Any], key: str) -> str:
-    value = params[key]
-    if not isinstance(value, str):
-        raise RequestError("invalid_type", f"'response.{key}' must be a string.", f"response.{key}")
-    return value
-
-
-def _metadata_param(raw: object) -> dict[str, str]:
-    if not isinstance(raw, dict) or len(raw) > 16:
-        raise RequestError(
-            "invalid_value",
-            "'response.metadata' must be an object of at most 16 string pairs.",
-            "response.metadata",
-        )
-    for k, v in raw.items():
-        if not isinstance(v, str) or len(k) > 64 or len(v) > 512:
-            raise RequestError(
-                "invalid_value",
-                f"Invalid metadata entry {k!r}: keys up to 64 characters, string values up to 512.",
-                f"response.metadata.{k}",
-            )
-    return dict(raw)
+def _tool_choice_wire(choice: str | FunctionChoice) -> str | dict[str, str]:
+    return choice if isinstance(choice, str) else choice.to_wire()

@@ -60,6 +60,7 @@ from realtime_nb.protocol.catalog import check_client_event
 from realtime_nb.protocol.config import ConfigError, SessionConfig, apply_session_update, wire_param
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.translate import to_canonical, to_wire
 
 
@@ -387,11 +388,17 @@ class EngineSession:
             self.idle.disarm()
         self._emit({"type": "session.updated", "session": self._session_object()})
 
-    def _on_response_create(self, canonical: dict[str, Any]) -> None:
+    def _on_response_create(self, event: dict[str, Any]) -> None:
+        # Read as sent, not translated: ResponseParams refuses other-dialect keys (GA temperature)
+        # and names each bad option by the dialect's own path, as the service would.
+        try:
+            params = ResponseParams.from_wire(event.get("response"), self.dialect)
+        except ConfigError as exc:
+            raise RequestError(exc.code, exc.message, exc.param) from None
         spec = spec_from_request(
-            canonical.get("response"),
+            params,
             self.config,
-            lambda raw: input_items(raw, self.conversation, self.items.decode_audio),
+            lambda entries: input_items(entries, self.conversation, self.items.decode_audio),
         )
         self.runs.create(spec)
 
@@ -415,6 +422,6 @@ _ROUTES: dict[str, Callable[[EngineSession, dict[str, Any], dict[str, Any]], Non
     "conversation.item.retrieve": lambda s, event, canonical: s.items.retrieve(canonical),
     "conversation.item.truncate": lambda s, event, canonical: s.items.truncate(canonical),
     "conversation.item.delete": lambda s, event, canonical: s.items.delete(canonical),
-    "response.create": lambda s, event, canonical: s._on_response_create(canonical),
+    "response.create": lambda s, event, canonical: s._on_response_create(event),
     "response.cancel": lambda s, event, canonical: s.runs.cancel(canonical.get("response_id")),
 }
