@@ -117,8 +117,9 @@ def _checked(row: Field, value: Any, dialect: Dialect | None) -> Any:
 
 def _modalities(row: Field, value: Any, dialect: Dialect | None) -> Any:
     # ["audio"] is canonical where the preview wire says ["text", "audio"]: the value checked has the
-    # canonical shape, so the error names the canonical option.
-    return _spelled(row, lambda: check(row, value), None)
+    # canonical shape, but the error names the option as the request's dialect spells it
+    # (`response.modalities` in preview), as the engine does, so client and engine agree.
+    return _spelled(row, lambda: check(row, value), dialect)
 
 
 def _voice(row: Field, value: Any, dialect: Dialect | None) -> str | CustomVoice:

@@ -242,12 +242,11 @@ AGREEMENT: list[tuple[dict[str, Any], dict[Dialect, dict[str, Any]], dict[Dialec
         {GA: {"output_modalities": ["audio"]}, PREVIEW: {"modalities": ["text", "audio"]}},
         {},
     ),
-    # The client checks the canonical list; preview's wire spells it `modalities` (the client's error
-    # names the canonical option, see protocol/response_params.py `_modalities`).
+    # The client checks the canonical list and names the option as the dialect spells it.
     (
         {"output_modalities": ["video"]},
         {GA: {"output_modalities": ["video"]}, PREVIEW: {"modalities": ["video"]}},
-        {PREVIEW: "response.modalities"},
+        {},
     ),
     ({"voice": "ash"}, {GA: {"audio": {"output": {"voice": "ash"}}}, PREVIEW: {"voice": "ash"}}, {}),
     ({"voice": "marin"}, {GA: {"audio": {"output": {"voice": "marin"}}}, PREVIEW: {"voice": "marin"}}, {}),
