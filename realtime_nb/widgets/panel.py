@@ -39,6 +39,7 @@ from realtime_nb.protocol import (
     ServerVad,
     SessionConfig,
     Transcription,
+    to_wire,
 )
 from realtime_nb.widgets._audio_comm import _current_loop, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
@@ -226,14 +227,16 @@ def values_from_config(config: SessionConfig, previous: PanelValues | None = Non
 def config_from_updated(event: dict[str, Any]) -> SessionConfig:
     """The effective config of a canonical ``session.updated`` / ``session.created`` event.
 
-    Canonical events carry the GA shape; a preview peer's ``temperature`` stays in it and is
-    dropped here (the panel does not show it). Raises ConfigError if the session cannot be read.
+    Canonical events carry the GA shape plus what only preview says (``temperature``); the event is
+    read as GA sends it, which drops those (the panel does not show them). Raises ConfigError if the
+    session cannot be read.
     """
     session = event.get("session")
     if not isinstance(session, dict):
         raise ConfigError("session", session, "a session object", code="invalid_type", param="session")
-    session = {k: v for k, v in session.items() if k != "temperature"}
-    return SessionConfig.from_wire(session, Dialect.GA)
+    as_ga = to_wire({"type": "session.updated", "session": session}, Dialect.GA)
+    assert as_ga is not None  # every canonical event exists in GA
+    return SessionConfig.from_wire(as_ga["session"], Dialect.GA)
 
 
 def values_from_updated(event: dict[str, Any], previous: PanelValues | None = None) -> PanelValues:
