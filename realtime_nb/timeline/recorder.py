@@ -25,6 +25,7 @@ from typing import Any
 
 from realtime_nb.protocol import AUDIO_RATES, Dialect, canonical_type, to_canonical
 from realtime_nb.protocol.formats import SAMPLE_BYTES
+from realtime_nb.protocol.redaction import redact
 from realtime_nb.timeline.columns import DIALECTS, Columns, Shape
 from realtime_nb.timeline.fields import (
     APPEND_TYPE,
@@ -34,7 +35,6 @@ from realtime_nb.timeline.fields import (
     clean_payload,
     extract,
     family_of,
-    redact_text,
 )
 from realtime_nb.timeline.session_state import (
     SESSION_EVENTS,
@@ -300,9 +300,9 @@ class Recorder:
             raw_text = raw if isinstance(raw, str) else repr(raw)
             total = len(raw_text)
             raw_text = raw_text[:_RAW_LIMIT]
-        payload: dict[str, Any] = {"kind": kind, "message": redact_text(message), **extra}
+        payload: dict[str, Any] = {"kind": kind, "message": redact(message), **extra}
         if raw_text is not None:
-            payload["raw"] = redact_text(raw_text)
+            payload["raw"] = redact(raw_text)
             if total > _RAW_LIMIT:
                 payload["raw_length"] = total
         wire = None
