@@ -49,7 +49,7 @@ from realtime_nb.engine.turn_detection import (
     TurnDecision,
     TurnEnded,
 )
-from realtime_nb.protocol.config import SemanticVad, ServerVad, SessionConfig, TurnDetection
+from realtime_nb.protocol import SemanticVad, ServerVad, SessionConfig, TurnDetection
 from realtime_nb.protocol.ids import new_id
 
 SEMANTIC_PREFIX_PADDING_MS = 300  # semantic_vad has no prefix_padding_ms; the service keeps 300 ms

@@ -33,9 +33,8 @@ from realtime_nb.engine.state import (
     advance,
 )
 from realtime_nb.engine.usage import Usage, input_audio_tokens, output_audio_tokens, text_tokens
-from realtime_nb.protocol import PCM_RATE
+from realtime_nb.protocol.formats import PCM_RATE, format_to_ga
 from realtime_nb.protocol.ids import new_id
-from realtime_nb.protocol.translate import format_to_ga
 
 Emit = Callable[[dict[str, Any]], None]
 _ARG_DELTA_CHARS = 24  # size of response.function_call_arguments.delta pieces

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from realtime_nb.protocol import ConfigError, Dialect, SessionConfig, apply_session_update
-from realtime_nb.protocol.config import wire_param
+from realtime_nb.protocol.fields import wire_param
 
 __all__ = ["SESSION_EVENTS", "SessionHistory", "read_report", "response_output_format"]
 
