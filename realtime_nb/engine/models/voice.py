@@ -22,10 +22,13 @@ import numpy as np
 
 from realtime_nb.audio import resample
 from realtime_nb.engine.models._common import ModelUnavailableError
-from realtime_nb.protocol import PCM_RATE
+from realtime_nb.protocol import PCM_RATE, SESSION_FIELDS, VOICES, Dialect
+from realtime_nb.protocol.rules import Number
 
-VOICE_NAMES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
-MIN_SPEED, MAX_SPEED = 0.25, 1.5  # the service's range for audio.output.speed
+VOICE_NAMES = tuple(sorted(VOICES[Dialect.GA]))  # every voice the service names (GA has them all)
+_SPEED = SESSION_FIELDS.row("speed").allowed
+assert isinstance(_SPEED, Number)
+MIN_SPEED, MAX_SPEED = _SPEED.low, _SPEED.high  # the service's speed range
 FIRST_CHUNK_WORDS = 8  # a first sentence longer than this is split so audio starts sooner
 _INSTALL_HINT = "speech synthesis needs the voice extra (GPL-3.0): pip install 'realtime-nb[voice]'"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
