@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, StreamResampler, resample
+from realtime_nb.engine.models.turn import SAMPLE_RATE as TURN_RATE
 from realtime_nb.engine.models.vad import SAMPLE_RATE as VAD_RATE
 from realtime_nb.engine.models.vad import WINDOW as VAD_WINDOW
 from realtime_nb.protocol import PCM_RATE
@@ -177,7 +178,8 @@ class InputPipeline:
         return self.processed.slice(ms_to_samples(start_ms), ms_to_samples(end_ms))
 
     def audio16(self, start_ms: float, end_ms: float) -> np.ndarray:
-        return resample(self.audio(start_ms, end_ms), PCM_RATE, VAD_RATE)
+        """The same audio at the end-of-turn model's rate (16 kHz)."""
+        return resample(self.audio(start_ms, end_ms), PCM_RATE, TURN_RATE)
 
     def take(self, start_ms: float, end_ms: float | None = None) -> np.ndarray:
         """Remove the buffer up to ``end_ms`` (None: all processed audio) and return [start_ms, end_ms)."""
