@@ -30,8 +30,9 @@ from typing import Any, Literal
 import numpy as np
 
 from realtime_nb.audio import read_wav, write_wav
+from realtime_nb.protocol import PCM_RATE
 
-RATE = 24000
+RATE = PCM_RATE  # samples are made at the protocol's pcm16 rate (public name, kept)
 NoiseKind = Literal["white", "pink", "babble"]
 NOISE_KINDS: tuple[NoiseKind, ...] = ("white", "pink", "babble")
 TRIM_FRAME_MS = 10

@@ -13,11 +13,11 @@ from typing import get_args
 
 import numpy as np
 
-# the protocol layer owns the format names and their native rates
+# the protocol layer owns the format names, their native rates and sample widths
 from realtime_nb.protocol import AUDIO_RATES, AudioFormat
+from realtime_nb.protocol.formats import SAMPLE_BYTES
 
 _FORMATS: tuple[str, ...] = get_args(AudioFormat)
-_BYTES_PER_SAMPLE = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
 
 
 def _check_format(fmt: str) -> str:
@@ -132,7 +132,7 @@ def duration_ms(nbytes: int, fmt: AudioFormat = "pcm16") -> float:
     _check_format(fmt)
     if nbytes < 0:
         raise ValueError(f"byte count must be >= 0, got {nbytes}")
-    return nbytes / _BYTES_PER_SAMPLE[fmt] / AUDIO_RATES[fmt] * 1000.0
+    return nbytes / SAMPLE_BYTES[fmt] / AUDIO_RATES[fmt] * 1000.0
 
 
 def float_to_int16(samples: np.ndarray) -> np.ndarray:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime_nb.audio import AUDIO_RATES, StreamResampler, encode, float_to_int16, resample
+from realtime_nb.audio import AUDIO_RATES, StreamResampler, duration_ms, encode, float_to_int16, resample
+from realtime_nb.protocol.formats import SAMPLE_BYTES
 
 # The services accept at most 15 MiB of base64 per `input_audio_buffer.append`. Base64 turns 3 bytes
 # into 4, so 15 MiB of text holds 11.25 MiB of audio; that bound is a multiple of 2 (whole samples).
 MAX_APPEND_B64 = 15 * 1024 * 1024
 MAX_APPEND_BYTES = MAX_APPEND_B64 // 4 * 3
 
-_BYTES_PER_SAMPLE = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}
 _MAX_CHANNELS = 16
 
 
@@ -65,7 +65,7 @@ class AudioInput:
         return AUDIO_RATES[self.fmt]
 
     def bytes_to_ms(self, nbytes: int) -> float:
-        return nbytes / _BYTES_PER_SAMPLE[self.fmt] / self.rate * 1000.0
+        return duration_ms(nbytes, self.fmt)  # type: ignore[arg-type]
 
     def feed(self, samples: np.ndarray, rate: int) -> list[bytes]:
         """Audio at `rate` -> zero or more payloads ready for `input_audio_buffer.append`."""
@@ -109,4 +109,4 @@ class AudioInput:
         return encode(resample(x, rate, self.rate), self.fmt)
 
     def _limit_for_format(self) -> int:
-        return self.limit - self.limit % _BYTES_PER_SAMPLE[self.fmt]
+        return self.limit - self.limit % SAMPLE_BYTES[self.fmt]

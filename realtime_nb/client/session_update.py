@@ -57,7 +57,9 @@ def session_update_payload(
             source = source.get(key, {})
             target = target.setdefault(key, {})
         target[leaf] = source.get(leaf)
-    payload.pop("model", None)
-    if dialect is Dialect.GA:
-        payload = {"type": new.get("type", "realtime"), **{k: v for k, v in payload.items() if k != "type"}}
+    payload.pop(SESSION_FIELDS.path("model", dialect), None)
+    kind = SESSION_FIELDS.path("type", dialect)  # GA only, and first on every update
+    if kind is not None:
+        rest = {k: v for k, v in payload.items() if k != kind}
+        payload = {kind: new.get(kind, SESSION_FIELDS.default("type")), **rest}
     return payload

@@ -19,9 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from realtime_nb.client.endpoints import Endpoint
 from realtime_nb.client.errors import ConnectError, ConnectionClosedError
-from realtime_nb.protocol.redaction import RedactingLogger
-
-_AUTH_HEADERS = frozenset({"authorization", "api-key"})
+from realtime_nb.protocol.redaction import RedactingLogger, is_secret
 
 
 class WebSocketTransport:
@@ -93,7 +91,7 @@ def _header_secrets(headers: dict[str, str]) -> list[str]:
     """The credential values among the handshake headers, with and without their Bearer scheme."""
     secrets: list[str] = []
     for name, value in headers.items():
-        if name.lower() in _AUTH_HEADERS:
+        if is_secret(name, value):
             secrets.append(value)
             if value.startswith("Bearer "):
                 secrets.append(value[len("Bearer ") :])

@@ -16,6 +16,7 @@ import numpy as np
 
 from realtime_nb.engine.errors import RequestError, is_int
 from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance, allowed
+from realtime_nb.protocol import PCM_RATE
 from realtime_nb.protocol.ids import new_id
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
@@ -25,7 +26,6 @@ _PARTS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "user": ("input_text", "input_audio", "input_image"),
     "assistant": ("output_text", "output_audio"),
 }
-_RATE = 24000
 
 
 @dataclass(eq=False)
@@ -104,7 +104,7 @@ class Item:
             )
         status = advance("item", ITEM_TABLE, self.status, ItemTrigger.TRUNCATE)
         pcm = self.audio.get(index, np.zeros(0, np.int16))
-        self.audio[index] = pcm[: int(end_ms * _RATE / 1000)]
+        self.audio[index] = pcm[: int(end_ms * PCM_RATE / 1000)]
         self.content[index]["transcript"] = (
             "" if transcript == "drop" else self.truncated_transcript(float(end_ms))
         )
@@ -129,7 +129,7 @@ class Item:
 
     def audio_ms(self, content_index: int = 0) -> float:
         pcm = self.audio.get(content_index)
-        return 0.0 if pcm is None else len(pcm) * 1000.0 / _RATE
+        return 0.0 if pcm is None else len(pcm) * 1000.0 / PCM_RATE
 
     def text(self) -> str:
         """The item's words: text parts, transcripts, function arguments or output."""

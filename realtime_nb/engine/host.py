@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_nb.engine.jobs import Job, JobKind
-from realtime_nb.protocol.config import SessionConfig
+from realtime_nb.protocol import SessionConfig
 
 Emit = Callable[[dict[str, Any]], None]
 

@@ -24,7 +24,7 @@ from realtime_nb.engine.runs import ResponseRuns
 from realtime_nb.engine.state import BUFFER_TABLE, BufferTrigger, allowed
 from realtime_nb.engine.transcription import Transcriptions
 from realtime_nb.engine.wire_audio import decode_b64_audio
-from realtime_nb.protocol.config import ServerVad, SessionConfig
+from realtime_nb.protocol import ServerVad, SessionConfig
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from realtime_nb.audio import decode
 from realtime_nb.engine.input_pipeline import InputPipeline
+from realtime_nb.engine.models.turn import WINDOW_SECONDS
 from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.state import (
     BUFFER_TABLE,
@@ -49,11 +50,11 @@ from realtime_nb.engine.turn_detection import (
     TurnDecision,
     TurnEnded,
 )
-from realtime_nb.protocol.config import SemanticVad, ServerVad, SessionConfig, TurnDetection
+from realtime_nb.protocol import SemanticVad, ServerVad, SessionConfig, TurnDetection
 from realtime_nb.protocol.ids import new_id
 
 SEMANTIC_PREFIX_PADDING_MS = 300  # semantic_vad has no prefix_padding_ms; the service keeps 300 ms
-TURN_MODEL_WINDOW_MS = 8000.0  # the end-of-turn model hears at most the turn's last 8 s
+TURN_MODEL_WINDOW_MS = WINDOW_SECONDS * 1000.0  # the end-of-turn model hears at most the turn's last 8 s
 
 VadFrame = tuple[float, float, float]  # (probability, start_ms, end_ms) on the audio clock
 

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, StreamResampler, resample
+from realtime_nb.engine.models.turn import SAMPLE_RATE as TURN_RATE
+from realtime_nb.engine.models.vad import SAMPLE_RATE as VAD_RATE
+from realtime_nb.engine.models.vad import WINDOW as VAD_WINDOW
+from realtime_nb.protocol import PCM_RATE
 
-RATE = 24000
-VAD_RATE = 16000
-VAD_WINDOW = 512  # samples at 16 kHz = 32 ms
 QUIET_KEEP_MS = 10_000.0
 SILENT_DB = -120.0
 
@@ -72,7 +73,7 @@ class PcmBuffer:
         self.start = max(self.start, n)
 
 
-def ms_to_samples(ms: float, rate: int = RATE) -> int:
+def ms_to_samples(ms: float, rate: int = PCM_RATE) -> int:
     return round(ms * rate / 1000.0)
 
 
@@ -84,7 +85,7 @@ class InputPipeline:
         self._format = input_format
         self._to24 = self._resampler_for(input_format)
         self._denoiser = denoiser
-        self._to16 = StreamResampler(RATE, VAD_RATE, quality="LQ")  # 11 ms less delay; VAD-equal
+        self._to16 = StreamResampler(PCM_RATE, VAD_RATE, quality="LQ")  # 11 ms less delay; VAD-equal
         self.processed = PcmBuffer()
         self._appended_native = 0.0  # ms of audio appended (the audio clock)
         self._vad_windows = 0
@@ -92,7 +93,7 @@ class InputPipeline:
     @staticmethod
     def _resampler_for(fmt: str) -> StreamResampler | None:
         rate = AUDIO_RATES[fmt]
-        return None if rate == RATE else StreamResampler(rate, RATE)
+        return None if rate == PCM_RATE else StreamResampler(rate, PCM_RATE)
 
     # --- configuration changes ------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class InputPipeline:
 
     @property
     def buffer_start_ms(self) -> float:
-        return self.processed.start * 1000.0 / RATE
+        return self.processed.start * 1000.0 / PCM_RATE
 
     @property
     def buffered_ms(self) -> float:
@@ -162,7 +163,7 @@ class InputPipeline:
     @property
     def processed_ms(self) -> float:
         """Audio-clock time up to which processed audio exists (the clock minus the filters' delay)."""
-        return self.processed.end * 1000.0 / RATE
+        return self.processed.end * 1000.0 / PCM_RATE
 
     def level_db(self, start_ms: float, end_ms: float) -> float:
         """RMS level (dBFS) of the processed audio between two clock times; -120 where none is kept."""
@@ -177,7 +178,8 @@ class InputPipeline:
         return self.processed.slice(ms_to_samples(start_ms), ms_to_samples(end_ms))
 
     def audio16(self, start_ms: float, end_ms: float) -> np.ndarray:
-        return resample(self.audio(start_ms, end_ms), RATE, VAD_RATE)
+        """The same audio at the end-of-turn model's rate (16 kHz)."""
+        return resample(self.audio(start_ms, end_ms), PCM_RATE, TURN_RATE)
 
     def take(self, start_ms: float, end_ms: float | None = None) -> np.ndarray:
         """Remove the buffer up to ``end_ms`` (None: all processed audio) and return [start_ms, end_ms)."""

@@ -17,10 +17,10 @@ from realtime_nb.audio import AUDIO_RATES, encode, resample
 from realtime_nb.engine.conversation import Conversation, Item, item_from_client
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.host import Host
-from realtime_nb.engine.input_pipeline import RATE
 from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.state import ItemState
 from realtime_nb.engine.wire_audio import decode_item_audio
+from realtime_nb.protocol import PCM_RATE
 
 
 class ItemRequests:
@@ -89,7 +89,7 @@ class ItemRequests:
         fmt = (item.audio_format or config.output_format) if item.role == "assistant" else config.input_format
 
         def render(pcm24: np.ndarray) -> str:
-            native = resample(pcm24, RATE, AUDIO_RATES[fmt]) if AUDIO_RATES[fmt] != RATE else pcm24
+            native = resample(pcm24, PCM_RATE, AUDIO_RATES[fmt]) if AUDIO_RATES[fmt] != PCM_RATE else pcm24
             return base64.b64encode(encode(native, fmt)).decode("ascii")  # type: ignore[arg-type]
 
         return render

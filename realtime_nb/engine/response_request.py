@@ -16,8 +16,8 @@ import numpy as np
 
 from realtime_nb.engine.conversation import Conversation, Item, item_from_client
 from realtime_nb.engine.responses import ResponseSpec
-from realtime_nb.protocol.config import SessionConfig
 from realtime_nb.protocol.response_params import ResponseParams
+from realtime_nb.protocol.session_config import SessionConfig
 from realtime_nb.protocol.values import CustomVoice, FunctionChoice, FunctionTool
 
 InputItems = Callable[[Sequence[Mapping[str, Any]]], list[Item]]

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime_nb.audio import StreamResampler, encode
+from realtime_nb.audio import AUDIO_RATES, StreamResampler, encode
 from realtime_nb.engine.conversation import Conversation, Item
 from realtime_nb.engine.state import (
     RESPONSE_TABLE,
@@ -33,11 +33,10 @@ from realtime_nb.engine.state import (
     advance,
 )
 from realtime_nb.engine.usage import Usage, input_audio_tokens, output_audio_tokens, text_tokens
+from realtime_nb.protocol.formats import PCM_RATE, format_to_ga
 from realtime_nb.protocol.ids import new_id
-from realtime_nb.protocol.translate import format_to_ga
 
 Emit = Callable[[dict[str, Any]], None]
-_RATE = 24000
 _ARG_DELTA_CHARS = 24  # size of response.function_call_arguments.delta pieces
 
 
@@ -72,7 +71,7 @@ class _AudioEncoder:
 
     def __init__(self, fmt: str) -> None:
         self.fmt = fmt
-        self._resampler = StreamResampler(_RATE, 8000) if fmt != "pcm16" else None
+        self._resampler = StreamResampler(PCM_RATE, AUDIO_RATES[fmt]) if fmt != "pcm16" else None
 
     def __call__(self, pcm24: np.ndarray, *, last: bool = False) -> str:
         if self._resampler is None:
@@ -189,9 +188,9 @@ class Response:
         complete = True
         if budget < float("inf"):
             audio_budget_ms = max(0.0, (budget - text_cost)) * 50.0
-            if len(pcm24) * 1000.0 / _RATE > audio_budget_ms:
+            if len(pcm24) * 1000.0 / PCM_RATE > audio_budget_ms:
                 complete = False
-                keep = int(audio_budget_ms * _RATE / 1000)
+                keep = int(audio_budget_ms * PCM_RATE / 1000)
                 if len(pcm24):
                     text = text[: int(len(text) * keep / len(pcm24))]
                 pcm24 = pcm24[:keep]
@@ -204,14 +203,14 @@ class Response:
             start = msg.audio_ms
             old = msg.item.audio.get(0)
             msg.item.audio[0] = pcm24.copy() if old is None else np.concatenate([old, pcm24])
-            step = max(1, int(self.audio_delta_ms * _RATE / 1000))
+            step = max(1, int(self.audio_delta_ms * PCM_RATE / 1000))
             for lo in range(0, len(pcm24), step):
                 piece = pcm24[lo : lo + step]
                 assert msg.encoder is not None
                 self.emit(
                     {"type": "response.output_audio.delta", **self._part_ids(), "delta": msg.encoder(piece)}
                 )
-            ms = len(pcm24) * 1000.0 / _RATE
+            ms = len(pcm24) * 1000.0 / PCM_RATE
             msg.audio_ms += ms
             self.audio_ms += ms
             msg.item.spans.append((start, msg.audio_ms, text))

@@ -57,10 +57,12 @@ from realtime_nb.engine.state import (
 )
 from realtime_nb.engine.transcription import Transcriptions
 from realtime_nb.protocol.catalog import check_client_event
-from realtime_nb.protocol.config import ConfigError, SessionConfig, apply_session_update, wire_param
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.fields import wire_param
 from realtime_nb.protocol.ids import new_id
 from realtime_nb.protocol.response_params import ResponseParams
+from realtime_nb.protocol.session_config import SessionConfig, apply_session_update
 from realtime_nb.protocol.translate import to_canonical, to_wire
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.engine.models import ModelUnavailableError
+from realtime_nb.protocol import PCM_RATE
 
-RATE = 24000
 TONE_MS_PER_CHAR = 60.0
 _TONE_HZ = 220.0
 _TONE_AMPLITUDE = 3277  # -20 dBFS
@@ -38,10 +38,10 @@ def split_sentences(text: str) -> list[str]:
 
 def tone_for(text: str) -> np.ndarray:
     """The placeholder audio of ``text``: a tone whose length follows the number of characters."""
-    n = max(1, int(len(text) * TONE_MS_PER_CHAR * RATE / 1000))
-    t = np.arange(n) / RATE
+    n = max(1, int(len(text) * TONE_MS_PER_CHAR * PCM_RATE / 1000))
+    t = np.arange(n) / PCM_RATE
     wave = np.sin(2 * np.pi * _TONE_HZ * t)
-    fade = min(n // 2, RATE // 100)
+    fade = min(n // 2, PCM_RATE // 100)
     if fade:
         ramp = np.linspace(0.0, 1.0, fade)
         wave[:fade] *= ramp

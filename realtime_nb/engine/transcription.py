@@ -15,8 +15,9 @@ from typing import Any
 from realtime_nb.audio import resample
 from realtime_nb.engine.conversation import Conversation, Item
 from realtime_nb.engine.host import Host
-from realtime_nb.engine.input_pipeline import RATE
 from realtime_nb.engine.jobs import Job, JobKind
+from realtime_nb.engine.models.transcribe import SAMPLE_RATE as WHISPER_RATE
+from realtime_nb.protocol import PCM_RATE
 
 
 class Transcriptions:
@@ -41,7 +42,7 @@ class Transcriptions:
         if pcm is None or pcm.size == 0:
             self._finish(item, kind, "", None)
             return
-        audio16 = resample(pcm, RATE, 16000)  # what Whisper hears
+        audio16 = resample(pcm, PCM_RATE, WHISPER_RATE)  # what Whisper hears
         models = self._models  # the transcriber is fetched (maybe loaded) on the worker thread
         t = self._host.config().transcription
         language, prompt = (

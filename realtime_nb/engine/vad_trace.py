@@ -16,12 +16,10 @@ import pandas as pd
 from realtime_nb.audio.resample import resample
 from realtime_nb.engine.input_path import InputPath
 from realtime_nb.engine.models import Models
-from realtime_nb.protocol import NOISE_REDUCTION_VALUES
-
-RATE = 24000
+from realtime_nb.protocol import NOISE_REDUCTION_VALUES, PCM_RATE
 
 
-def vad_trace(audio: np.ndarray, rate: int = RATE, *, noise_reduction: str | None = None) -> pd.DataFrame:
+def vad_trace(audio: np.ndarray, rate: int = PCM_RATE, *, noise_reduction: str | None = None) -> pd.DataFrame:
     """One row per 32 ms VAD window: ``start_ms``, ``end_ms`` (audio clock) and ``probability``.
 
     ``audio``: mono int16 at ``rate`` Hz. ``noise_reduction``: None, "near_field" or "far_field",
@@ -37,7 +35,7 @@ def vad_trace(audio: np.ndarray, rate: int = RATE, *, noise_reduction: str | Non
         raise ValueError(f"rate must be a positive number of Hz, got {rate!r}")
     path = InputPath(Models.shared(), noise_reduction=noise_reduction, record_vad=True)
     try:
-        path.feed(samples if rate == RATE else resample(samples, rate, RATE))
+        path.feed(samples if rate == PCM_RATE else resample(samples, rate, PCM_RATE))
     finally:
         path.close()
     table = pd.DataFrame(path.vad_frames, columns=["probability", "start_ms", "end_ms"])

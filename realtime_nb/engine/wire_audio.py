@@ -9,7 +9,7 @@ import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, decode, resample
 from realtime_nb.engine.errors import RequestError
-from realtime_nb.engine.input_pipeline import RATE
+from realtime_nb.protocol import PCM_RATE
 
 
 def decode_b64_audio(b64: str, fmt: str, param: str) -> np.ndarray:
@@ -26,4 +26,4 @@ def decode_b64_audio(b64: str, fmt: str, param: str) -> np.ndarray:
 
 def decode_item_audio(b64: str, fmt: str, param: str) -> np.ndarray:
     """Audio of a client item (``input_audio`` part) as the 24 kHz PCM16 items keep."""
-    return resample(decode_b64_audio(b64, fmt, param), AUDIO_RATES[fmt], RATE)
+    return resample(decode_b64_audio(b64, fmt, param), AUDIO_RATES[fmt], PCM_RATE)

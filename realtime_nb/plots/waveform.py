@@ -15,6 +15,7 @@ import numpy as np
 
 from realtime_nb.audio import envelope
 from realtime_nb.plots._mpl import pyplot
+from realtime_nb.protocol import PCM_RATE
 
 _BINS = 4000
 SPEC_NFFT = 512  # 21 ms at 24 kHz: 47 Hz bins, short enough to show syllables
@@ -101,7 +102,7 @@ def _draw_spectrogram(
 def plot_waveform_compare(
     raw: np.ndarray,
     processed: np.ndarray,
-    rate: int = 24000,
+    rate: int = PCM_RATE,
     *,
     raw_offset_ms: float = 0.0,
     processed_offset_ms: float = 0.0,

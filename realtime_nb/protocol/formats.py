@@ -1,4 +1,4 @@
-"""Audio formats: their names, sample rates and GA wire objects, written once.
+"""Audio formats: their names, sample rates, sample widths and GA wire objects, written once.
 
 Preview (and our canonical values) name a format `"pcm16"`; GA sends an object
 `{"type": "audio/pcm", "rate": 24000}`. G.711 objects carry no rate: they are always 8 kHz.
@@ -14,6 +14,7 @@ __all__ = [
     "G711_RATE",
     "GA_FORMATS",
     "PCM_RATE",
+    "SAMPLE_BYTES",
     "AudioFormat",
     "format_from_ga",
     "format_to_ga",
@@ -25,6 +26,7 @@ G711_RATE = 8000
 AudioFormat: TypeAlias = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 AUDIO_FORMATS: tuple[str, ...] = ("pcm16", "g711_ulaw", "g711_alaw")
 AUDIO_RATES: dict[str, int] = {"pcm16": PCM_RATE, "g711_ulaw": G711_RATE, "g711_alaw": G711_RATE}
+SAMPLE_BYTES: dict[str, int] = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}  # bytes per sample on the wire
 
 # Format name -> its GA wire object.
 GA_FORMATS: dict[str, dict[str, Any]] = {

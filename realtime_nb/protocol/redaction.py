@@ -9,6 +9,8 @@ import them without an upward import.
 
 `redact` is idempotent and its output never contains a secret it was given: explicit secrets are
 replaced first (longest first, so a secret that contains another is masked whole), then the patterns.
+Structured data (headers, JSON payloads) is masked member by member with `is_secret`, whose keys are
+the same credential names the patterns look for in text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from typing import Any
 MASK = "********"
 """What a credential is replaced with everywhere (reprs, logs, saved sessions). The same string the
 `Endpoint` and `Secret` reprs have always shown, so a printed endpoint reads ``Bearer ********``."""
+
+SECRET_KEYS: frozenset[str] = frozenset(
+    {"api-key", "api_key", "apikey", "authorization", "proxy-authorization"}
+)
+"""Header names and JSON keys (lower case) whose value is a credential, whatever it looks like."""
 
 # Each pattern keeps group 1 (what names the credential) and masks what follows it. A value ends at
 # a quote (JSON), a line end, or -- for single-token values -- a query or list separator.
@@ -46,6 +53,18 @@ def redact(text: str, *secrets: str | None) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(rf"\1{MASK}", text)
     return text
+
+
+def is_secret(key: str, value: Any) -> bool:
+    """Whether the member `key: value` of a header set or JSON object is a credential, to be masked
+    whole: a `SECRET_KEYS` key with a value, a session's ``client_secret``, an ephemeral key's
+    ``value`` (``ek_...``)."""
+    key = key.lower()
+    if key in SECRET_KEYS:
+        return value is not None
+    if not isinstance(value, str):
+        return False
+    return key == "client_secret" or (key == "value" and value.startswith("ek_"))
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -27,7 +27,7 @@ from realtime_nb.protocol.rules import (
 )
 from realtime_nb.protocol.values import tool_choice_wire, voice_wire
 
-__all__ = ["render", "wire_value"]
+__all__ = ["render"]
 
 Write = Callable[[Any, Dialect], Any]
 
@@ -44,12 +44,6 @@ _WRITE: dict[type, Write] = {
     Metadata: lambda value, dialect: dict(value),
     Items: lambda value, dialect: [dict(item) for item in value],
 }
-
-
-def wire_value(rule: object, value: Any, dialect: Dialect) -> Any:
-    """A canonical value as GA sends it (turn detection drops what `dialect` lacks)."""
-    write = _WRITE.get(type(rule))
-    return value if write is None else write(value, dialect)
 
 
 @functools.cache

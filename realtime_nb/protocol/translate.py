@@ -19,12 +19,9 @@ from typing import Any
 
 from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
 from realtime_nb.protocol.fields import RESPONSE_FIELDS, RESPONSE_OBJECT_FIELDS, SESSION_FIELDS, FieldTable
-from realtime_nb.protocol.formats import format_from_ga, format_to_ga
 from realtime_nb.protocol.shapes import SAME, Shape, item_to_ga, item_to_preview
 
 __all__ = [
-    "format_from_ga",
-    "format_to_ga",
     "item_to_ga",
     "item_to_preview",
     "response_params_to_ga",

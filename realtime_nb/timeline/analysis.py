@@ -51,10 +51,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from realtime_nb.protocol import ServerVad
+from realtime_nb.protocol import PCM_RATE, ServerVad
 from realtime_nb.timeline.columns import objects
 from realtime_nb.timeline.recorder import Recorder
-from realtime_nb.timeline.stores import OUT_RATE
 
 _NAN = float("nan")
 _TURN_INTS = ("audio_start_ms", "audio_end_ms", "silence_duration_ms")
@@ -308,7 +307,7 @@ def turns(rec: Recorder, *, audible_dbfs: float = -40.0) -> pd.DataFrame:
             turn["audio_end_ms"] = end_ms = cols.int_at("audio_end_ms", seq)
             turn["silence_duration_ms"] = silence = _silence_ms(view, seq)
             if end_ms is not None and silence is not None:
-                sample = round((end_ms - silence) * OUT_RATE / 1000) - 1
+                sample = round((end_ms - silence) * PCM_RATE / 1000) - 1
                 turn["t_speech_end"] = view.t(view.input.seq_at(max(sample, 0)))
         elif kind == "input_audio_buffer.timeout_triggered":
             turn = found.setdefault(item_id, _new_turn(item_id, "idle_timeout"))
@@ -411,4 +410,4 @@ def item_span(rec: Recorder, item_id: str) -> tuple[float, float] | None:
         return None
     stop = view.input.end_before(int(before[-1]))
     begin = view.input.end_before(int(before[-2])) if before.size > 1 else 0
-    return begin * 1000 / OUT_RATE, stop * 1000 / OUT_RATE
+    return begin * 1000 / PCM_RATE, stop * 1000 / PCM_RATE

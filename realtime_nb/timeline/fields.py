@@ -12,8 +12,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from realtime_nb.protocol.redaction import MASK
-from realtime_nb.protocol.redaction import redact as redact_text  # noqa: F401  # timeline.log's name
+from realtime_nb.protocol.redaction import MASK, is_secret
 
 FAMILIES: tuple[str, ...] = (
     "session",
@@ -74,7 +73,6 @@ _TEXT_FIELD_BY_TYPE: dict[str, str] = {
     "response.mcp_call_arguments.done": "arguments",
 }
 
-_SECRET_KEYS = frozenset({"api-key", "api_key", "apikey", "authorization", "proxy-authorization"})
 _MAX_DEPTH = 64
 
 
@@ -177,22 +175,13 @@ def _clean_dict(obj: dict, on_audio: AudioSink, issues: list[str], item_id: str 
     new: dict[str, Any] = {}
     for key, value in obj.items():
         name = key if isinstance(key, str) else str(key)
-        lowered = name.lower()
-        if _is_secret(lowered, value):
+        if is_secret(name, value):
             new[name] = MASK
         elif name == "audio" and isinstance(value, str):
             new[name] = on_audio(value, item_id, part_type)
         else:
             new[name] = _clean(value, on_audio, issues, item_id, depth + 1)
     return new
-
-
-def _is_secret(lowered_key: str, value: Any) -> bool:
-    if lowered_key in _SECRET_KEYS:
-        return value is not None
-    if not isinstance(value, str):
-        return False
-    return lowered_key == "client_secret" or (lowered_key == "value" and value.startswith("ek_"))
 
 
 def _clean(value: Any, on_audio: AudioSink, issues: list[str], item_id: str | None, depth: int) -> Any:

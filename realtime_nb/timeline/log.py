@@ -54,12 +54,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from realtime_nb.protocol import Dialect, OrderViolation, SessionConfig, check_order
+from realtime_nb.protocol import PCM_RATE, Dialect, OrderViolation, SessionConfig, check_order
 from realtime_nb.timeline import analysis, persist
 from realtime_nb.timeline.columns import DIALECTS, DIRECTIONS
 from realtime_nb.timeline.fields import FAMILIES
 from realtime_nb.timeline.recorder import PROBLEM_KINDS, Recorder
-from realtime_nb.timeline.stores import OUT_RATE
 
 __all__ = ["PROBLEM_KINDS", "EventLog"]
 
@@ -326,7 +325,7 @@ class EventLog:
             headline = f"; median end of speech → first audio {median:.0f} ms"
         return (
             f"<div><b>EventLog</b>: {n} events over {self._duration_s():.1f} s, {n_turns} turns"
-            f"{html.escape(headline)}, {rec.input.end / OUT_RATE:.1f} s of input audio"
+            f"{html.escape(headline)}, {rec.input.end / PCM_RATE:.1f} s of input audio"
             f"<table><tr><th>family</th><th>events</th></tr>{rows}</table></div>"
         )
 
@@ -351,4 +350,4 @@ def _ms_to_samples(ms: Any, what: str) -> int:
         or not np.isfinite(ms)
     ):
         raise ValueError(f"{what} must be a finite number of ms, got {ms!r}")
-    return round(float(ms) * OUT_RATE / 1000)
+    return round(float(ms) * PCM_RATE / 1000)

@@ -23,7 +23,9 @@ import binascii
 import json
 from typing import Any
 
-from realtime_nb.protocol import Dialect, canonical_type, to_canonical
+from realtime_nb.protocol import AUDIO_RATES, Dialect, canonical_type, to_canonical
+from realtime_nb.protocol.formats import SAMPLE_BYTES
+from realtime_nb.protocol.redaction import redact
 from realtime_nb.timeline.columns import DIALECTS, Columns, Shape
 from realtime_nb.timeline.fields import (
     APPEND_TYPE,
@@ -33,7 +35,6 @@ from realtime_nb.timeline.fields import (
     clean_payload,
     extract,
     family_of,
-    redact_text,
 )
 from realtime_nb.timeline.session_state import (
     SESSION_EVENTS,
@@ -42,11 +43,11 @@ from realtime_nb.timeline.session_state import (
     SessionHistory,
     response_output_format,
 )
-from realtime_nb.timeline.stores import WIDTH, AudioStore, InputStream
+from realtime_nb.timeline.stores import AudioStore, InputStream
 
 PROBLEM_KINDS: frozenset[str] = frozenset({"protocol_error", "unknown_event", "connection_closed"})
 _FAMILY_CODE = {name: i for i, name in enumerate(FAMILIES)}
-_MS_PER_BYTE = {"pcm16": 1 / 48, "g711_ulaw": 1 / 8, "g711_alaw": 1 / 8}
+_MS_PER_BYTE = {fmt: 1000 / (SAMPLE_BYTES[fmt] * rate) for fmt, rate in AUDIO_RATES.items()}
 _SCALARS = (str, int, float, bool, type(None))
 _STR_KEYS = frozenset({"event_id", "response_id", "item_id", "call_id", "previous_item_id"})
 _INT_KEYS = frozenset({"output_index", "content_index"})
@@ -183,7 +184,7 @@ class Recorder:
             else:
                 response_id = ids.get("response_id")
                 fmt = self.response_format.get(response_id, self.session.output_format)  # type: ignore[arg-type]
-            if len(raw) % WIDTH[fmt]:
+            if len(raw) % SAMPLE_BYTES[fmt]:
                 return None
             audio_ms = len(raw) * _MS_PER_BYTE[fmt]
         shape = self.shape(tuple(event))
@@ -299,9 +300,9 @@ class Recorder:
             raw_text = raw if isinstance(raw, str) else repr(raw)
             total = len(raw_text)
             raw_text = raw_text[:_RAW_LIMIT]
-        payload: dict[str, Any] = {"kind": kind, "message": redact_text(message), **extra}
+        payload: dict[str, Any] = {"kind": kind, "message": redact(message), **extra}
         if raw_text is not None:
-            payload["raw"] = redact_text(raw_text)
+            payload["raw"] = redact(raw_text)
             if total > _RAW_LIMIT:
                 payload["raw_length"] = total
         wire = None
@@ -403,7 +404,7 @@ class _AudioCollector:
                 key = f"unnamed:{self.seq}:{len(self.pending)}"
                 if canonical == "conversation.item.create":
                     rec.unnamed_items.append(key)
-        if len(raw) % WIDTH[fmt]:
+        if len(raw) % SAMPLE_BYTES[fmt]:
             self.issues.append(f"{fmt} audio has an odd byte count ({len(raw)}); the last byte was dropped")
             raw = raw[:-1]
         ms = len(raw) * _MS_PER_BYTE[fmt]

@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 
 from realtime_nb.audio.levels import compare_levels
+from realtime_nb.protocol import PCM_RATE
 from realtime_nb.timeline.log import EventLog
 from realtime_nb.timeline.scoring import HasSegments, Spans, true_spans
 
 __all__ = ["committed_items", "item_levels", "processed_audio"]
+
+_PER_MS = PCM_RATE // 1000  # samples per ms of the audio clock
 
 
 def committed_items(log: EventLog) -> list[str]:
@@ -34,7 +37,7 @@ def _retrieved_items(log: EventLog) -> list[tuple[str, int, np.ndarray]]:
             start_ms, _ = log.item_span(item_id)
         except KeyError:
             continue
-        out.append((item_id, round(start_ms * 24), pcm))
+        out.append((item_id, round(start_ms * _PER_MS), pcm))
     return out
 
 
@@ -71,12 +74,12 @@ def item_levels(log: EventLog, truth: HasSegments | Spans = ()) -> pd.DataFrame:
         n = min(raw.size, pcm.size)
         raw_parts.append(raw[:n])
         processed_parts.append(pcm[:n])
-        a_ms, b_ms = start / 24, (start + n) / 24
+        a_ms, b_ms = start / _PER_MS, (start + n) / _PER_MS
         for a, b in spans:
             if min(b, b_ms) > max(a, a_ms):
                 speech.append((offset + max(a, a_ms) - a_ms, offset + min(b, b_ms) - a_ms))
-        offset += n / 24
+        offset += n / _PER_MS
     if not raw_parts:
         raise ValueError("the log has no retrieved user audio: replay(..., retrieve=True) first")
-    table = compare_levels(np.concatenate(raw_parts), np.concatenate(processed_parts), 24000, speech)
+    table = compare_levels(np.concatenate(raw_parts), np.concatenate(processed_parts), PCM_RATE, speech)
     return pd.DataFrame(table).T

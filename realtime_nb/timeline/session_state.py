@@ -31,8 +31,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from realtime_nb.protocol import ConfigError, Dialect, SessionConfig, apply_session_update
-from realtime_nb.protocol.config import wire_param
+from realtime_nb.protocol import SESSION_FIELDS, ConfigError, Dialect, SessionConfig, apply_session_update
+from realtime_nb.protocol.fields import wire_param
 
 __all__ = ["SESSION_EVENTS", "SessionHistory", "read_report", "response_output_format"]
 
@@ -53,7 +53,7 @@ def _show(value: Any) -> str:
 def _keys(param: str) -> list[str]:
     """A wire param (``session.a.b[2].c``) as the keys below ``session``: ``["a", "b", "c"]``."""
     parts = [p for p in re.split(r"[.\[\]]", param) if p and not p.isdigit()]
-    return parts[1:] if parts and parts[0] == "session" else parts
+    return parts[1:] if parts and parts[0] == SESSION_FIELDS.scope else parts
 
 
 def _field_of(param: str, dialect: Dialect) -> str | None:

@@ -14,20 +14,19 @@ from array import array
 import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, decode, float_to_int16, int16_to_float, resample
-
-OUT_RATE = 24000
-WIDTH: dict[str, int] = {"pcm16": 2, "g711_ulaw": 1, "g711_alaw": 1}  # bytes per sample on the wire
+from realtime_nb.protocol import PCM_RATE
+from realtime_nb.protocol.formats import SAMPLE_BYTES
 
 
 def out_samples(nbytes: int, fmt: str) -> int:
     """Number of 24 kHz samples that `nbytes` of `fmt` audio become."""
-    return nbytes // WIDTH[fmt] * (OUT_RATE // AUDIO_RATES[fmt])
+    return nbytes // SAMPLE_BYTES[fmt] * (PCM_RATE // AUDIO_RATES[fmt])
 
 
 def resample_to_24k(samples: np.ndarray, rate: int) -> np.ndarray:
     """int16 at `rate` -> int16 at 24 kHz, through float: soxr's int16 path dithers with state shared
     across calls, so the same audio would come out differently each time it is asked for."""
-    return float_to_int16(resample(int16_to_float(samples), rate, OUT_RATE))
+    return float_to_int16(resample(int16_to_float(samples), rate, PCM_RATE))
 
 
 class _Segment:
@@ -44,11 +43,11 @@ class _Segment:
         """The segment as int16 at 24 kHz (cached until more bytes arrive)."""
         if self.cache is not None and self.cache[0] == len(self.data):
             return self.cache[1]
-        usable = len(self.data) - len(self.data) % WIDTH[self.fmt]
+        usable = len(self.data) - len(self.data) % SAMPLE_BYTES[self.fmt]
         native = decode(bytes(self.data[:usable]), self.fmt)  # type: ignore[arg-type]
         rate = AUDIO_RATES[self.fmt]
-        if rate != OUT_RATE:
-            want = native.size * (OUT_RATE // rate)
+        if rate != PCM_RATE:
+            want = native.size * (PCM_RATE // rate)
             native = resample_to_24k(native, rate)[:want]
             if native.size < want:
                 native = np.concatenate([native, np.zeros(want - native.size, np.int16)])
@@ -133,8 +132,8 @@ class AudioStore:
         peak = 0
         for chunk in chunks:
             seg = self.segments[self.chunk_segment[chunk]]
-            factor = OUT_RATE // AUDIO_RATES[seg.fmt]
-            width = WIDTH[seg.fmt]
+            factor = PCM_RATE // AUDIO_RATES[seg.fmt]
+            width = SAMPLE_BYTES[seg.fmt]
             first = self.chunk_start[chunk] // factor * width
             raw = bytes(seg.data[first : first + self.chunk_len[chunk] // factor * width])
             if raw:

@@ -8,13 +8,15 @@ widgets use of a `realtime_nb.client.RealtimeSession`.
 """
 
 from realtime_nb.client.items import truncate_point
-from realtime_nb.widgets._audio_comm import PCM_RATE, MicError
+from realtime_nb.protocol import PCM_RATE
+from realtime_nb.widgets._audio_comm import MicError
 from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
 from realtime_nb.widgets.live_timeline import LiveTimeline
 from realtime_nb.widgets.mic import Mic
-from realtime_nb.widgets.panel import PanelValues, TuningPanel
+from realtime_nb.widgets.panel import TuningPanel
+from realtime_nb.widgets.panel_logic import PanelValues
 from realtime_nb.widgets.player import Player
 from realtime_nb.widgets.waveform import ItemError, WaveformCompare
 

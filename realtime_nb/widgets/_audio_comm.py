@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime_nb.protocol import PCM_RATE  # the only rate the widgets exchange with the kernel
 from realtime_nb.widgets._session import SessionLike
-
-PCM_RATE = 24000
-"""The only rate the widgets exchange with the kernel: the Realtime API's pcm16 rate."""
 
 
 class MicError(RuntimeError):

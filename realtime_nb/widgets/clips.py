@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from realtime_nb.widgets._audio_comm import PCM_RATE, SessionPump, maybe_await
+from realtime_nb.protocol import PCM_RATE
+from realtime_nb.widgets._audio_comm import SessionPump, maybe_await
 from realtime_nb.widgets._session import SessionLike
 
 _APPEND_MS = 200  # clip slices per append: keeps each event well under the service's size limit

@@ -1,11 +1,11 @@
-// Mic widget front end: AudioWorklet capture -> 24 kHz mono PCM16 chunks -> kernel (binary buffers).
-// No build step: anywidget loads this file as an ES module.
+// Mic widget front end: AudioWorklet capture -> mono PCM16 chunks at the wire rate -> kernel (binary buffers).
+// No build step: anywidget loads this file as an ES module. The wire rate is not written here: the kernel
+// sends it as the `pcm_rate` trait (realtime_nb.protocol.PCM_RATE).
 
-const TARGET_RATE = 24000;
 const PERMISSION_TIMEOUT_MS = 30000;
 
 // The worklet runs on the audio thread. It mixes to mono, low-passes (windowed sinc) when the context
-// runs faster than 24 kHz, resamples by linear interpolation with a fractional read position that
+// runs faster than the wire rate, resamples by linear interpolation with a fractional read position that
 // carries over between render quanta, and cuts PCM16 chunks of a fixed sample count.
 const WORKLET_SOURCE = `
 function lowpass(fc, taps) {
@@ -117,6 +117,7 @@ function render({ model, el: root }) {
   const stats = { chunksSent: 0, samplesSent: 0, contextRate: 0, running: false, error: "", level: 0,
     starts: 0, device: "" };
   hooks().mics.push(stats);
+  const pcmRate = model.get("pcm_rate"); // Hz of the chunks sent to the kernel
 
   const box = el("div", "rtnb-audio rtnb-mic");
   const start = el("button", "rtnb-start", "▶ Start mic");
@@ -155,7 +156,7 @@ function render({ model, el: root }) {
     const s = model.get("status") || {};
     const lat = s.latency_ms == null ? "–" : `${s.latency_ms} ms`;
     info.textContent = cap
-      ? `● live at ${stats.contextRate} Hz → 24 kHz · sent ${stats.chunksSent} chunks (${Math.round(stats.samplesSent / 24)} ms)` +
+      ? `● live at ${stats.contextRate} Hz → ${pcmRate / 1000} kHz · sent ${stats.chunksSent} chunks (${Math.round(stats.samplesSent * 1000 / pcmRate)} ms)` +
         ` · kernel got ${s.chunks ?? 0}, dropped ${s.dropped ?? 0}, latency ${lat}`
       : `stopped · sent ${stats.chunksSent} chunks`;
   }
@@ -201,7 +202,7 @@ function render({ model, el: root }) {
     const m = e.data;
     if (m.kind === "chunk") {
       const n = m.pcm.byteLength / 2;
-      model.send({ type: "chunk", seq: m.seq, t_capture: performance.now(), rate: TARGET_RATE, level: m.level },
+      model.send({ type: "chunk", seq: m.seq, t_capture: performance.now(), rate: pcmRate, level: m.level },
         undefined, [m.pcm]);
       stats.chunksSent++; stats.samplesSent += n;
       setLevel(m.level);
@@ -245,10 +246,10 @@ function render({ model, el: root }) {
         clearTimeout(timer);
         await ctx.audioWorklet.addModule(getWorkletUrl());
         const source = ctx.createMediaStreamSource(stream);
-        const chunkSamples = Math.round(TARGET_RATE * model.get("chunk_ms") / 1000);
+        const chunkSamples = Math.round(pcmRate * model.get("chunk_ms") / 1000);
         const node = new AudioWorkletNode(ctx, "rtnb-capture", {
           numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
-          processorOptions: { targetRate: TARGET_RATE, chunkSamples, gate: model.get("mode") === "open" },
+          processorOptions: { targetRate: pcmRate, chunkSamples, gate: model.get("mode") === "open" },
         });
         node.port.onmessage = onWorklet;
         source.connect(node);
@@ -258,7 +259,7 @@ function render({ model, el: root }) {
         stats.running = true; stats.starts++; stats.contextRate = ctx.sampleRate;
         stats.device = track ? track.label : "";
         model.set("running", true); model.set("error", ""); model.save_changes();
-        model.send({ type: "started", context_rate: ctx.sampleRate, rate: TARGET_RATE, chunk_samples: chunkSamples,
+        model.send({ type: "started", context_rate: ctx.sampleRate, rate: pcmRate, chunk_samples: chunkSamples,
           device: stats.device, echo_cancellation: model.get("echo_cancellation"), t_page: performance.now(),
           time_origin: performance.timeOrigin });
         refreshDevices();

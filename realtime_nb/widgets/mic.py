@@ -19,8 +19,8 @@ import anywidget
 import numpy as np
 import traitlets
 
+from realtime_nb.protocol import PCM_RATE
 from realtime_nb.widgets._audio_comm import (
-    PCM_RATE,
     Chunk,
     ClockSync,
     LatencyLog,
@@ -69,6 +69,8 @@ class Mic(anywidget.AnyWidget):
     device_id = traitlets.Unicode("").tag(sync=True)
     # 0 = the browser's default rate. Tests force 44100 / 48000 to check the worklet's resampling.
     context_rate = traitlets.Int(0).tag(sync=True)
+    # The rate the page resamples to and sends: the protocol's, told to the page so it is written once.
+    pcm_rate = traitlets.Int(PCM_RATE, read_only=True).tag(sync=True)
     # Written by the page: whether capture runs, and the last error text shown in the widget.
     running = traitlets.Bool(False).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)

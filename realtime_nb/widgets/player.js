@@ -1,7 +1,7 @@
-// Player widget front end: 24 kHz PCM16 chunks from the kernel, one AudioBufferSource per chunk
-// scheduled on a play head; reports per item how many ms the listener has heard.
+// Player widget front end: PCM16 chunks from the kernel, one AudioBufferSource per chunk scheduled on
+// a play head; reports per item how many ms the listener has heard. The chunks' rate is not written
+// here: the kernel sends it as the `pcm_rate` trait (realtime_nb.protocol.PCM_RATE).
 
-const PCM_RATE = 24000;
 const START_LEAD_S = 0.05;      // head room when playback starts from idle, so the first chunk is whole
 const REPORT_EVERY_MS = 100;    // played-ms reports while audio is scheduled
 
@@ -22,6 +22,7 @@ function render({ model, el: root }) {
   const stats = { received: 0, queued: 0, ended: 0, stopped: 0, secondsPlayed: 0, queuedSeconds: 0,
     rms: 0, maxRms: 0, state: "none", lastSeq: -1, reports: 0 };
   hooks().players.push(stats);
+  const pcmRate = model.get("pcm_rate"); // Hz of the chunks the kernel sends
 
   const box = el("div", "rtnb-audio rtnb-player");
   const enable = el("button", "rtnb-enable", "🔊 Enable audio");
@@ -66,14 +67,14 @@ function render({ model, el: root }) {
 
   function schedule(item, pcm) {
     const n = pcm.length;
-    const buf = ctx.createBuffer(1, n, PCM_RATE);
+    const buf = ctx.createBuffer(1, n, pcmRate);
     const ch = buf.getChannelData(0);
     for (let i = 0; i < n; i++) ch[i] = pcm[i] / 32768;
     const src = ctx.createBufferSource();
     src.buffer = buf;
     src.connect(analyser);
     const start = Math.max(playHead, ctx.currentTime + (live.length ? 0 : START_LEAD_S));
-    const chunk = { src, item, start, dur: n / PCM_RATE, done: false };
+    const chunk = { src, item, start, dur: n / pcmRate, done: false };
     src.onended = () => {
       if (chunk.done) return;  // cut by stop(): already accounted
       chunk.done = true;

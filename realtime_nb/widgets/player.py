@@ -22,8 +22,9 @@ import numpy as np
 import traitlets
 
 from realtime_nb.client.items import truncate_point
+from realtime_nb.protocol import PCM_RATE
 from realtime_nb.timeline.fields import AUDIO_DELTA_TYPE
-from realtime_nb.widgets._audio_comm import PCM_RATE, maybe_await, pcm16_from_buffer, subscribe
+from realtime_nb.widgets._audio_comm import maybe_await, pcm16_from_buffer, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect
 from realtime_nb.widgets._session import SessionLike
 
@@ -59,6 +60,8 @@ class Player(anywidget.AnyWidget):
 
     # Kernel-side totals for the page's counters (the page adds its own played figures).
     received_ms = traitlets.Float(0.0).tag(sync=True)
+    # The rate of the chunks the kernel sends: the protocol's, told to the page so it is written once.
+    pcm_rate = traitlets.Int(PCM_RATE, read_only=True).tag(sync=True)
     # Written by the page: whether audio is queued / sounding, and the AudioContext state.
     playing = traitlets.Bool(False).tag(sync=True)
     # Why the attached session's connection dropped ("" while it is up): the page greys out and says so.

@@ -33,11 +33,10 @@ import pandas as pd
 from realtime_nb.audio import resample
 from realtime_nb.audio.levels import compare_levels
 from realtime_nb.plots.waveform import plot_waveform_compare
-from realtime_nb.protocol import ServerVad, SessionConfig
+from realtime_nb.protocol import PCM_RATE, ServerVad, SessionConfig
 from realtime_nb.timeline import EventLog
 from realtime_nb.widgets._session import SessionLike
 
-RATE = 24000
 _ITEM_EVENTS = ("conversation.item.added", "conversation.item.done", "conversation.item.retrieved",
                 "conversation.item.create")  # fmt: skip
 _LAG_SEARCH_MS = 100.0  # the server's filters are compensated; anything beyond this is a real fault
@@ -72,7 +71,7 @@ class ItemAudio:
     start_ms: float | None
     marks: dict[str, float] = field(default_factory=dict)
     speech_ms: tuple[float, float] | None = None
-    rate: int = RATE
+    rate: int = PCM_RATE
 
     @property
     def offset_ms(self) -> float:
@@ -106,7 +105,7 @@ class Comparison:
 def alignment(
     raw: np.ndarray,
     processed: np.ndarray,
-    rate: int = RATE,
+    rate: int = PCM_RATE,
     *,
     max_lag_ms: float = _LAG_SEARCH_MS,
     start: int = 0,
@@ -242,7 +241,7 @@ def _speech_span(log: EventLog, rows: pd.DataFrame, marks: dict[str, float]) -> 
     return (begin, end) if end > begin else None
 
 
-def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
+def wav_bytes(samples: np.ndarray, rate: int = PCM_RATE) -> bytes:
     """Mono 16-bit WAV in memory, for a browser audio element."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
@@ -329,8 +328,8 @@ class WaveformCompare:
                 processed = self.log.retrieved_audio(self.item_id)
             except KeyError:  # a log that does not record retrievals: use the decoded reply
                 pcm = np.asarray(reply.get("audio_pcm", np.zeros(0, np.int16)), np.int16)
-                rate = int(reply.get("audio_rate", RATE))
-                processed = pcm if rate == RATE else resample(pcm, rate, RATE)
+                rate = int(reply.get("audio_rate", PCM_RATE))
+                processed = pcm if rate == PCM_RATE else resample(pcm, rate, PCM_RATE)
             self.item = replace(self.item, processed=processed)
             self.comparison = compare(self.item)
         except BaseException as exc:

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from realtime_nb.client import Endpoint, Secret
-from realtime_nb.protocol.redaction import MASK, RedactingLogger, redact
+from realtime_nb.protocol.redaction import MASK, SECRET_KEYS, RedactingLogger, is_secret, redact
 
 EPHEMERAL = "ek_68af2a8e1b3c4d5e6f7a8b9c"
 PLATFORM = "sk-proj-Ab12Cd34Ef56Gh78"
@@ -102,3 +102,14 @@ def test_redacting_logger_formats_then_redacts(caplog: pytest.LogCaptureFixture)
     logging.getLogger("test.redaction").setLevel(logging.INFO)
     log.debug("%d", "not formatted when the level is off")  # would raise TypeError if it were
     assert len(caplog.records) == 3
+
+
+def test_is_secret_names_the_members_masked_whole() -> None:
+    for key in SECRET_KEYS:
+        assert is_secret(key.upper(), AZURE) and is_secret(key, "") and not is_secret(key, None)
+    assert is_secret("client_secret", EPHEMERAL) and is_secret("value", EPHEMERAL)
+    assert not is_secret("value", "hello") and not is_secret("client_secret", {"value": EPHEMERAL})
+    assert not is_secret("model", PLATFORM)  # a key that looks like one is left to `redact`
+    # every credential key the text patterns know is one `is_secret` masks in structured data
+    for key in SECRET_KEYS:
+        assert redact(json.dumps({key: AZURE})) == json.dumps({key: MASK})

@@ -26,10 +26,10 @@ from realtime_nb.protocol import (
     Transcription,
     to_canonical,
 )
-from realtime_nb.widgets.panel import (
+from realtime_nb.widgets.panel import TuningPanel
+from realtime_nb.widgets.panel_logic import (
     Debounce,
     PanelValues,
-    TuningPanel,
     config_from_values,
     decide,
     describe_config,

@@ -40,12 +40,12 @@ import numpy as np
 
 from realtime_nb.audio import StreamResampler
 from realtime_nb.engine.models._common import ModelUnavailableError, as_float_audio
+from realtime_nb.protocol import PCM_RATE  # the engine's audio clock
 
 DenoiseKind = Literal["near_field", "far_field"]
 KINDS: tuple[DenoiseKind, ...] = ("near_field", "far_field")
 NEAR_FIELD_ATTEN_DB = 12.0
 FAR_FIELD_ATTEN_DB = 100.0  # the C API's "no limit"
-SAMPLE_RATE = 24000  # the engine's audio clock
 _MODEL_RATE = 48000
 _FRAME = 480  # 10 ms at 48 kHz
 _MODEL_DELAY = 3 * _FRAME  # STFT overlap + two frames of look-ahead: 30 ms
@@ -78,7 +78,7 @@ def _load_library() -> tuple[ctypes.CDLL, bytes]:
 class Denoiser:
     """One noise-reduction setting, shared by all sessions; `stream()` gives per-session state."""
 
-    sample_rate = SAMPLE_RATE
+    sample_rate = PCM_RATE
 
     def __init__(self, kind: DenoiseKind) -> None:
         if kind not in _SETTINGS:
@@ -148,8 +148,8 @@ class DenoiseStream:
     def __init__(self, owner: Denoiser, state: int) -> None:
         self._lib = owner._lib
         self._state: int | None = state
-        self._up = StreamResampler(SAMPLE_RATE, _MODEL_RATE, quality=_RESAMPLE_QUALITY)
-        self._down = StreamResampler(_MODEL_RATE, SAMPLE_RATE, quality=_RESAMPLE_QUALITY)
+        self._up = StreamResampler(PCM_RATE, _MODEL_RATE, quality=_RESAMPLE_QUALITY)
+        self._down = StreamResampler(_MODEL_RATE, PCM_RATE, quality=_RESAMPLE_QUALITY)
         self._pending48 = np.zeros(0, dtype=np.float32)
         self._skip48 = _MODEL_DELAY
         self._frame_in = np.zeros(_FRAME, dtype=np.float32)

@@ -22,10 +22,13 @@ import numpy as np
 
 from realtime_nb.audio import resample
 from realtime_nb.engine.models._common import ModelUnavailableError
+from realtime_nb.protocol import PCM_RATE, SESSION_FIELDS, VOICES, Dialect
+from realtime_nb.protocol.rules import Number
 
-SAMPLE_RATE = 24000
-VOICE_NAMES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
-MIN_SPEED, MAX_SPEED = 0.25, 1.5  # the service's range for audio.output.speed
+VOICE_NAMES = tuple(sorted(VOICES[Dialect.GA]))  # every voice the service names (GA has them all)
+_SPEED = SESSION_FIELDS.row("speed").allowed
+assert isinstance(_SPEED, Number)
+MIN_SPEED, MAX_SPEED = _SPEED.low, _SPEED.high  # the service's speed range
 FIRST_CHUNK_WORDS = 8  # a first sentence longer than this is split so audio starts sooner
 _INSTALL_HINT = "speech synthesis needs the voice extra (GPL-3.0): pip install 'realtime-nb[voice]'"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -59,7 +62,7 @@ def _split_first_sentence(text: str, max_words: int = FIRST_CHUNK_WORDS) -> list
 class PiperVoice:
     """The shared Piper voice; `synthesize` and `render` may be called from several threads."""
 
-    sample_rate = SAMPLE_RATE
+    sample_rate = PCM_RATE
     voices = VOICE_NAMES
 
     def __init__(self, model_path: Path | None = None, config_path: Path | None = None) -> None:
@@ -78,7 +81,7 @@ class PiperVoice:
         self.native_rate: int = self._piper.config.sample_rate
 
     def __repr__(self) -> str:
-        return f"PiperVoice({Path(self.model_path).name}, {self.native_rate} Hz -> {SAMPLE_RATE} Hz)"
+        return f"PiperVoice({Path(self.model_path).name}, {self.native_rate} Hz -> {PCM_RATE} Hz)"
 
     def _config(self, text: str, voice: str, speed: float, variation: bool) -> Any:
         if not isinstance(text, str) or not text.strip():
@@ -109,7 +112,7 @@ class PiperVoice:
         chunks = list(self._sentences(text, config))
         if not chunks:
             raise ValueError(f"the voice produced no audio for {text!r}")
-        return resample(np.concatenate(chunks), self.native_rate, SAMPLE_RATE)
+        return resample(np.concatenate(chunks), self.native_rate, PCM_RATE)
 
     def _sentences(self, text: str, config: Any) -> Iterator[np.ndarray]:
         """Native-rate int16 audio per sentence, peak-normalised as Piper does."""
@@ -128,4 +131,4 @@ class PiperVoice:
     def _chunks(self, parts: list[str], config: Any) -> Iterator[np.ndarray]:
         for part in parts:
             for audio in self._sentences(part, config):
-                yield resample(audio, self.native_rate, SAMPLE_RATE)
+                yield resample(audio, self.native_rate, PCM_RATE)
