@@ -319,6 +319,11 @@ class FrontDoorConnection(ServerConnection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._door_transport = cast(asyncio.Transport, transport)
+        if self.door._closed:  # the engine is stopping: accepted in the last moment, served by no one
+            self._undecided = False
+            self._handed_over = True
+            self._door_transport.abort()
+            return
         self.door._add(self)
         self._sniff_timer = self.loop.call_later(self.door.limits.head_timeout_s, self._sniff_timed_out)
 

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -197,7 +197,7 @@ def start_engine(
     session_factory: SessionFactory | None = None,
     server_options: Mapping[str, Any] | None = None,
     allowed_origins: Iterable[str] | None = None,
-    calls: CallRegistryLike | None = None,
+    calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
     **options: Any,
 ) -> Engine:
     """Start the local engine in a background thread and return once it listens.
@@ -212,8 +212,8 @@ def start_engine(
 
     WebRTC signalling is served on the same port (``http://HOST:PORT/v1/realtime/client_secrets``,
     ``…/calls``, and the other flows): `allowed_origins` are page origins trusted beside loopback
-    ones (``["https://lab.example.org"]``); `calls` is the call registry that answers offers (None:
-    calls answer 501).
+    ones (``["https://lab.example.org"]``); `calls` is the call registry that answers offers, or a
+    factory ``(server) -> registry`` run on the engine's loop (None: calls answer 501).
     """
     started = time.perf_counter()
     if not isinstance(port, int) or not 0 <= port <= 65535:

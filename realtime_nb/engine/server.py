@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,7 +97,9 @@ class EngineServer:
 
     WebRTC signalling (same port): `allowed_origins` are the page origins trusted beside loopback
     ones (see `origins`); `calls` is the call registry (`CallRegistryLike`; None: calls answer 501
-    "WebRTC calls are not available"), closed with the server; `keys` replaces the ephemeral key store
+    "WebRTC calls are not available"), or a factory ``(server) -> registry`` called on the server's
+    loop in `start` (a registry that needs the server's sessions, pool or loop is built there); it
+    is closed with the server. `keys` replaces the ephemeral key store
     (e.g. one with an injected clock); `http_limits` bounds HTTP clients (`HttpLimits`).
     """
 
@@ -112,7 +114,7 @@ class EngineServer:
         workers: int | None = None,
         close_timeout: float = 5.0,
         allowed_origins: Iterable[str] | None = None,
-        calls: CallRegistryLike | None = None,
+        calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
         keys: KeyStore | None = None,
         http_limits: HttpLimits | None = None,
     ) -> None:
@@ -125,7 +127,8 @@ class EngineServer:
         self._token = token
         self._options = dict(options or {})
         self.origins = OriginPolicy.from_names(allowed_origins)  # ValueError naming a bad origin
-        self.calls = calls
+        self._calls_factory = calls if _is_factory(calls) else None
+        self.calls: CallRegistryLike | None = None if _is_factory(calls) else calls  # type: ignore[assignment]
         self.keys = keys if keys is not None else KeyStore()
         self.http_limits = http_limits or HttpLimits()
         self._factory = session_factory
@@ -149,7 +152,7 @@ class EngineServer:
                 calls_available=calls is not None,
                 default_model=str(self._options.get("model") or "gpt-realtime"),
             ),
-            calls,
+            self.calls,
             self.http_limits,
             self._logger,
         )
@@ -187,6 +190,9 @@ class EngineServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = a free port). Raises OSError as the OS reports it (e.g. in use)."""
+        if self._calls_factory is not None and self.calls is None:
+            self.calls = self._calls_factory(self)
+            self.front_door.calls = self.calls
         self._server = await serve(
             self._handle,
             host,
@@ -291,6 +297,11 @@ class EngineServer:
             self._connections.discard(connection)
             self._note_idle()
             log.info("session closed")
+
+
+def _is_factory(calls: object) -> bool:
+    """A call registry factory rather than a registry (which is not itself callable)."""
+    return calls is not None and callable(calls) and not hasattr(calls, "open_call")
 
 
 def _select_subprotocol(connection: ServerConnection, subprotocols: Sequence[str]) -> str | None:

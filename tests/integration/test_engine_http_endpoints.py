@@ -667,3 +667,40 @@ def test_stop_closes_http_clients_and_the_calls() -> None:
 
     asyncio.run(hold())
     assert calls.closed and not engine.running
+
+
+async def test_expect_100_continue_is_honoured(rig: Rig) -> None:
+    """curl sends Expect: 100-continue for bodies over 1 KiB and waits for the go-ahead."""
+    body = json.dumps({"session": {**GA_SESSION, "instructions": "x" * 2000}}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.engine.port)
+    try:
+        writer.write(
+            b"POST /v1/realtime/client_secrets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        writer.write(body)
+        final = await asyncio.wait_for(reader.read(), TIMEOUT)
+    finally:
+        writer.close()
+    assert final.startswith(b"HTTP/1.1 200 OK") and b'"value": "ek_' in final
+
+
+def test_a_registry_factory_is_built_on_the_engine_loop_with_the_server() -> None:
+    built: list[tuple[Any, Any]] = []
+
+    def factory(server: Any) -> FakeCalls:
+        built.append((server, asyncio.get_running_loop()))
+        return FakeCalls()
+
+    with start_engine(preload=False, calls=factory) as engine:
+
+        async def place() -> httpx.Response:
+            async with httpx.AsyncClient(base_url=engine.http_url, timeout=TIMEOUT) as client:
+                return await _call(client, "ga-openai", await _mint(client, "ga-openai"))
+
+        assert asyncio.run(place()).status_code == 201
+        [(server, loop)] = built
+        assert server is engine._server and loop is engine._loop
+        assert engine.stats()["calls_open"] == 1
