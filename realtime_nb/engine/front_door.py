@@ -469,7 +469,16 @@ class HttpConnection(asyncio.Protocol):
                 if isinstance(request_or_answer, Answer):
                     self._send(request_or_answer, head_only=False)
                     return
-                answer = await self._door.answer(request_or_answer, lambda: self._lost or self._peer_eof)
+                try:
+                    answer = await self._door.answer(request_or_answer, lambda: self._lost or self._peer_eof)
+                except Exception:  # a fault here must not leave the client without an answer
+                    self._door.log.exception("answering an HTTP request failed")
+                    answer = error_answer(
+                        HTTPStatus.INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "The engine failed to answer this request; its log says why.",
+                        close=True,
+                    )
                 if self._lost:
                     return
                 self._send(answer, head_only=request_or_answer.method == "HEAD")

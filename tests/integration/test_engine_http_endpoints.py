@@ -704,3 +704,17 @@ def test_a_registry_factory_is_built_on_the_engine_loop_with_the_server() -> Non
         [(server, loop)] = built
         assert server is engine._server and loop is engine._loop
         assert engine.stats()["calls_open"] == 1
+
+
+async def test_a_fault_in_the_api_is_a_500_and_the_engine_serves_on(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(request: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(rig.engine._server.front_door.api, "handle", broken)
+    async with rig.client() as client:
+        _error(await client.post("/v1/realtime/client_secrets", json={}), 500, "server_error")
+    monkeypatch.undo()
+    async with rig.client() as client:
+        assert (await client.post("/v1/realtime/client_secrets", json={})).status_code == 200
