@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"clients must present this key (Bearer or api-key); default: ${TOKEN_ENV} if set, else none",
     )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        type=_origin,
+        default=[],
+        metavar="URL",
+        help="a page origin (scheme://host[:port]) trusted to mint keys and place WebRTC calls, besides "
+        "loopback pages (http://127.0.0.1:*, http://localhost:*); repeatable",
+    )
     serve.add_argument("--preload", action="store_true", help="load every model before listening")
     serve.add_argument(
         "--max-session-minutes",
@@ -69,6 +78,15 @@ def _port(text: str) -> int:
     return value
 
 
+def _origin(text: str) -> str:
+    from realtime_nb.engine.origins import normalize_origin
+
+    try:
+        return normalize_origin(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 async def _serve(args: argparse.Namespace, token: str | None) -> int:
     from realtime_nb.engine.runner import (
         EnginePortInUseError,
@@ -87,7 +105,7 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     if args.max_session_minutes is not None:
         options["max_session_s"] = args.max_session_minutes * 60.0
     started = time.perf_counter()
-    server = EngineServer(token=token, options=options)
+    server = EngineServer(token=token, options=options, allowed_origins=args.allow_origin)
     server.prepare()
     if args.preload:
         print("loading models…", file=sys.stderr, flush=True)
@@ -114,6 +132,14 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
         flush=True,
     )
     print(f"  auth: {'token required' if token else 'none (any key is accepted)'}; Ctrl-C stops", flush=True)
+    http = url.replace("ws://", "http://", 1)
+    print(
+        f"  WebRTC:        POST {http}/v1/realtime/client_secrets, then {http}/v1/realtime/calls "
+        "(and the Azure / preview paths)",
+        flush=True,
+    )
+    pages = ", ".join(["loopback pages", *sorted(server.origins.named)])
+    print(f"  pages trusted: {pages}", flush=True)
     if not is_loopback(args.host):
         print(
             f"warning: bound to {args.host}, reachable from other machines"

@@ -31,6 +31,7 @@ _PREVIEW_MODELS = (
     "gpt-4o-mini-realtime-preview",
     "gpt-4o-mini-realtime-preview-2024-12-17",
 )
+DEFAULT_PREVIEW_MODEL = _PREVIEW_MODELS[0]
 _BROWSER_KEY_PREFIX = "openai-insecure-api-key."
 _BROWSER_BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 HELP_URLS = (
@@ -38,6 +39,7 @@ HELP_URLS = (
     "ws://HOST:PORT/openai/v1/realtime?model=DEPLOYMENT (Azure GA), "
     "ws://HOST:PORT/openai/realtime?api-version=2025-04-01-preview&deployment=DEPLOYMENT (Azure preview)"
 )
+HEALTH_TEXT = f"realtime_nb engine. Connect to {HELP_URLS}\n"  # what a plain GET of / answers
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Route:
         does; elsewhere the name the client gave is reported back.
         """
         if self.azure and self.dialect is Dialect.PREVIEW and self.model not in _PREVIEW_MODELS:
-            return _PREVIEW_MODELS[0]
+            return DEFAULT_PREVIEW_MODEL
         return self.model
 
 
@@ -169,6 +171,28 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
         "not_found",
         f"no realtime endpoint at {route_path!r}; this engine serves {HELP_URLS}",
     )
+
+
+TOKEN_REFUSAL = Refusal(
+    HTTPStatus.UNAUTHORIZED,
+    "invalid_api_key",
+    "this engine needs its token: send 'Authorization: Bearer <token>', 'api-key: <token>' "
+    "or ?api-key=<token>",
+)
+
+
+def screen_handshake(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> Refusal | None:
+    """The refusal a handshake (or a plain GET of a WebSocket path) gets, or None to go ahead.
+
+    An unknown path is 404 before any auth (nothing there to protect), then the token, then the
+    route's own refusals, so a client without the token learns nothing about the routes.
+    """
+    route = route_request(path, headers)
+    if isinstance(route, Refusal) and route.status == HTTPStatus.NOT_FOUND:
+        return route
+    if not check_credentials(token, path, headers):
+        return TOKEN_REFUSAL
+    return route if isinstance(route, Refusal) else None
 
 
 def check_credentials(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> bool:

@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from realtime_nb.engine.server import EngineServer, SessionFactory
+from realtime_nb.engine.server import CallRegistryLike, EngineServer, SessionFactory
 
 __all__ = [
     "Engine",
@@ -113,6 +113,11 @@ class Engine:
         return f"ws://{_url_host(self.host)}:{self.port}"
 
     @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base of the WebRTC endpoints (same port as `url`)."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
     def websocket_base_url(self) -> str:
         """For ``AsyncOpenAI(websocket_base_url=…)`` (GA, or preview via ``.beta.realtime``)."""
         return f"{self.url}/v1"
@@ -191,6 +196,8 @@ def start_engine(
     preload: bool | None = None,
     session_factory: SessionFactory | None = None,
     server_options: Mapping[str, Any] | None = None,
+    allowed_origins: Iterable[str] | None = None,
+    calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
     **options: Any,
 ) -> Engine:
     """Start the local engine in a background thread and return once it listens.
@@ -201,7 +208,12 @@ def start_engine(
     True loads them before returning; False leaves them to the first session. Other keyword
     `options` go to `EngineOptions` for each
     session; `server_options` to `EngineServer` (e.g. ``tick_interval``, ``workers``,
-    ``max_message_bytes``). Models are shared by every engine in the process.
+    ``max_message_bytes``, ``keys``, ``http_limits``). Models are shared by every engine in the process.
+
+    WebRTC signalling is served on the same port (``http://HOST:PORT/v1/realtime/client_secrets``,
+    ``…/calls``, and the other flows): `allowed_origins` are page origins trusted beside loopback
+    ones (``["https://lab.example.org"]``); `calls` is the call registry that answers offers, or a
+    factory ``(server) -> registry`` run on the engine's loop (None: calls answer 501).
     """
     started = time.perf_counter()
     if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -211,7 +223,12 @@ def start_engine(
             "engine listening on %s: reachable from other machines%s", host, "" if token else ", no token"
         )
     server = EngineServer(
-        token=token, options=options, session_factory=session_factory, **(server_options or {})
+        token=token,
+        options=options,
+        session_factory=session_factory,
+        allowed_origins=allowed_origins,
+        calls=calls,
+        **(server_options or {}),
     )
     server.prepare()  # bad options fail here, in the caller's thread, with their own message
     if preload:

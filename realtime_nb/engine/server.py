@@ -1,9 +1,10 @@
-"""The engine's WebSocket server: one `EngineSession` per socket, on the current event loop.
+"""The engine's server: one `EngineSession` per WebSocket, WebRTC signalling beside it, one port.
 
 Everything protocol-shaped lives in the sans-I/O `EngineSession`; the adapter only moves bytes. It is
-three small modules: `handshake` (routing and auth, sans-I/O), `connection` (one socket's loop:
-frames in, events out in order, heavy jobs onto the shared thread pool, a timer that calls `tick()`)
-and this one (listening, the pool, the HTTP answers to what is not a WebSocket upgrade), with
+small modules: `handshake` (routing and auth, sans-I/O), `connection` (one socket's loop: frames in,
+events out in order, heavy jobs onto the shared thread pool, a timer that calls `tick()`),
+`front_door` (WebSocket upgrades to websockets, every other request to the sans-I/O `http_api`:
+ephemeral keys, calls, CORS) and this one (listening, the pool, the call registry), with
 `protocol.redaction` keeping credentials out of the logs.
 """
 
@@ -16,7 +17,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,21 +26,29 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from realtime_nb.engine.connection import Connection, SessionFactory, SessionLike, clip_reason
+from realtime_nb.engine.ephemeral_keys import KeyStore
+from realtime_nb.engine.front_door import CallRegistryLike, FrontDoor, HttpLimits
 from realtime_nb.engine.handshake import (
-    HELP_URLS,
+    HEALTH_TEXT,
     PREVIEW_API_VERSIONS,
     Refusal,
     Route,
     check_credentials,
     route_request,
+    screen_handshake,
 )
+from realtime_nb.engine.http_api import HttpApi
+from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.redaction import RedactingLogger
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "PREVIEW_API_VERSIONS",
+    "CallRegistryLike",
     "EngineServer",
+    "HttpLimits",
+    "KeyStore",
     "Refusal",
     "Route",
     "SessionFactory",
@@ -79,11 +88,19 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
 
 
 class EngineServer:
-    """The engine's WebSocket server on the current event loop (see `runner.start_engine` for a thread).
+    """The engine's server on the current event loop (see `runner.start_engine` for a thread).
 
-    `token`: when set, every client must present it (see `check_credentials`); it is never logged.
-    `options`: passed to `EngineOptions` for every session. `session_factory` replaces the default
-    (shared `Models` + `EngineSession`) and exists for tests of the adapter alone.
+    `token`: when set, every client must present it (see `check_credentials`), and minting an
+    ephemeral key or a unified-form call needs it too; it is never logged. `options`: passed to
+    `EngineOptions` for every session. `session_factory` replaces the default (shared `Models` +
+    `EngineSession`) and exists for tests of the adapter alone.
+
+    WebRTC signalling (same port): `allowed_origins` are the page origins trusted beside loopback
+    ones (see `origins`); `calls` is the call registry (`CallRegistryLike`; None: calls answer 501
+    "WebRTC calls are not available"), or a factory ``(server) -> registry`` called on the server's
+    loop in `start` (a registry that needs the server's sessions, pool or loop is built there); it
+    is closed with the server. `keys` replaces the ephemeral key store
+    (e.g. one with an injected clock); `http_limits` bounds HTTP clients (`HttpLimits`).
     """
 
     def __init__(
@@ -96,6 +113,10 @@ class EngineServer:
         tick_interval: float = DEFAULT_TICK_INTERVAL_S,
         workers: int | None = None,
         close_timeout: float = 5.0,
+        allowed_origins: Iterable[str] | None = None,
+        calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
+        keys: KeyStore | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("token must be a non-empty string (or None for no auth)")
@@ -105,6 +126,11 @@ class EngineServer:
             raise ValueError(f"tick_interval must be positive, got {tick_interval}")
         self._token = token
         self._options = dict(options or {})
+        self.origins = OriginPolicy.from_names(allowed_origins)  # ValueError naming a bad origin
+        self._calls_factory = calls if _is_factory(calls) else None
+        self.calls: CallRegistryLike | None = None if _is_factory(calls) else calls  # type: ignore[assignment]
+        self.keys = keys if keys is not None else KeyStore()
+        self.http_limits = http_limits or HttpLimits()
         self._factory = session_factory
         self._uses_default_factory = False
         self.max_message_bytes = max_message_bytes
@@ -117,6 +143,19 @@ class EngineServer:
         self._connections: set[Connection] = set()
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
         self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
+        self._logger = RedactingLogger(log, self._token)
+        self.front_door = FrontDoor(
+            HttpApi(
+                token=token,
+                keys=self.keys,
+                origins=self.origins,
+                calls_available=calls is not None,
+                default_model=str(self._options.get("model") or "gpt-realtime"),
+            ),
+            self.calls,
+            self.http_limits,
+            self._logger,
+        )
 
     def __repr__(self) -> str:
         auth = "token" if self.requires_token else "open"
@@ -151,6 +190,9 @@ class EngineServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = a free port). Raises OSError as the OS reports it (e.g. in use)."""
+        if self._calls_factory is not None and self.calls is None:
+            self.calls = self._calls_factory(self)
+            self.front_door.calls = self.calls
         self._server = await serve(
             self._handle,
             host,
@@ -161,7 +203,9 @@ class EngineServer:
             # Base64 audio barely compresses and deflate costs CPU every real-time session shares.
             compression=None,
             close_timeout=self.close_timeout,
-            logger=RedactingLogger(log, self._token),
+            logger=self._logger,
+            # Requests that are not WebSocket upgrades (WebRTC signalling) leave here for HTTP.
+            create_connection=self.front_door.connection_class(),
         )
 
     @property
@@ -174,12 +218,18 @@ class EngineServer:
         return sockets[0].getsockname()[1] if sockets else None
 
     def stats(self) -> dict[str, int]:
-        """Live counters (call on the server's loop): open connections and jobs not yet fed back."""
-        return {
+        """Live counters (call on the server's loop): open connections and jobs not yet fed back,
+        HTTP connections, live ephemeral keys, and the call registry's counters (``calls_*``)."""
+        stats = {
             "connections": len(self._connections),
             "pending_jobs": sum(c.pending_jobs for c in self._connections),
             "jobs_in_flight": self.jobs_in_flight,
+            **self.front_door.stats(),
+            "ephemeral_keys": len(self.keys),
         }
+        if self.calls is not None:
+            stats.update({f"calls_{k}": v for k, v in self.calls.stats().items() if isinstance(v, int)})
+        return stats
 
     @property
     def idle(self) -> bool:
@@ -205,31 +255,25 @@ class EngineServer:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        """Close every connection (1001 going away), stop listening, and drop queued jobs."""
+        """Close every connection (1001 going away) and call, stop listening, and drop queued jobs."""
         if self._server is not None:
             self._server.close(close_connections=True)
+            await self.front_door.close()
             await self._server.wait_closed()
             self._server = None
+        if self.calls is not None:
+            try:
+                await self.calls.close_all()
+            except Exception:
+                log.exception("closing the WebRTC calls failed")
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path in ("", "/"):
-            return _respond(
-                connection, HTTPStatus.OK, f"realtime_nb engine. Connect to {HELP_URLS}\n", "text/plain"
-            )
-        route = route_request(request.path, request.headers)
-        if isinstance(route, Refusal) and route.status == HTTPStatus.NOT_FOUND:
-            return _respond(connection, route.status, route.body())
-        if not check_credentials(self._token, request.path, request.headers):
-            refusal = Refusal(
-                HTTPStatus.UNAUTHORIZED,
-                "invalid_api_key",
-                "this engine needs its token: send 'Authorization: Bearer <token>', 'api-key: <token>' "
-                "or ?api-key=<token>",
-            )
+            return _respond(connection, HTTPStatus.OK, HEALTH_TEXT, "text/plain")
+        refusal = screen_handshake(self._token, request.path, request.headers)
+        if refusal is not None:
             return _respond(connection, refusal.status, refusal.body())
-        if isinstance(route, Refusal):
-            return _respond(connection, route.status, route.body())
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -253,6 +297,11 @@ class EngineServer:
             self._connections.discard(connection)
             self._note_idle()
             log.info("session closed")
+
+
+def _is_factory(calls: object) -> bool:
+    """A call registry factory rather than a registry (which is not itself callable)."""
+    return calls is not None and callable(calls) and not hasattr(calls, "open_call")
 
 
 def _select_subprotocol(connection: ServerConnection, subprotocols: Sequence[str]) -> str | None:
