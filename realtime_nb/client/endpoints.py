@@ -365,11 +365,10 @@ class Endpoint:
                 "the unified flow (multipart SDP + session with the standard key) is GA only; "
                 "use flow='ephemeral' for the preview protocol"
             )
-        prefix = self._api_prefix()
-        base = self.http_base + prefix
+        base = self.http_base + self._api_prefix()
         model = urlencode({"model": self.model or ""})
+        calls_resource = self._calls_resource()
         if self.service == "azure":
-            calls_resource = f"{base}/v1/realtime/calls"
             if self.dialect is Dialect.GA:
                 mint = f"{base}/v1/realtime/client_secrets"
                 calls = calls_resource
@@ -378,7 +377,6 @@ class Endpoint:
                 mint = f"{base}/realtimeapi/sessions?{version}"
                 calls = f"{self._azure_preview_rtc_origin()}/v1/realtimertc?{model}"
         else:
-            calls_resource = f"{base}/v1/realtime/calls"
             if self.dialect is Dialect.GA:
                 mint = f"{base}/v1/realtime/client_secrets"
                 calls = calls_resource
@@ -386,6 +384,13 @@ class Endpoint:
                 mint = f"{base}/v1/realtime/sessions"
                 calls = f"{base}/v1/realtime?{model}"
         return WebRTCUrls(flow, None if flow == "unified" else mint, calls, calls_resource)
+
+    def hangup_url(self, call_id: str) -> str:
+        """``{calls}/{call_id}/hangup`` on this endpoint's host (also from a sideband endpoint)."""
+        return WebRTCUrls("ephemeral", None, "", self._calls_resource()).hangup(call_id)
+
+    def _calls_resource(self) -> str:
+        return f"{self.http_base}{self._api_prefix()}/v1/realtime/calls"
 
     def sideband(self, call_id: str) -> Endpoint:
         """The WebSocket endpoint of a running WebRTC call's sideband: a normal session for events.

@@ -318,10 +318,11 @@ def call_id_from_location(location: str | None) -> str | None:
 # --- 3. hangup ---------------------------------------------------------------------------------------
 
 
-def hangup_request(urls: WebRTCUrls, call_id: str, auth_headers: Mapping[str, str]) -> HttpRequest:
-    """``POST {calls}/{call_id}/hangup`` with the standard key (as the SDK's ``calls.hangup``)."""
+def hangup_request(url: str, auth_headers: Mapping[str, str]) -> HttpRequest:
+    """``POST {calls}/{call_id}/hangup`` (`url`: `Endpoint.hangup_url` / `WebRTCUrls.hangup`) with the
+    standard key, as the SDK's ``calls.hangup`` sends it."""
     headers = (*_credential(auth_headers), ("Accept", "*/*"))
-    return HttpRequest("hangup", "POST", urls.hangup(call_id), headers)
+    return HttpRequest("hangup", "POST", url, headers)
 
 
 def parse_hangup(status: int, body: bytes, *, url: str, secrets_in_use: Iterable[str] = ()) -> bool:

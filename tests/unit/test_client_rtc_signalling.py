@@ -193,7 +193,7 @@ async def test_ga_unified_form_matches_the_sdk_multipart() -> None:
 
 async def test_hangup_matches_the_sdk() -> None:
     ep = Endpoint.openai("gpt-realtime", api_key=KEY)
-    ours = hangup_request(ep.webrtc_urls(), "rtc_1", await ep.auth_headers())
+    ours = hangup_request(ep.hangup_url("rtc_1"), await ep.auth_headers())
     sdk = Sdk()
     await sdk.client.realtime.calls.hangup("rtc_1")
     _same_request(ours, sdk.last)
@@ -268,7 +268,7 @@ async def test_azure_ga_paths_match_the_sdk_on_the_v1_base_and_use_api_key() -> 
     assert mint.header("api-key") == AZURE_KEY and mint.header("authorization") is None
     await sdk.client.realtime.calls.create(sdp=OFFER)
     assert urls.calls == str(sdk.last.url)
-    assert hangup_request(urls, "rtc_2", await ep.auth_headers()).url == (
+    assert hangup_request(urls.hangup("rtc_2"), await ep.auth_headers()).url == (
         "https://my-res.openai.azure.com/openai/v1/realtime/calls/rtc_2/hangup"
     )
     unified = offer_request(
@@ -326,6 +326,8 @@ def test_local_engine_urls_in_both_dialects() -> None:
         "http://127.0.0.1:8765/v1/realtime?model=m",
     )
     assert preview.hangup("rtc_x") == "http://127.0.0.1:8765/v1/realtime/calls/rtc_x/hangup"
+    side = Endpoint.local("ws://127.0.0.1:8765").sideband("rtc_y")
+    assert side.hangup_url("rtc_y") == "http://127.0.0.1:8765/v1/realtime/calls/rtc_y/hangup"
     with pytest.raises(ValueError, match="call_id"):
         ga.hangup("../etc")
 
@@ -391,7 +393,7 @@ def test_requests_never_show_their_keys() -> None:
     for request in (
         mint_request(urls, Dialect.GA, {"Authorization": f"Bearer {KEY}"}, {"type": "realtime"}),
         offer_request(urls, OFFER, key=EphemeralKey(Secret(EPHEMERAL), None)),
-        hangup_request(urls, "rtc_1", {"Authorization": f"Bearer {KEY}"}),
+        hangup_request(urls.hangup("rtc_1"), {"Authorization": f"Bearer {KEY}"}),
     ):
         assert KEY not in repr(request) and EPHEMERAL not in repr(request) and KEY not in str(request)
         assert "********" in repr(request)
