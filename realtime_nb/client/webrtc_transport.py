@@ -107,7 +107,7 @@ class WebRTCTransport:
     def _attach(self) -> None:
         channel, pc = self._channel, self._pc
         channel.on("message", self._on_message)
-        channel.on("close", lambda: self._end(_CLEAN, "the peer closed the data channel"))
+        channel.on("close", self._on_channel_close)
         pc.on("connectionstatechange", self._on_state)
         pc.on("track", self._on_track)
 
@@ -119,6 +119,10 @@ class WebRTCTransport:
     def _on_track(self, track: Any) -> None:
         if track.kind == "audio":
             self._spawn(self.media.consume(track, self._heard), "incoming audio")
+
+    def _on_channel_close(self) -> None:
+        if not self._closing:  # our own close also closes the channel: not the peer's doing
+            self._end(_CLEAN, "the peer closed the data channel")
 
     def _on_state(self) -> None:
         state = self._pc.connectionState

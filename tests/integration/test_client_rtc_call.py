@@ -17,6 +17,7 @@ import email.policy
 import json
 import secrets
 import time
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from fractions import Fraction
 from pathlib import Path
@@ -621,3 +622,21 @@ async def test_unreachable_service_is_a_connect_error() -> None:
     with pytest.raises(ConnectError, match="local engine"):
         await session.connect()
     assert session.closed
+
+
+async def test_no_key_in_logs_reprs_errors_or_the_saved_session(
+    service: FakeService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")  # httpx, httpcore, aiortc, aioice and ours, all of it
+    session = RealtimeSession(Endpoint.local(service.url, token=KEY), transport="webrtc", timeout=TIMEOUT)
+    async with session:
+        await session.update_session(instructions="x")
+        shown = [repr(session), str(session.endpoint), repr(session._transport.__dict__)]  # type: ignore[union-attr]
+    [ephemeral] = service.keys
+    with zipfile.ZipFile(session.log.save(tmp_path / "call.rtlog")) as zf:
+        saved = b"".join(zf.read(name) for name in zf.namelist())
+    for secret in (KEY, ephemeral):
+        assert secret not in caplog.text
+        assert all(secret not in text for text in shown)
+        assert secret.encode() not in saved
+    assert service.requests[1][2]["authorization"] == f"Bearer {ephemeral}"  # it was used, not shown
