@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from realtime_nb._rtc_loopback import fit_sctp_to_small_mtu, loopback_candidates_only
+from realtime_nb.client.core import InvalidEventError
 from realtime_nb.client.endpoints import Endpoint, Flow
 from realtime_nb.client.errors import ConnectError, ConnectionClosedError
 from realtime_nb.client.rtc_media import INSTALL_HINT, RtcMedia
@@ -150,10 +151,11 @@ class WebRTCTransport:
             raise ConnectionClosedError(self.close_code, self.close_reason or "the data channel is not open")
         try:
             self._channel.send(text)
-        except Exception as exc:  # aiortc raises InvalidStateError / ValueError (message too large)
-            if self._ended:
-                raise ConnectionClosedError(self.close_code, self.close_reason) from None
-            raise ConnectionClosedError(None, f"data channel send failed: {exc}") from None
+        except ValueError as exc:  # over the peer's max-message-size: this event, not the call, failed
+            raise InvalidEventError(f"not sent on the data channel: {exc}") from None
+        except Exception as exc:  # aiortc's InvalidStateError: the channel went away under us
+            self._end(_LOST, f"data channel send failed: {type(exc).__name__} {exc}".strip())
+            raise ConnectionClosedError(self.close_code, self.close_reason) from None
 
     async def close(self) -> None:
         """Hang up (when the call has an id), close the peer connection, end `frames()`."""

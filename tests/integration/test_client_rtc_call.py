@@ -37,6 +37,7 @@ from av import AudioFrame
 from realtime_nb._rtc_loopback import loopback_candidates_only
 from realtime_nb.audio import write_wav
 from realtime_nb.client import ConnectError, ConnectionClosedError, Endpoint, RealtimeSession
+from realtime_nb.client.core import InvalidEventError
 from realtime_nb.client.rtc_signalling import SignallingError
 from realtime_nb.protocol import Dialect, SessionConfig
 
@@ -171,6 +172,7 @@ class FakeCall:
         self.problems: list[str] = []
         self.clock = 0  # samples received at 48 kHz: the peer's audio clock
         self.speech_frames = 0
+        self.heard_at_commit: int | None = None
         self._speech_start: int | None = None
         self._quiet = 0
         self._n = 0
@@ -220,6 +222,7 @@ class FakeCall:
             extra = {} if self.dialect is Dialect.GA else {"previous_item_id": None}
             self._send({"type": added, "item": {**event["item"], "status": "completed"}, **extra})
         elif kind == "input_audio_buffer.commit":
+            self.heard_at_commit = self.speech_frames
             self._send(
                 {"type": "input_audio_buffer.committed", "item_id": "item_commit", "previous_item_id": None}
             )
@@ -499,10 +502,15 @@ async def test_append_audio_feeds_the_track_and_commit_lets_it_arrive_first(
     for i in range(0, tone.size, 320):  # 20 ms chunks at 16 kHz, as a microphone would
         queued = await call.append_audio(tone[i : i + 320], 16000)
         assert queued >= 0
-    heard_before = peer.speech_frames
+    assert peer.speech_frames < 5  # queued, not sent: the track plays it in real time
     item_id = await call.commit()
     assert item_id == "item_commit"
-    assert heard_before < 25 <= peer.speech_frames + 1  # the whole 500 ms arrived before the commit
+    # the commit left after the last audio frame, and reached the peer after the audio did
+    [commit] = call.log.frame().query("type == 'input_audio_buffer.commit'").to_dict("records")
+    last_sent = call.log._rec.track.sent  # chunk times of the outgoing track
+    audio_chunks = [i for i in range(len(last_sent)) if last_sent.offset[i] >= 0]
+    assert (last_sent.t_ns[audio_chunks[-1]] - call.log._rec.start_ns) / 1e9 < commit["t"]
+    assert peer.heard_at_commit is not None and peer.heard_at_commit >= 24  # 500 ms, one frame of slack
     assert not [e for e in peer.events if e["type"] == "input_audio_buffer.append"]
 
 
@@ -640,3 +648,12 @@ async def test_no_key_in_logs_reprs_errors_or_the_saved_session(
         assert all(secret not in text for text in shown)
         assert secret.encode() not in saved
     assert service.requests[1][2]["authorization"] == f"Bearer {ephemeral}"  # it was used, not shown
+
+
+async def test_an_event_over_the_peers_message_size_fails_alone(call: RealtimeSession) -> None:
+    text = "x" * 300_000  # the peer (aiortc) accepts data-channel messages up to 256 KiB
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    with pytest.raises(InvalidEventError, match="only supports messages up to"):
+        await call.create_item(item)
+    assert not call.closed
+    assert (await call.update_session(instructions="still fine")).instructions == "still fine"
