@@ -138,8 +138,9 @@ class RealtimeSession(InputBufferVerbs, ConversationVerbs, ResponseVerbs):
         """Open the connection and wait for ``session.created`` (so `config` is set when this returns).
 
         Over WebRTC this places the call first. A sideband endpoint (`Endpoint.sideband`) joins a
-        session that already exists: the services send no ``session.created`` there, so this returns
-        once the socket is open, and `config` stays None until a ``session.updated``.
+        session that already exists, on which the services do not promise a ``session.created``: so
+        this returns once the socket is open, and `config` stays None until the peer reports one
+        (``session.created`` if it does send it, or the ``session.updated`` of an `update_session`).
         """
         await super().connect()
         if self.transport_name == "websocket" and self._initial_config is not None:
