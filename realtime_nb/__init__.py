@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ProtocolError,
         RealtimeSession,
         ServerError,
+        SignallingError,
     )
     from realtime_nb.engine import Engine, start_engine
     from realtime_nb.protocol import (
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "realtime_nb.client",
     "RealtimeSession": "realtime_nb.client",
     "ServerError": "realtime_nb.client",
+    "SignallingError": "realtime_nb.client",
     "EventLog": "realtime_nb.timeline",
     "event_table": "realtime_nb.timeline",
     "item_levels": "realtime_nb.timeline",
@@ -78,6 +80,7 @@ __all__ = [
     "ServerError",
     "ServerVad",
     "SessionConfig",
+    "SignallingError",
     "Transcription",
     "__version__",
     "check_order",

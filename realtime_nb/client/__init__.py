@@ -1,4 +1,5 @@
-"""The asyncio client: where to connect (`Endpoint`) and a live session (`RealtimeSession`)."""
+"""The asyncio client: where to connect (`Endpoint`) and a live session (`RealtimeSession`), over a
+WebSocket or a WebRTC call (``RealtimeSession(endpoint, transport="webrtc")``)."""
 
 from realtime_nb.client.connection_state import ConnectionState
 from realtime_nb.client.endpoints import AZURE_PREVIEW_API_VERSIONS, Endpoint
@@ -18,6 +19,7 @@ from realtime_nb.client.items import (
     truncate_point,
     user_text,
 )
+from realtime_nb.client.rtc_signalling import SignallingError
 from realtime_nb.client.secret import Secret
 from realtime_nb.client.session import (
     CONNECTION_CLOSED_EVENT,
@@ -47,6 +49,7 @@ __all__ = [
     "RealtimeSession",
     "Secret",
     "ServerError",
+    "SignallingError",
     "StreamResult",
     "Transport",
     "function_call_output",

@@ -88,6 +88,12 @@ class ConversationVerbs(SessionCore):
 
         Returns the ``conversation.item.truncated`` event. Truncating past the audio the server
         produced is an error: pass the smaller of the time played and the audio received.
+
+        Over WebRTC the server owns playback and truncates by itself on barge-in (and after
+        ``output_audio_buffer.clear``), at the audio it actually sent, so a barge-in handler sends
+        nothing. The call is still allowed there: it is a valid client event on every transport
+        (e.g. to cut an earlier assistant item out of the context), but the client plays nothing and
+        so knows no "played" point; truncating again after the server did cuts the item twice.
         """
         check_id(item_id, "item_id")
         if (

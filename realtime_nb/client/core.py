@@ -190,6 +190,10 @@ class SessionCore:
         """
         raise NotImplementedError
 
+    def _awaits_session_created(self) -> bool:
+        """Whether `connect` waits for ``session.created`` (a sideband socket gets none)."""
+        return True
+
     async def connect(self) -> Self:
         """Open the connection and wait for ``session.created`` (so `config` is set when this returns).
 
@@ -207,6 +211,9 @@ class SessionCore:
         first = self._waiters.add({"session.created", "error"})
         self._to(ConnectionState.OPEN)
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="realtime_nb reader")
+        if not self._awaits_session_created():
+            self._waiters.discard(first)
+            return self
         try:
             event = await asyncio.wait_for(first.future, self.timeout)
         except TimeoutError:

@@ -14,6 +14,25 @@ services document and what the official `openai` SDK (3.52) builds:
 Keys live in `Secret` objects and only reach the wire through `handshake_headers()`; `headers`,
 `repr` and `str` show a mask. An Entra token provider (sync or async callable) is called at connect
 time, so a long-lived notebook gets a fresh token on every connect.
+
+WebRTC (`webrtc_urls`): the same endpoint also knows where a WebRTC call's HTTP steps go, per flow:
+
+=================  ==========================================  =========================================
+endpoint           mint an ephemeral key                       POST the SDP offer
+=================  ==========================================  =========================================
+OpenAI/local GA    ``{base}/v1/realtime/client_secrets``       ``{base}/v1/realtime/calls``
+OpenAI/local prev  ``{base}/v1/realtime/sessions``             ``{base}/v1/realtime?model=M``
+Azure GA           ``{res}/openai/v1/realtime/client_secrets``  ``{res}/openai/v1/realtime/calls``
+Azure preview      ``{res}/openai/realtimeapi/sessions``       ``https://{region}.realtimeapi-preview.``
+                   ``?api-version=2025-04-01-preview``         ``ai.azure.com/v1/realtimertc?model={dep}``
+=================  ==========================================  =========================================
+
+The GA "unified" flow mints nothing: the offer goes to the calls URL with the standard key. A call
+is hung up at ``{calls resource}/{call_id}/hangup`` (the GA calls URL of the same host), and its
+sideband socket is this endpoint's WebSocket URL with ``?call_id=`` instead of the model
+(`sideband`). The local engine's HTTP base is its ``ws://host:port`` read as ``http://``; an Azure
+endpoint given as ``http://127.0.0.1:PORT`` is the engine answering Azure's paths (its preview SDP
+path is then ``/v1/realtimertc`` under the engine's own address, as no region host exists there).
 """
 
 from __future__ import annotations
@@ -23,9 +42,11 @@ import inspect
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from realtime_nb._rtc_loopback import is_loopback_host
 from realtime_nb.client.errors import MissingCredentialError
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect
@@ -33,13 +54,38 @@ from realtime_nb.protocol.redaction import MASK
 
 TokenProvider = Callable[[], str | Awaitable[str]]
 Service = Literal["local", "openai", "azure"]
+Flow = Literal["ephemeral", "unified"]
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
 AZURE_PREVIEW_API_VERSIONS: tuple[str, ...] = ("2024-10-01-preview", "2025-04-01-preview")
+AZURE_PREVIEW_RTC_API_VERSION = "2025-04-01-preview"  # the only version Azure's preview WebRTC sessions take
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
+FLOWS: tuple[str, ...] = ("ephemeral", "unified")
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _RESOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+_REGION_RE = re.compile(r"^[a-z0-9]+$")
+_CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_MODEL_KEYS = ("model", "deployment")
+
+
+@dataclass(frozen=True)
+class WebRTCUrls:
+    """Where the HTTP steps of one WebRTC call go (see the module docstring's table)."""
+
+    flow: Flow
+    mint: str | None
+    """POST here for an ephemeral key (GA ``client_secrets``, preview ``sessions``); None: unified flow."""
+    calls: str
+    """POST the SDP offer here."""
+    calls_resource: str
+    """The GA calls collection of the same host: a call is hung up at ``{calls_resource}/{id}/hangup``."""
+
+    def hangup(self, call_id: str) -> str:
+        """The hangup URL of `call_id` (a ``rtc_...`` id from the answer's ``Location``)."""
+        if not isinstance(call_id, str) or not _CALL_ID_RE.match(call_id):
+            raise ValueError(f"call_id must be an id such as 'rtc_abc123', got {call_id!r}")
+        return f"{self.calls_resource}/{call_id}/hangup"
 
 
 def _env(name: str) -> str | None:
@@ -96,7 +142,7 @@ class _Auth:
 class Endpoint:
     """A Realtime WebSocket URL, its dialect, and how to authenticate. Build with the classmethods."""
 
-    __slots__ = ("_auth", "_extra_headers", "dialect", "model", "service", "url")
+    __slots__ = ("_auth", "_extra_headers", "_region", "call_id", "dialect", "model", "service", "url")
 
     def __init__(
         self,
@@ -107,6 +153,8 @@ class Endpoint:
         *,
         auth: _Auth | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        region: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         self.url = url
         self.dialect = dialect
@@ -114,6 +162,9 @@ class Endpoint:
         self.model = model
         self._auth = auth
         self._extra_headers = dict(extra_headers or {})
+        self._region = region
+        self.call_id = call_id
+        """Set on a sideband endpoint (`sideband`): the WebRTC call whose events its socket carries."""
 
     # ---- constructors -----------------------------------------------------------------------
 
@@ -162,22 +213,30 @@ class Endpoint:
         api_version: str | None = None,
         api_key: str | Secret | None = None,
         token_provider: TokenProvider | None = None,
+        region: str | None = None,
     ) -> Endpoint:
         """Azure OpenAI. `api_version=None` is the GA protocol; a preview version selects preview.
 
         `endpoint` (or ``AZURE_OPENAI_ENDPOINT``) is the resource URL with or without ``https://``,
-        trailing ``/`` or ``/openai[/v1]``, or just the resource name. Auth: `api_key` (or
+        trailing ``/`` or ``/openai[/v1]``, or just the resource name; ``http://`` is accepted only
+        for a loopback address (the local engine answering Azure's paths). Auth: `api_key` (or
         ``AZURE_OPENAI_API_KEY``) as the ``api-key`` header, or `token_provider`, a sync or async
         callable returning a Microsoft Entra token, sent as ``Authorization: Bearer``.
+        `region` (e.g. ``"eastus2"``, the resource's region) is needed only for a preview WebRTC call,
+        whose SDP goes to ``https://{region}.realtimeapi-preview.ai.azure.com``.
         """
         deployment = _model(deployment, "deployment")
+        if region is not None and (not isinstance(region, str) or not _REGION_RE.match(region.strip())):
+            raise ValueError(f"region must be an Azure region name such as 'eastus2', got {region!r}")
         raw_endpoint = endpoint if endpoint is not None else _env("AZURE_OPENAI_ENDPOINT")
         if raw_endpoint is None:
             raise MissingCredentialError(
                 "AZURE_OPENAI_ENDPOINT",
                 "No Azure OpenAI endpoint: pass endpoint=... or set the AZURE_OPENAI_ENDPOINT variable.",
             )
-        host = _azure_host(raw_endpoint)
+        secure, host = _azure_origin(raw_endpoint)
+        ws = "wss" if secure else "ws"
+        region = region.strip() if region is not None else None
         if api_key is not None and token_provider is not None:
             raise ValueError("pass either api_key or token_provider, not both")
         if token_provider is not None:
@@ -195,8 +254,8 @@ class Endpoint:
                 )
             auth = _Auth("api-key", Secret(key))
         if api_version is None:
-            url = f"wss://{host}/openai/v1/realtime?{urlencode({'model': deployment})}"
-            return cls(url, Dialect.GA, "azure", deployment, auth=auth)
+            url = f"{ws}://{host}/openai/v1/realtime?{urlencode({'model': deployment})}"
+            return cls(url, Dialect.GA, "azure", deployment, auth=auth, region=region)
         if api_version not in AZURE_PREVIEW_API_VERSIONS:
             allowed = ", ".join(AZURE_PREVIEW_API_VERSIONS)
             raise ValueError(
@@ -204,7 +263,8 @@ class Endpoint:
                 f"use None for the GA protocol or one of {allowed}"
             )
         query = urlencode({"api-version": api_version, "deployment": deployment})
-        return cls(f"wss://{host}/openai/realtime?{query}", Dialect.PREVIEW, "azure", deployment, auth=auth)
+        url = f"{ws}://{host}/openai/realtime?{query}"
+        return cls(url, Dialect.PREVIEW, "azure", deployment, auth=auth, region=region)
 
     @classmethod
     def from_env(
@@ -269,6 +329,110 @@ class Endpoint:
             out[self._auth.header] = await self._auth.value()
         return out
 
+    async def auth_headers(self) -> dict[str, str]:
+        """Only the credential header (calls the token provider): what the HTTP steps of a call send."""
+        if self._auth is None:
+            return {}
+        return {self._auth.header: await self._auth.value()}
+
+    # ---- WebRTC --------------------------------------------------------------------------------
+
+    @property
+    def http_base(self) -> str:
+        """``scheme://host[:port]`` of the service's HTTP API (the WebSocket URL read as http/https)."""
+        parts = urlsplit(self.url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        return f"{scheme}://{parts.netloc}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the peer is on this machine (127.0.0.0/8, ::1, localhost)."""
+        return is_loopback_host(urlsplit(self.url).hostname)
+
+    def webrtc_urls(self, flow: Flow = "ephemeral") -> WebRTCUrls:
+        """Where a WebRTC call's key, offer and hangup go for `flow` (module docstring's table).
+
+        ``"unified"`` (the offer and the session in one multipart POST, with the standard key; for a
+        server that places calls) exists in the GA protocol only. Azure preview needs the endpoint's
+        `region`, except on the local engine.
+        """
+        if flow not in FLOWS:
+            raise ValueError(f"flow must be one of {', '.join(map(repr, FLOWS))}, got {flow!r}")
+        if self.call_id is not None:
+            raise ValueError("a sideband endpoint joins an existing call; it cannot place one")
+        if flow == "unified" and self.dialect is Dialect.PREVIEW:
+            raise ValueError(
+                "the unified flow (multipart SDP + session with the standard key) is GA only; "
+                "use flow='ephemeral' for the preview protocol"
+            )
+        base = self.http_base + self._api_prefix()
+        model = urlencode({"model": self.model or ""})
+        calls_resource = self._calls_resource()
+        if self.service == "azure":
+            if self.dialect is Dialect.GA:
+                mint = f"{base}/v1/realtime/client_secrets"
+                calls = calls_resource
+            else:
+                version = urlencode({"api-version": AZURE_PREVIEW_RTC_API_VERSION})
+                mint = f"{base}/realtimeapi/sessions?{version}"
+                calls = f"{self._azure_preview_rtc_origin()}/v1/realtimertc?{model}"
+        else:
+            if self.dialect is Dialect.GA:
+                mint = f"{base}/v1/realtime/client_secrets"
+                calls = calls_resource
+            else:
+                mint = f"{base}/v1/realtime/sessions"
+                calls = f"{base}/v1/realtime?{model}"
+        return WebRTCUrls(flow, None if flow == "unified" else mint, calls, calls_resource)
+
+    def hangup_url(self, call_id: str) -> str:
+        """``{calls}/{call_id}/hangup`` on this endpoint's host (also from a sideband endpoint)."""
+        return WebRTCUrls("ephemeral", None, "", self._calls_resource()).hangup(call_id)
+
+    def _calls_resource(self) -> str:
+        return f"{self.http_base}{self._api_prefix()}/v1/realtime/calls"
+
+    def sideband(self, call_id: str) -> Endpoint:
+        """The WebSocket endpoint of a running WebRTC call's sideband: a normal session for events.
+
+        Same service, dialect and credential (the standard key, not an ephemeral one); the URL names
+        the call (``?call_id=rtc_...``) instead of the model, which the services then ignore.
+        """
+        if not isinstance(call_id, str) or not _CALL_ID_RE.match(call_id):
+            raise ValueError(f"call_id must be an id such as 'rtc_abc123', got {call_id!r}")
+        parts = urlsplit(self.url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _MODEL_KEYS]
+        query.append(("call_id", call_id))
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+        return Endpoint(
+            url,
+            self.dialect,
+            self.service,
+            self.model,
+            auth=self._auth,
+            extra_headers=self._extra_headers,
+            region=self._region,
+            call_id=call_id,
+        )
+
+    def _api_prefix(self) -> str:
+        """The path before the API's own paths: ``/openai`` on Azure; elsewhere whatever precedes
+        ``/v1/realtime`` (a local server may sit under a path prefix)."""
+        if self.service == "azure":
+            return "/openai"
+        path = urlsplit(self.url).path.rstrip("/")
+        return path[: -len("/v1/realtime")] if path.endswith("/v1/realtime") else ""
+
+    def _azure_preview_rtc_origin(self) -> str:
+        if self.is_loopback:
+            return self.http_base  # the engine serves the regional path under its own address
+        if self._region is None:
+            raise ValueError(
+                "a preview WebRTC call on Azure goes to https://REGION.realtimeapi-preview.ai.azure.com: "
+                "pass region='eastus2' (your resource's region) to Endpoint.azure"
+            )
+        return f"https://{self._region}.realtimeapi-preview.ai.azure.com"
+
     @property
     def secret_values(self) -> tuple[str, ...]:
         """Credential strings known now (not provider tokens), for redaction filters."""
@@ -278,9 +442,10 @@ class Endpoint:
 
     def __repr__(self) -> str:
         auth = f"{self._auth.kind} {MASK}" if self._auth else "none"
+        call = f", call_id={self.call_id!r}" if self.call_id is not None else ""
         return (
             f"Endpoint(service={self.service!r}, dialect={self.dialect.value!r}, "
-            f"url={self.url!r}, auth={auth!r})"
+            f"url={self.url!r}, auth={auth!r}{call})"
         )
 
     __str__ = __repr__
@@ -315,6 +480,20 @@ def _local_url(url: str, model: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
 
 
+def _azure_origin(endpoint: str) -> tuple[bool, str]:
+    """(secure, host[:port]) of an Azure endpoint; plain http only for a loopback address (the engine)."""
+    text = endpoint.strip() if isinstance(endpoint, str) else endpoint
+    if isinstance(text, str) and text.lower().startswith(("http://", "ws://")):
+        parts = urlsplit("http://" + text.partition("://")[2])
+        if is_loopback_host(parts.hostname):
+            if parts.path.rstrip("/") not in ("", "/openai", "/openai/v1") or parts.query or parts.username:
+                raise ValueError(
+                    f"give the local engine's address only (http://127.0.0.1:8765), got {text!r}"
+                )
+            return False, parts.netloc
+    return True, _azure_host(endpoint)
+
+
 def _azure_host(endpoint: str) -> str:
     """``https://res.openai.azure.com/`` / ``res.openai.azure.com`` / ``res`` -> ``res.openai.azure.com``."""
     if not isinstance(endpoint, str) or not endpoint.strip():
@@ -323,7 +502,10 @@ def _azure_host(endpoint: str) -> str:
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme.lower() not in ("https", "wss"):
-            raise ValueError(f"Azure endpoint must use https:// (or no scheme), got {scheme}://")
+            raise ValueError(
+                f"Azure endpoint must use https:// (or no scheme), got {scheme}:// "
+                "(http:// only for the local engine on a loopback address)"
+            )
     else:
         rest = text
     parts = urlsplit("https://" + rest)

@@ -91,8 +91,11 @@ class ResponseVerbs(SessionCore):
     async def clear_output_audio(self, wait: bool = False, timeout: float | None = None) -> str:
         """Send ``output_audio_buffer.clear``; returns its event_id.
 
-        WebRTC/SIP only on the services (the server holds the playout buffer there); over a
-        WebSocket the services do not implement it, so by default this does not wait for
+        WebRTC/SIP only on the services (the server holds the playout buffer there): on a
+        ``RealtimeSession(..., transport="webrtc")`` it drops the audio the server still holds for the
+        track, the server answers ``output_audio_buffer.cleared`` and truncates the item at what it
+        sent (send `cancel_response` first to stop the response itself). Over a WebSocket the
+        services do not implement it, so by default this does not wait for
         ``output_audio_buffer.cleared`` (the local engine sends it: use ``wait=True``). To stop
         playback over a WebSocket, stop the local player and `truncate()`.
         """

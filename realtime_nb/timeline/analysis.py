@@ -38,6 +38,11 @@ conversation (``auto`` | ``none``, from the matching client `response.create`), 
 duration_ms, n_audio_deltas, audio_s, t_first_audio, first_audio_ms (from created), transcript,
 text, input_tokens, output_tokens, total_tokens, cached_tokens (Int64), metadata (dict or None).
 
+Over WebRTC the audio is on a media track, not in deltas: a response's ``t_first_audio`` is then the
+arrival of its first non-silent track frame, ``t_first_audible`` of the first reaching the threshold,
+``audio_s`` the track audio attributed to it (``n_audio_deltas`` stays 0), and ``t_speech_end`` the
+time the outgoing track sent that sample (`realtime_nb.timeline.track_audio`).
+
 A `response.create` matches the first later `response.created` carrying the same metadata, unless an
 `error` named the create's event_id. A create that the service answers after a VAD response started
 can therefore be matched to the wrong one; metadata makes matching exact.
@@ -54,6 +59,7 @@ import pandas as pd
 from realtime_nb.protocol import PCM_RATE, ServerVad
 from realtime_nb.timeline.columns import objects
 from realtime_nb.timeline.recorder import Recorder
+from realtime_nb.timeline.track_audio import SILENT_PEAK
 
 _NAN = float("nan")
 _TURN_INTS = ("audio_start_ms", "audio_end_ms", "silence_duration_ms")
@@ -95,9 +101,32 @@ class LogView:
         self.start_ns = rec.start_ns or 0
         self.input = rec.input
         self.response_audio = rec.response_audio
+        self.track = rec.track
 
     def t(self, seq: int | None) -> float:
         return _NAN if seq is None else (self.cols.t_ns[seq] - self.start_ns) / 1e9
+
+    def t_of_ns(self, t_ns: int | None) -> float:
+        return _NAN if t_ns is None else (t_ns - self.start_ns) / 1e9
+
+    def sent_t(self, sample: int) -> float:
+        """When input-clock position `sample` was sent: by its append, else by the outgoing track."""
+        if self.input.end == 0 and self.track.sent_end > 0:
+            return self.t_of_ns(self.track.sent_t_ns(sample))
+        return self.t(self.input.seq_at(sample))
+
+    def first_audio_t(self, summary: dict[str, Any], min_peak: float | None = None) -> float:
+        """The first audio delta (reaching `min_peak`, if given) of a response; over WebRTC, with no
+        deltas, its first track frame above silence (or reaching `min_peak`)."""
+        deltas = summary["deltas"]
+        if deltas:
+            if min_peak is None:
+                return self.t(deltas[0])
+            return self.t(next((s for s in deltas if (self.response_audio.peak(s) or 0) >= min_peak), None))
+        rid = summary["response_id"]
+        if min_peak is None:
+            return self.t_of_ns(self.track.first_t_ns(rid))
+        return self.t_of_ns(self.track.first_t_ns(rid, max(min_peak, SILENT_PEAK + 1)))
 
     def payload(self, seq: int) -> dict:
         """The canonical (GA) event of row `seq`; read-only."""
@@ -203,7 +232,7 @@ def responses(rec: Recorder) -> pd.DataFrame:
         modalities = body.get("output_modalities")
         usage = _obj(final, "usage")
         t_created, t_done = view.t(summary["created_seq"]), view.t(summary["done_seq"])
-        t_first = view.t(summary["deltas"][0]) if summary["deltas"] else _NAN
+        t_first = view.first_audio_t(summary)
         status = body.get("status")
         rows.append(
             {
@@ -219,7 +248,7 @@ def responses(rec: Recorder) -> pd.DataFrame:
                 "t_done": t_done,
                 "duration_ms": (t_done - t_created) * 1000,
                 "n_audio_deltas": len(summary["deltas"]),
-                "audio_s": summary["audio_ms"] / 1000,
+                "audio_s": (summary["audio_ms"] + view.track.response_ms(summary["response_id"])) / 1000,
                 "t_first_audio": t_first,
                 "first_audio_ms": (t_first - t_created) * 1000,
                 "transcript": _joined(summary, "transcript"),
@@ -308,7 +337,7 @@ def turns(rec: Recorder, *, audible_dbfs: float = -40.0) -> pd.DataFrame:
             turn["silence_duration_ms"] = silence = _silence_ms(view, seq)
             if end_ms is not None and silence is not None:
                 sample = round((end_ms - silence) * PCM_RATE / 1000) - 1
-                turn["t_speech_end"] = view.t(view.input.seq_at(max(sample, 0)))
+                turn["t_speech_end"] = view.sent_t(max(sample, 0))
         elif kind == "input_audio_buffer.timeout_triggered":
             turn = found.setdefault(item_id, _new_turn(item_id, "idle_timeout"))
             turn["audio_start_ms"] = cols.int_at("audio_start_ms", seq)
@@ -343,10 +372,8 @@ def _attach(view: LogView, turn: dict[str, Any], summary: dict[str, Any], thresh
     turn["response_id"] = summary["response_id"]
     turn["t_response_created"] = view.t(summary["created_seq"])
     turn["t_response_done"] = view.t(summary["done_seq"])
-    deltas = summary["deltas"]
-    turn["t_first_audio"] = view.t(deltas[0]) if deltas else _NAN
-    audible = next((s for s in deltas if (view.response_audio.peak(s) or 0) >= threshold), None)
-    turn["t_first_audible"] = view.t(audible)
+    turn["t_first_audio"] = view.first_audio_t(summary)
+    turn["t_first_audible"] = view.first_audio_t(summary, threshold)
     status = final.get("status")
     turn["response_status"] = status if isinstance(status, str) else None
     turn["status_reason"] = _reason(final)

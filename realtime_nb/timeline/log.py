@@ -39,6 +39,11 @@ display), `canonical_event(seq)` the same event in the canonical (GA) vocabulary
 reader above the log parses. `session_config(seq)` is the session configuration in force at a row
 (`realtime_nb.timeline.session_state` has the precedence rule). How an event becomes a row, and where
 its audio goes, is `realtime_nb.timeline.recorder`.
+
+A WebRTC session's audio travels on media tracks, not in events: the client hands it to
+`record_track_audio` (no row is added), and `sent_audio`, `response_audio`, `item_audio`, `turns()`
+and `responses()` read it where a WebSocket session's appends and deltas would be
+(`realtime_nb.timeline.track_audio`).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from realtime_nb.timeline import analysis, persist
 from realtime_nb.timeline.columns import DIALECTS, DIRECTIONS
 from realtime_nb.timeline.fields import FAMILIES
 from realtime_nb.timeline.recorder import PROBLEM_KINDS, Recorder
+from realtime_nb.timeline.track_audio import DIRECTIONS as TRACK_DIRECTIONS
 
 __all__ = ["PROBLEM_KINDS", "EventLog"]
 
@@ -128,6 +134,38 @@ class EventLog:
             seq = self._rec.problem(d_code, l_code, kind, str(message), raw, t_ns, extra)
         self._notify(seq)
         return seq
+
+    def record_track_audio(
+        self,
+        direction: str,
+        samples: np.ndarray,
+        *,
+        t_ns: int | None = None,
+        response_id: str | None = None,
+        peak: int | None = None,
+    ) -> None:
+        """Keep audio that travelled on a WebRTC media track, where no event carries it.
+
+        `samples`: int16 mono at 24 kHz (`protocol.PCM_RATE`), one chunk (a 20 ms frame) as it was
+        sent or received at monotonic `t_ns`. ``"sent"`` chunks extend the outgoing track's stream,
+        which is the input audio clock (`sent_audio`); ``"received"`` chunks go to `response_id`'s
+        audio (None: audible audio outside any response, kept apart from every response).
+        `peak`: the chunk's largest absolute sample measured before resampling (default: measured
+        here), from which `turns()` / `responses()` date the first (audible) audio of a response.
+        """
+        if direction not in TRACK_DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(TRACK_DIRECTIONS)}, got {direction!r}")
+        pcm = np.asarray(samples)
+        if pcm.dtype != np.int16 or pcm.ndim != 1:
+            raise ValueError(f"track audio must be 1-D int16 at 24 kHz, got {pcm.dtype} {pcm.shape}")
+        if response_id is not None and (direction == "sent" or not isinstance(response_id, str)):
+            raise ValueError("response_id names a response for received audio only (a string)")
+        if peak is None:
+            peak = int(np.abs(pcm.astype(np.int32)).max()) if pcm.size else 0
+        t_ns = time.monotonic_ns() if t_ns is None else _check_ns(t_ns)
+        with self._lock:
+            self._rec.begin(t_ns, time.time_ns())
+            self._rec.track.add(direction, pcm, t_ns, response_id, int(peak))
 
     # --- live consumers ----------------------------------------------------------------------
 
@@ -237,16 +275,25 @@ class EventLog:
 
     def sent_audio(self, start_ms: float | None = None, end_ms: float | None = None) -> np.ndarray:
         """Appended input audio, int16 at 24 kHz, on the audio clock (ms since the first append);
-        zeros wherever nothing was appended. Defaults: the whole stream."""
+        zeros wherever nothing was appended. Defaults: the whole stream.
+
+        Over WebRTC (the log holds outgoing track audio and no appends): the outgoing track, every
+        frame from the first one, which is the peer's audio clock (`track_audio` says how exact)."""
         with self._lock:
+            track = self._rec.track
+            use_track = track.sent_end > 0 and self._rec.input.end == 0
             start = 0 if start_ms is None else _ms_to_samples(start_ms, "start_ms")
-            stop = self._rec.input.end if end_ms is None else _ms_to_samples(end_ms, "end_ms")
+            end = track.sent_end if use_track else self._rec.input.end
+            stop = end if end_ms is None else _ms_to_samples(end_ms, "end_ms")
             if stop < start:
                 raise ValueError(f"end_ms ({end_ms}) is before start_ms ({start_ms})")
-            return self._rec.input.window(start, stop)
+            return track.sent_window(start, stop) if use_track else self._rec.input.window(start, stop)
 
     def response_audio(self, response_or_item_id: str) -> np.ndarray:
-        """All output audio of a response (or of one output item), int16 at 24 kHz."""
+        """All output audio of a response (or of one output item), int16 at 24 kHz.
+
+        Over WebRTC (no audio deltas): the incoming track's audio attributed to the response, by
+        response id only (the track does not say which output item a frame belongs to)."""
         with self._lock:
             rec = self._rec
             parts = [
@@ -254,6 +301,12 @@ class EventLog:
                 for seg in rec.response_audio.segments
                 if response_or_item_id in (seg.key, rec.cols.id_at("response_id", seg.seq))
             ]
+            if (
+                not parts
+                and isinstance(response_or_item_id, str)
+                and rec.track.has_response(response_or_item_id)
+            ):
+                parts = [rec.track.response_pcm(response_or_item_id)]
             if not parts:
                 raise KeyError(f"no response audio recorded for {response_or_item_id!r}")
             return np.concatenate(parts)

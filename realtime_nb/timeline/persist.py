@@ -9,6 +9,9 @@ Layout (format version 1):
   ``payload`` or, for payload-free rows, its key ``shape`` and scalar ``extras``.
 * ``audio/<store>.npy`` (int16, 24 kHz, all segments of the store end to end) and
   ``audio/<store>.json`` (segments: key, opening seq, offset, length; chunks: seq, segment, start, n).
+* only for a WebRTC session: ``audio/track_{sent,received}.npy`` / ``.json``, the media-track audio
+  (`realtime_nb.timeline.track_audio`). Optional entries: a file without them loads with no track
+  audio, and an older reader of format 1 ignores them.
 
 Payloads are already redacted when recorded, so the file holds no key; it holds no socket state either.
 This module reads and writes a log's data (`Recorder`); it knows nothing of `EventLog` itself.
@@ -31,6 +34,7 @@ from realtime_nb.timeline.columns import DENSE_IDS, DIALECTS, DIRECTIONS, INT_CO
 from realtime_nb.timeline.fields import FAMILIES
 from realtime_nb.timeline.recorder import Recorder
 from realtime_nb.timeline.stores import AudioStore
+from realtime_nb.timeline.track_audio import TrackAudio
 
 FORMAT_NAME = "realtime_nb.eventlog"
 FORMAT_VERSION = 1
@@ -121,6 +125,8 @@ def save(rec: Recorder, path: Path) -> Path:
             np.save(buffer, np.concatenate(pcms) if pcms else np.zeros(0, np.int16), allow_pickle=False)
             zf.writestr(f"audio/{name}.npy", buffer.getvalue())
             zf.writestr(f"audio/{name}.json", json.dumps(index))
+        for name, data in rec.track.files().items():
+            zf.writestr(name, data)
     return path
 
 
@@ -148,6 +154,7 @@ def load(path: Path) -> Recorder:
             _read_rows(rec, zf.read("rows.jsonl").decode("utf-8"))
             for name, store in rec.stores().items():
                 _read_store(store, zf.read(f"audio/{name}.npy"), json.loads(zf.read(f"audio/{name}.json")))
+            rec.track = TrackAudio.from_files(zf.read, set(zf.namelist()))
             rec.response_format = dict(meta["response_format"])
             rec.committed = set(meta["committed"])
             rec.item_alias = dict(meta["item_alias"])

@@ -44,6 +44,7 @@ from realtime_nb.timeline.session_state import (
     response_output_format,
 )
 from realtime_nb.timeline.stores import AudioStore, InputStream
+from realtime_nb.timeline.track_audio import TrackAudio
 
 PROBLEM_KINDS: frozenset[str] = frozenset({"protocol_error", "unknown_event", "connection_closed"})
 _FAMILY_CODE = {name: i for i, name in enumerate(FAMILIES)}
@@ -86,6 +87,7 @@ class Recorder:
         self.response_audio = AudioStore()
         self.retrieved = AudioStore()
         self.items = AudioStore()
+        self.track = TrackAudio()  # WebRTC media-track audio (no row carries it)
         self.item_alias: dict[str, str] = {}  # server-assigned item id -> key of unnamed created audio
         self.unnamed_items: list[str] = []
         self.committed: set[str] = set()

@@ -293,3 +293,48 @@ def test_local_bad_urls_refused(url: str) -> None:
 def test_unknown_dialect_refused() -> None:
     with pytest.raises(ValueError, match="dialect"):
         Endpoint.openai(api_key=KEY, dialect="beta")
+
+
+# --- WebRTC: the sideband socket of a call, and the local engine's HTTP base ---------------------------
+
+
+async def test_sideband_names_the_call_instead_of_the_model() -> None:
+    ep = Endpoint.openai("gpt-realtime", api_key=KEY)
+    side = ep.sideband("rtc_u1abc")
+    assert side.url == "wss://api.openai.com/v1/realtime?call_id=rtc_u1abc"
+    assert side.call_id == "rtc_u1abc" and side.dialect is Dialect.GA and side.service == "openai"
+    assert (await side.handshake_headers())["Authorization"] == f"Bearer {KEY}"  # the standard key
+    assert KEY not in repr(side) and "rtc_u1abc" in repr(side)
+    azure = Endpoint.azure("dep", endpoint="res", api_key=KEY).sideband("rtc_2")
+    assert azure.url == "wss://res.openai.azure.com/openai/v1/realtime?call_id=rtc_2"
+    preview = Endpoint.azure("dep", endpoint="res", api_version="2025-04-01-preview", api_key=KEY)
+    query = _parts(preview.sideband("rtc_3").url)[3]
+    assert query == {"api-version": "2025-04-01-preview", "call_id": "rtc_3"}
+    local = Endpoint.local("ws://127.0.0.1:8765", dialect="preview").sideband("rtc_4")
+    assert local.url == "ws://127.0.0.1:8765/v1/realtime?call_id=rtc_4"
+    assert (await local.handshake_headers())["OpenAI-Beta"] == "realtime=v1"
+
+
+def test_sideband_refuses_what_is_not_a_call_id_and_places_no_call() -> None:
+    ep = Endpoint.local()
+    for bad in ("", "rtc 1", "rtc_1&model=x", None):
+        with pytest.raises(ValueError, match="call_id"):
+            ep.sideband(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sideband"):
+        ep.sideband("rtc_1").webrtc_urls()
+
+
+def test_http_base_and_loopback() -> None:
+    assert Endpoint.local("ws://127.0.0.1:8765").http_base == "http://127.0.0.1:8765"
+    assert Endpoint.local("ws://localhost:9/x/v1/realtime").webrtc_urls().calls == (
+        "http://localhost:9/x/v1/realtime/calls"
+    )
+    assert Endpoint.local().is_loopback and Endpoint.local("ws://localhost:1").is_loopback
+    assert not Endpoint.local("ws://10.1.2.3:8765").is_loopback
+    assert Endpoint.openai(api_key=KEY).http_base == "https://api.openai.com"
+    assert not Endpoint.openai(api_key=KEY).is_loopback
+
+
+def test_azure_region_is_checked() -> None:
+    with pytest.raises(ValueError, match="region"):
+        Endpoint.azure("dep", endpoint="res", api_key=KEY, region="east us")

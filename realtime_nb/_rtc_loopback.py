@@ -1,0 +1,110 @@
+"""Two small, documented adjustments of aiortc / aioice that WebRTC over loopback and small MTUs needs.
+
+Shared by both ends of realtime_nb's WebRTC (the client that places calls and the engine that answers
+them), so each fact lives once. Both functions are idempotent and change nothing else.
+
+1. **Loopback host candidates** (`allow_loopback_candidates`). aioice's host-address lookup
+   (`aioice.ice.get_host_addresses`) leaves out 127.0.0.1, on the reasoning that a loopback address is
+   never useful to a remote peer. For us the peer is often on the same machine (the embedded engine, a
+   test peer), and a container may have no interface but ``lo``: aioice then offers no candidate at all
+   and ICE cannot even start. The patch wraps that one function, which aioice calls only when it
+   gathers *host* candidates, so server-reflexive and relayed gathering are untouched:
+
+   * inside `loopback_candidates_only()` it returns ``["127.0.0.1"]`` (IPv4 asked for) and nothing
+     else: a call whose peer is known to be on this machine then never sends a packet to another
+     address (the client uses this when the signalling URL's host is a loopback address);
+   * elsewhere it returns aioice's list, plus 127.0.0.1 when that list holds no IPv4 address (a host
+     with only ``lo``), so such a host can still call itself.
+
+   Peer-reflexive candidates (RFC 8445) still let a browser whose offer carries only an mDNS name
+   connect: aioice learns the address from the peer's first check.
+
+2. **SCTP chunk size** (`fit_sctp_to_small_mtu`). The data channel is SCTP over DTLS over UDP. aiortc
+   puts up to `USERDATA_MAX_LENGTH` bytes of a message in one DATA chunk (1160 in aiortc 1.16, sized
+   for AES-GCM). When DTLS negotiates one of aiortc's CBC suites (13 bytes of record header, 16 of IV,
+   20 of MAC, up to 16 of padding) a full chunk plus the SCTP headers, UDP and IPv6 headers comes to
+   about 1300 bytes: more than a 1280-byte path (the IPv6 minimum MTU, common on tunnels and VPNs)
+   carries. Such packets are dropped silently and a large message (a tool call's arguments, a
+   retrieved item) stalls forever while small events flow. 1100 bytes of user data keeps every
+   packet at most ~1240 bytes with any of aiortc's suites (and with a TURN channel header on top).
+   The module constant is read at run time by aiortc's SCTP code, so lowering it takes effect for
+   every association created afterwards; it is only ever lowered, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+
+LOOPBACK_V4 = "127.0.0.1"
+SCTP_USER_DATA_BYTES = 1100
+
+_only_loopback: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "realtime_nb_only_loopback", default=False
+)
+_PATCH_MARK = "_realtime_nb_loopback_patch"
+
+
+def allow_loopback_candidates() -> None:
+    """Let aioice gather 127.0.0.1 as a host candidate (see the module docstring). Idempotent."""
+    import aioice.ice
+
+    current = aioice.ice.get_host_addresses
+    if getattr(current, _PATCH_MARK, False):
+        return
+    aioice.ice.get_host_addresses = _with_loopback(current)
+
+
+def _with_loopback(original: Callable[[bool, bool], list[str]]) -> Callable[[bool, bool], list[str]]:
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if _only_loopback.get():
+            return [LOOPBACK_V4] if use_ipv4 else []
+        addresses = list(original(use_ipv4, use_ipv6))
+        if use_ipv4 and not any(":" not in a for a in addresses):
+            addresses.append(LOOPBACK_V4)
+        return addresses
+
+    setattr(get_host_addresses, _PATCH_MARK, True)
+    get_host_addresses.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_host_addresses
+
+
+@contextlib.contextmanager
+def loopback_candidates_only() -> Iterator[None]:
+    """Within this block (and the tasks it starts), host candidates are 127.0.0.1 only.
+
+    Wrap `RTCPeerConnection.setLocalDescription` (which gathers) in it when the peer is on this
+    machine. Calls `allow_loopback_candidates()` first, so it works on its own.
+    """
+    allow_loopback_candidates()
+    token = _only_loopback.set(True)
+    try:
+        yield
+    finally:
+        _only_loopback.reset(token)
+
+
+def fit_sctp_to_small_mtu(user_data_bytes: int = SCTP_USER_DATA_BYTES) -> int:
+    """Lower aiortc's SCTP user-data chunk size so packets fit 1280-byte paths; returns the size in force.
+
+    Idempotent; never raises the size (a smaller value someone else chose is kept).
+    """
+    import aiortc.rtcsctptransport as sctp
+
+    if user_data_bytes < 256 or user_data_bytes % 4:
+        raise ValueError(f"user_data_bytes must be a multiple of 4 and at least 256, got {user_data_bytes}")
+    if user_data_bytes < sctp.USERDATA_MAX_LENGTH:
+        sctp.USERDATA_MAX_LENGTH = user_data_bytes
+    return int(sctp.USERDATA_MAX_LENGTH)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: a peer on this very machine."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in ("localhost", "::1") or host.endswith(".localhost"):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
