@@ -25,20 +25,31 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 
-from realtime_nb.engine import api_versions
 from realtime_nb.engine.ephemeral_keys import KeyGrant, KeyProblem, KeyStore, KeyStoreFull
-from realtime_nb.engine.form_data import FormError, parse_content_type, parse_form_data
+from realtime_nb.engine.form_data import parse_content_type
 from realtime_nb.engine.handshake import (
     DEFAULT_PREVIEW_MODEL,
     HEALTH_TEXT,
-    PREVIEW_API_VERSIONS,
     TOKEN_REFUSAL,
     check_credentials,
     screen_handshake,
 )
+from realtime_nb.engine.http_bodies import (
+    EXPIRY_DEFAULT_S,
+    EXPIRY_RANGE_S,
+    Refused,
+    azure_preview_version,
+    first,
+    json_body,
+    key_lifetime,
+    offer_text,
+    only_keys,
+    presented_key,
+    unified_form,
+    validated,
+)
 from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.engine.webrtc_flows import FLOWS, Flow
-from realtime_nb.protocol.config import ConfigError, SessionConfig, apply_session_update
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
 
@@ -55,15 +66,12 @@ __all__ = [
     "error_answer",
 ]
 
-EXPIRY_RANGE_S = (10, 7200)  # the services' bounds for expires_after.seconds
-EXPIRY_DEFAULT_S = {Dialect.GA: 600, Dialect.PREVIEW: 60}  # GA: documented; preview: "a minute"
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, api-key"
 CORS_MAX_AGE_S = 600
 _JSON = "application/json"
 _SDP = "application/sdp"
 _POST_ONLY = ("POST", "OPTIONS")
 _HANGUP = re.compile(r"^(?P<root>/v1/realtime/calls|/openai/v1/realtime/calls)/(?P<call_id>[^/]+)/hangup$")
-_UNIFIED_FIELDS = ("sdp", "session")
 _MAX_ORIGIN_SHOWN = 100
 
 Pairs = tuple[tuple[str, str], ...]  # header (name, value) pairs, in order
@@ -138,17 +146,6 @@ def error_answer(
 def _json_answer(status: int, payload: Any, *, headers: Pairs = (), close: bool = False) -> Answer:
     body = (json.dumps(payload) + "\n").encode()
     return Answer(status, (("Content-Type", _JSON), ("Cache-Control", "no-store"), *headers), body, close)
-
-
-class _Refused(Exception):
-    """Internal: an error answer raised from deep inside a handler."""
-
-    def __init__(
-        self, status: int, code: str, message: str, param: str | None = None, *, headers: Pairs = ()
-    ) -> None:
-        super().__init__(message)
-        self.answer_args = (status, code, message, param)
-        self.extra = headers
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,7 +238,7 @@ class HttpApi:
                 return self._call(endpoint.flow, request, query, cors)
             assert endpoint.call_id is not None
             return self._hangup(endpoint.call_id, request, cors)
-        except _Refused as refused:
+        except Refused as refused:
             return error_answer(*refused.answer_args, headers=(*cors, *refused.extra))
 
     # --- outcomes of actions -----------------------------------------------------------------------
@@ -300,26 +297,26 @@ class HttpApi:
 
     def _mint(self, flow: Flow, request: HttpRequest, query: Mapping[str, list[str]], cors: Pairs) -> Answer:
         self._require_token(request)
-        api_version = _azure_preview_version(query) if flow.paths.api_version_required else None
-        body = _json_body(request)
+        api_version = azure_preview_version(query) if flow.paths.api_version_required else None
+        body = json_body(request.headers.get("Content-Type"), request.body)
         dialect = flow.dialect
         if dialect is Dialect.GA:
-            _only_keys(body, ("expires_after", "session"), prefix="")
-            lifetime = _lifetime(body.get("expires_after", {}), "expires_after", dialect)
+            only_keys(body, ("expires_after", "session"), prefix="")
+            lifetime_s = key_lifetime(body.get("expires_after", {}), "expires_after", dialect)
             session = body.get("session", {"type": "realtime"})
-            config = _validated(session, dialect, api_version, param_prefix="session")
+            config = validated(session, dialect, api_version, param_prefix="session")
         else:
             session = dict(body)
             secret = session.pop("client_secret", {})
             if not isinstance(secret, Mapping):
-                raise _Refused(400, "invalid_type", "client_secret must be an object.", "client_secret")
-            _only_keys(secret, ("expires_after",), prefix="client_secret.")
-            lifetime = _lifetime(secret.get("expires_after", {}), "client_secret.expires_after", dialect)
-            config = _validated(session, dialect, api_version, param_prefix="")
+                raise Refused(400, "invalid_type", "client_secret must be an object.", "client_secret")
+            only_keys(secret, ("expires_after",), prefix="client_secret.")
+            lifetime_s = key_lifetime(secret.get("expires_after", {}), "client_secret.expires_after", dialect)
+            config = validated(session, dialect, api_version, param_prefix="")
         try:
-            minted = self.keys.mint(flow, session, lifetime, api_version=api_version)
+            minted = self.keys.mint(flow, session, lifetime_s, api_version=api_version)
         except KeyStoreFull as full:
-            raise _Refused(
+            raise Refused(
                 HTTPStatus.TOO_MANY_REQUESTS,
                 "too_many_ephemeral_keys",
                 str(full),
@@ -344,7 +341,7 @@ class HttpApi:
 
     def _require_token(self, request: HttpRequest) -> None:
         if not check_credentials(self._token, request.target, request.headers):
-            raise _Refused(TOKEN_REFUSAL.status, TOKEN_REFUSAL.code, TOKEN_REFUSAL.message)
+            raise Refused(TOKEN_REFUSAL.status, TOKEN_REFUSAL.code, TOKEN_REFUSAL.message)
 
     # --- calls ---------------------------------------------------------------------------------------
 
@@ -357,34 +354,34 @@ class HttpApi:
         paths = flow.paths
         if media == "multipart/form-data" and paths.unified:
             self._require_token(request)
-            offer, session = _unified_form(request)
+            offer, session = unified_form(request.headers.get("Content-Type"), request.body)
             grant_version = None
         elif media == _SDP:
             grant = self._grant(flow, request)
-            offer = _offer_text(request.body, "the request body")
+            offer = offer_text(request.body, "the request body")
             session = grant.session_copy()
             grant_version = grant.api_version
         else:
             accepted = "application/sdp (with an ephemeral key)"
             if paths.unified:
                 accepted += " or multipart/form-data with the fields sdp and session (with the standard key)"
-            raise _Refused(
+            raise Refused(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_content_type",
                 f"POST {paths.call} takes {accepted}; got {media or 'no Content-Type'}.",
             )
-        model = _first(query, "model")
+        model = first(query, "model")
         if paths.model_in_query and not model:
             what = "deployment" if flow is Flow.PREVIEW_AZURE else "model"
-            raise _Refused(400, "missing_model", f"POST {paths.call} needs the {what} as ?model=…", "model")
+            raise Refused(400, "missing_model", f"POST {paths.call} needs the {what} as ?model=…", "model")
         if model is None and session is not None and isinstance(session.get("model"), str):
             model = session["model"]
         return OpenCall(offer, flow.dialect, model, session, grant_version, flow, cors)
 
     def _grant(self, flow: Flow, request: HttpRequest) -> KeyGrant:
-        key = _presented_key(request.headers)
+        key = presented_key(request.headers)
         if not key:
-            raise _Refused(
+            raise Refused(
                 HTTPStatus.UNAUTHORIZED,
                 "missing_api_key",
                 f"Opening a call needs an ephemeral key: mint one with {flow.paths.mint_hint} and send "
@@ -392,7 +389,7 @@ class HttpApi:
             )
         grant = self.keys.check(key, flow)
         if isinstance(grant, KeyProblem):
-            raise _Refused(HTTPStatus.UNAUTHORIZED, grant.code, grant.message)
+            raise Refused(HTTPStatus.UNAUTHORIZED, grant.code, grant.message)
         return grant
 
     # --- hangup --------------------------------------------------------------------------------------
@@ -405,142 +402,7 @@ class HttpApi:
 
 
 # --------------------------------------------------------------------------------------------------
-# Helpers: bodies, keys, answers
-
-
-def _first(query: Mapping[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return (values[0].strip() or None) if values else None
-
-
-def _presented_key(headers: Headers) -> str | None:
-    scheme, _, value = (headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return (headers.get("api-key") or "").strip() or None
-
-
-def _azure_preview_version(query: Mapping[str, list[str]]) -> str:
-    version = _first(query, "api-version")
-    allowed = ", ".join(PREVIEW_API_VERSIONS)
-    if not version:
-        raise _Refused(400, "missing_api_version", f"This endpoint needs ?api-version= (one of {allowed}).")
-    if version not in PREVIEW_API_VERSIONS:
-        raise _Refused(
-            400,
-            "unsupported_api_version",
-            f"api-version {version!r} is not served here; use one of {allowed}, or the GA flow "
-            "(POST /openai/v1/realtime/client_secrets, no api-version).",
-        )
-    return version
-
-
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    media, _ = parse_content_type(request.headers.get("Content-Type"))
-    if media not in ("", _JSON):
-        raise _Refused(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_content_type",
-            f"The body must be JSON (Content-Type: application/json); got {media}.",
-        )
-    if not request.body.strip():
-        return {}
-    try:
-        body = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Refused(400, "invalid_json", f"The body is not valid JSON: {exc}.") from None
-    if not isinstance(body, dict):
-        raise _Refused(400, "invalid_type", f"The body must be a JSON object, not {type(body).__name__}.")
-    return body
-
-
-def _only_keys(body: Mapping[str, Any], known: tuple[str, ...], *, prefix: str) -> None:
-    for key in body:
-        if key not in known:
-            raise _Refused(
-                400,
-                "unknown_parameter",
-                f"Unknown parameter: '{prefix}{key}'. The parameters are "
-                + ", ".join(prefix + k for k in known)
-                + ".",
-                prefix + key,
-            )
-
-
-def _lifetime(expires_after: Any, param: str, dialect: Dialect) -> int:
-    """Seconds from now the key lives: ``expires_after.seconds`` (10..7200) from ``created_at``."""
-    if not isinstance(expires_after, Mapping):
-        raise _Refused(400, "invalid_type", f"{param} must be an object.", param)
-    _only_keys(expires_after, ("anchor", "seconds"), prefix=param + ".")
-    anchor = expires_after.get("anchor", "created_at")
-    if anchor != "created_at":
-        message = f"Invalid {param}.anchor: {anchor!r}; allowed: 'created_at'."
-        raise _Refused(400, "invalid_value", message, param + ".anchor")
-    seconds = expires_after.get("seconds", EXPIRY_DEFAULT_S[dialect])
-    low, high = EXPIRY_RANGE_S
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or not low <= seconds <= high:
-        raise _Refused(
-            400,
-            "invalid_value",
-            f"Invalid {param}.seconds: {seconds!r}; allowed: an integer from {low} to {high}.",
-            param + ".seconds",
-        )
-    return seconds
-
-
-def _validated(
-    session: Any, dialect: Dialect, api_version: str | None, *, param_prefix: str
-) -> SessionConfig:
-    """The session a key (or a unified call) carries, checked as a session.update would be."""
-    try:
-        config = apply_session_update(SessionConfig(), session, dialect)
-        config.to_wire(dialect)  # also checks what the dialect can express
-        api_versions.check_config(api_version, config)
-    except ConfigError as exc:
-        err = exc.in_dialect(dialect)
-        param = err.param
-        if not param_prefix and param and param.startswith("session."):
-            param = param[len("session.") :]  # the preview mint body *is* the session
-        elif not param_prefix and param == "session":
-            param = None
-        raise _Refused(400, err.code, err.message, param) from None
-    return config
-
-
-def _offer_text(data: bytes, what: str) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused(400, "invalid_sdp", f"The SDP offer ({what}) is not UTF-8 text.", "sdp") from None
-    if not text.strip():
-        raise _Refused(400, "missing_sdp", f"The SDP offer ({what}) is empty.", "sdp")
-    return text
-
-
-def _unified_form(request: HttpRequest) -> tuple[str, dict[str, Any] | None]:
-    try:
-        fields = parse_form_data(request.headers.get("Content-Type") or "", request.body)
-    except FormError as exc:
-        message = f"The multipart/form-data body is malformed: {exc}."
-        raise _Refused(400, "invalid_multipart", message) from None
-    for name in fields:
-        if name not in _UNIFIED_FIELDS:
-            message = f"Unknown form field {name!r}; the fields are sdp and session."
-            raise _Refused(400, "unknown_parameter", message, name)
-    if "sdp" not in fields:
-        raise _Refused(
-            400, "missing_required_parameter", "Missing required form field 'sdp' (the SDP offer).", "sdp"
-        )
-    offer = _offer_text(fields["sdp"].data, "the form field 'sdp'")
-    if "session" not in fields:
-        return offer, None
-    try:
-        session = json.loads(fields["session"].data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        message = f"The form field 'session' is not valid JSON: {exc}."
-        raise _Refused(400, "invalid_json", message, "session") from None
-    _validated(session, Dialect.GA, None, param_prefix="session")
-    return offer, session
+# Answers
 
 
 def _cors_headers(origin: str | None) -> Pairs:
