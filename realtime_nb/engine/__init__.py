@@ -12,6 +12,7 @@ from realtime_nb._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from realtime_nb.engine.handshake import Refusal, Route, check_credentials, route_request
+    from realtime_nb.engine.input_path import InputPath, SpeechStart, SpeechStop
     from realtime_nb.engine.models import Models
     from realtime_nb.engine.options import EngineOptions
     from realtime_nb.engine.runner import (
@@ -37,6 +38,9 @@ _EXPORTS: dict[str, str] = {
     "route_request": "realtime_nb.engine.handshake",
     "check_credentials": "realtime_nb.engine.handshake",
     "EngineOptions": "realtime_nb.engine.options",
+    "InputPath": "realtime_nb.engine.input_path",
+    "SpeechStart": "realtime_nb.engine.input_path",
+    "SpeechStop": "realtime_nb.engine.input_path",
     "EngineSession": "realtime_nb.engine.session",
     "Models": "realtime_nb.engine.models",
     "vad_trace": "realtime_nb.engine.vad_trace",
@@ -49,9 +53,12 @@ __all__ = [
     "EngineServer",
     "EngineSession",
     "EngineStartError",
+    "InputPath",
     "Models",
     "Refusal",
     "Route",
+    "SpeechStart",
+    "SpeechStop",
     "check_credentials",
     "preload_models",
     "route_request",
