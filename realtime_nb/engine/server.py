@@ -186,6 +186,10 @@ class EngineServer:
         """No connection open and no job still on a worker thread (one of a gone socket included)."""
         return not self._connections and self.jobs_in_flight == 0
 
+    def job_submitted(self) -> None:
+        """A job went to the pool (for a socket or a call); on the loop."""
+        self.jobs_in_flight += 1
+
     def job_done(self) -> None:
         """A submitted job's future settled (ran, failed or was cancelled); on the loop."""
         self.jobs_in_flight -= 1
