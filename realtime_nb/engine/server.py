@@ -30,6 +30,7 @@ from realtime_nb.engine.handshake import (
     PREVIEW_API_VERSIONS,
     Refusal,
     Route,
+    check_call,
     check_credentials,
     route_request,
 )
@@ -68,11 +69,12 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
     base = EngineOptions(**options)  # validates values (ValueError naming the option)
     models = Models.shared()
 
-    def factory(route: Route, now: float) -> SessionLike:
+    def factory(route: Route, now: float, **session: Any) -> SessionLike:
         # The model (Azure: deployment) the client asked for is what session.created reports.
+        # ``session``: more EngineSession arguments (a WebRTC call passes transport and config).
         session_options = dataclasses.replace(base, model=route.session_model)
         return EngineSession(
-            models, route.dialect, now=now, options=session_options, api_version=route.api_version
+            models, route.dialect, now=now, options=session_options, api_version=route.api_version, **session
         )
 
     return factory
@@ -117,6 +119,7 @@ class EngineServer:
         self._connections: set[Connection] = set()
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
         self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
+        self.calls: Any = None  # the CallRegistry of WebRTC calls (sideband sockets attach to them)
 
     def __repr__(self) -> str:
         auth = "token" if self.requires_token else "open"
@@ -234,12 +237,20 @@ class EngineServer:
             return _respond(connection, refusal.status, refusal.body())
         if isinstance(route, Refusal):
             return _respond(connection, route.status, route.body())
+        refusal = check_call(route, self.calls)
+        if refusal is not None:
+            return _respond(connection, refusal.status, refusal.body())
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         route = route_request(ws.request.path if ws.request else "", ws.request.headers if ws.request else {})
         if isinstance(route, Refusal):  # process_request already refused it; defensive only
             await ws.close(1008, clip_reason(route.message))
+            return
+        if route.call_id is not None:
+            from realtime_nb.engine.sideband import serve_sideband
+
+            await serve_sideband(ws, self.calls.session_of(route.call_id) if self.calls else None)
             return
         connection = Connection(self, ws, route)
         self._connections.add(connection)
