@@ -62,6 +62,7 @@ log = logging.getLogger("realtime_nb.engine")
 DEFAULT_CHANNEL_TIMEOUT_S = 15.0  # answered, but no data channel yet: the peer never connected
 DEFAULT_DISCONNECT_GRACE_S = 10.0  # no audio from a peer that was sending: it is gone
 _PC_CLOSE_TIMEOUT_S = 5.0
+_DRAIN_TIMEOUT_S = 1.0  # at close, how long queued events may take to leave
 
 # (route, now, transport=..., config=...) -> EngineSession: EngineServer.session_factory's shape
 CallSessionFactory = Callable[..., Any]
@@ -333,6 +334,17 @@ class Call:
             self.close_reason = reason
             self._closer = asyncio.ensure_future(self.close(reason))
 
+    async def _drain_channel(self) -> None:
+        channel = self._channel
+        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+        while (
+            channel is not None
+            and channel.readyState == "open"
+            and channel.bufferedAmount > 0
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.02)
+
     async def close(self, reason: str) -> None:
         """End the call and free everything it holds (idempotent)."""
         if self.state is CallState.CLOSED:
@@ -348,6 +360,7 @@ class Call:
             sink(None)
         self._sinks.clear()
         self._backlog.clear()
+        await self._drain_channel()  # the last events (an expiry's error, say) still reach the peer
         current = asyncio.current_task()
         others = [t for t in self._tasks if t is not current]
         for task in others:
