@@ -11,8 +11,9 @@ The HTTP layer (the ``/realtime/calls`` endpoints and keys) hands an SDP offer t
   session said before that waits), each message goes to ``receive_text``, and every server event is
   also fanned out to the call's sideband sockets (``sideband.py``);
 * the work: the session's jobs run on the engine's shared pool through the same
-  :class:`~realtime_nb.engine.job_runner.JobRunner` the WebSocket connections use, a timer calls
-  ``tick()``, and all session calls happen on the engine's event loop;
+  :class:`~realtime_nb.engine.job_runner.JobRunner` the WebSocket connections use; ``tick()`` runs
+  on the track's 20 ms clock, just before each frame is pulled; all session calls happen on the
+  engine's event loop;
 * the end (``CALL_TABLE``): ``hangup``, a data channel that does not open within
   ``channel_timeout_s``, a peer connection that fails or closes, a peer whose audio stopped for
   ``disconnect_grace_s`` (aiortc has no "disconnected" state: a live sender transmits a frame every
@@ -187,7 +188,6 @@ class Call:
         pc.on("connectionstatechange", self._on_connection_state)
         for track in microphones:
             self._spawn(self._read_microphone(track), "rtc-microphone")
-        self._spawn(self._tick_loop(), "rtc-ticker")
         self._spawn(self._channel_deadline(), "rtc-channel-deadline")
         self._pump()
 
@@ -232,9 +232,12 @@ class Call:
     # --- the session loop ----------------------------------------------------------------------------
 
     def _pull(self, now: float) -> np.ndarray:
-        """The track's 20 ms (see rtc_media.PlayoutTrack)."""
+        """The track's 20 ms (see rtc_media.PlayoutTrack), and the session's timers on the same
+        clock: a call needs no timer of its own (until the media flows there is nothing to time but
+        the channel deadline, and a call whose media stopped is closed)."""
         if self.state is CallState.CLOSED:
             return np.zeros(FRAME_SAMPLES, np.int16)
+        self.session.tick(now)
         pcm = self.session.output_frame(now)
         self._pump()
         return pcm
@@ -262,13 +265,6 @@ class Call:
             if pcm.size and self.state is not CallState.CLOSED:
                 self.session.receive_audio(pcm, time.monotonic())
                 self._pump()
-
-    async def _tick_loop(self) -> None:
-        interval = self._registry.tick_interval
-        while self.state is not CallState.CLOSED:
-            await asyncio.sleep(interval)
-            self.session.tick(time.monotonic())
-            self._pump()
 
     async def _channel_deadline(self) -> None:
         timeout = self._registry.channel_timeout_s
@@ -385,17 +381,15 @@ class CallRegistry:
         *,
         executor: cf.Executor,
         session_factory: CallSessionFactory,
-        tick_interval: float = 0.02,
         channel_timeout_s: float = DEFAULT_CHANNEL_TIMEOUT_S,
         disconnect_grace_s: float = DEFAULT_DISCONNECT_GRACE_S,
         on_job_submit: Callable[[], None] | None = None,
         on_job_settle: Callable[[], None] | None = None,
     ) -> None:
-        if channel_timeout_s <= 0 or disconnect_grace_s <= 0 or tick_interval <= 0:
-            raise ValueError("channel_timeout_s, disconnect_grace_s and tick_interval must be positive")
+        if channel_timeout_s <= 0 or disconnect_grace_s <= 0:
+            raise ValueError("channel_timeout_s and disconnect_grace_s must be positive")
         self.executor = executor
         self.session_factory = session_factory
-        self.tick_interval = tick_interval
         self.channel_timeout_s = channel_timeout_s
         self.disconnect_grace_s = disconnect_grace_s
         self.on_job_submit = on_job_submit
@@ -407,11 +401,10 @@ class CallRegistry:
 
     @classmethod
     def for_server(cls, server: Any, **options: Any) -> CallRegistry:
-        """A registry sharing ``server``'s pool, session factory, tick and job accounting."""
+        """A registry sharing ``server``'s pool, session factory and job accounting."""
         return cls(
             executor=server.executor,
             session_factory=server.session_factory,
-            tick_interval=server.tick_interval,
             on_job_submit=server.job_submitted,
             on_job_settle=server.job_done,
             **options,
