@@ -692,3 +692,25 @@ async def test_abandoned_calls_are_closed_and_everyone_else_is_served(
         await ws_peer.expect("input_audio_buffer.cleared", timeout=10)
     await freed(engine, calls, baseline, timeout=30.0)
     assert caplog.text.count("opened no data channel within 2 s") == 100
+
+
+async def test_close_all_ends_every_call_and_refuses_new_ones(engine, calls, peers):
+    """What the engine does at stop: every call ends (the peers see it), nothing is left behind, and
+    an offer that arrives afterwards is refused."""
+    baseline = await engine_tasks(engine)
+    first, second = peers(Dialect.GA), peers(Dialect.PREVIEW)
+    await place(engine, calls, first)
+    await place(engine, calls, second)
+    await first.expect("session.created")
+    await second.expect("session.created")
+    await on_engine(engine, calls.close_all)
+    await wait_until(
+        lambda: first.pc.connectionState == second.pc.connectionState == "closed",
+        10,
+        "both peers to see the end",
+    )
+    await freed(engine, calls, baseline)
+    late = await peers(Dialect.GA).offer()
+    with pytest.raises(CallRefused) as refused:
+        await on_engine(engine, lambda: calls.open_call(late, dialect=Dialect.GA, model=None, session=None))
+    assert (refused.value.status, refused.value.code) == (503, "engine_stopping")
