@@ -157,13 +157,11 @@ class Call:
 
     def attach(self, sink: Callable[[str | None], None]) -> Callable[[], None]:
         """Fan the call's server events out to ``sink`` from now on (a sideband socket); ``sink(None)``
-        when the call ends. It first gets a ``session.created`` describing the session as it is now,
-        so a sideband reads like any session. Returns the function that detaches it."""
+        when the call ends. As on the services, nothing is replayed (no ``session.created``): the
+        sideband sees what happens after it attached. Returns the function that detaches it."""
         if self.state is CallState.CLOSED:
             sink(None)
             return lambda: None
-        for event in self.session.greeting():
-            sink(_encode(event))
         self._sinks.append(sink)
 
         def detach() -> None:

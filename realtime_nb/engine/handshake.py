@@ -189,7 +189,7 @@ def check_call(route: Route, calls: CallLookup | None) -> Refusal | None:
     if calls is None or calls.session_of(route.call_id) is None:
         return Refusal(
             HTTPStatus.NOT_FOUND,
-            "call_not_found",
+            "call_id_not_found",  # the services' code for it
             f"no WebRTC call with call_id {route.call_id!r} on this engine (it ended, or was never opened): "
             "a sideband socket attaches to a live call",
         )

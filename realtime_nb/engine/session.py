@@ -138,8 +138,14 @@ class EngineSession:
         self.buffer = InputBuffer(
             host, self.input_path, self.conversation, self.transcriptions, self.runs, self.idle, self.dialect
         )
-        for event in self._opening_events():
-            self._emit(event)
+        self._emit({"type": "session.created", "session": self._session_object()})
+        if self.dialect is Dialect.PREVIEW:
+            self._emit(
+                {
+                    "type": "conversation.created",
+                    "conversation": {"id": self.conversation.id, "object": "realtime.conversation"},
+                }
+            )
 
     # --- public I/O surface -------------------------------------------------------------------
 
@@ -199,18 +205,6 @@ class EngineSession:
                 ).to_error(None),
             }
         )
-
-    def greeting(self) -> list[dict[str, Any]]:
-        """The events that open a connection, describing the session as it is now (wire form).
-
-        A WebRTC call's sideband socket starts with these, so it reads like any session's stream.
-        """
-        out = []
-        for event in self._opening_events():
-            wire = to_wire({"event_id": new_id("event"), **event}, self.dialect)
-            if wire is not None:
-                out.append(wire)
-        return out
 
     def receive_audio(self, pcm24: np.ndarray, now: float) -> None:
         """WebRTC: microphone audio from the call's track (24 kHz mono int16), through the same
@@ -397,13 +391,6 @@ class EngineSession:
         if item_id in self.conversation:
             return self.conversation.get(item_id)
         return self.runs.find_item(item_id)
-
-    def _opening_events(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = [{"type": "session.created", "session": self._session_object()}]
-        if self.dialect is Dialect.PREVIEW:
-            conversation = {"id": self.conversation.id, "object": "realtime.conversation"}
-            events.append({"type": "conversation.created", "conversation": conversation})
-        return events
 
     def _path_config(self, config: SessionConfig) -> SessionConfig:
         """What the input path runs on: over WebRTC the track's audio is always 24 kHz PCM, whatever

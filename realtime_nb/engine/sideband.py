@@ -2,9 +2,9 @@
 
 A server that placed (or accepted) a call for a page connects to ``/v1/realtime?call_id=rtc_…`` with
 its standard key, to watch the call's events and send its own client events (tool results, a
-``session.update``) while the page keeps the media. The socket gets a ``session.created`` describing
-the session as it is now, then every server event the call's data channel gets from that moment
-(errors caused by any side included); its client events go to the same session as the channel's.
+``session.update``) while the page keeps the media. The socket gets every server event the call's
+data channel gets from the moment it attached (errors caused by any side included; as on the
+services, no ``session.created``); its client events go to the same session as the channel's.
 When the call ends the socket is closed (1000, "the call ended").
 """
 
