@@ -88,6 +88,7 @@ def _origin(text: str) -> str:
 
 
 async def _serve(args: argparse.Namespace, token: str | None) -> int:
+    from realtime_nb.engine.calls import webrtc_calls
     from realtime_nb.engine.runner import (
         EnginePortInUseError,
         explain_start_error,
@@ -105,7 +106,9 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     if args.max_session_minutes is not None:
         options["max_session_s"] = args.max_session_minutes * 60.0
     started = time.perf_counter()
-    server = EngineServer(token=token, options=options, allowed_origins=args.allow_origin)
+    server = EngineServer(
+        token=token, options=options, allowed_origins=args.allow_origin, calls=webrtc_calls()
+    )
     server.prepare()
     if args.preload:
         print("loading models…", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from realtime_nb._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from realtime_nb.engine.calls import CallRefused, CallRegistry, OpenedCall
     from realtime_nb.engine.handshake import Refusal, Route, check_credentials, route_request
     from realtime_nb.engine.input_path import InputPath, SpeechStart, SpeechStop
     from realtime_nb.engine.models import Models
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from realtime_nb.engine.vad_trace import vad_trace
 
 _EXPORTS: dict[str, str] = {
+    "CallRefused": "realtime_nb.engine.calls",
+    "CallRegistry": "realtime_nb.engine.calls",
+    "OpenedCall": "realtime_nb.engine.calls",
     "start_engine": "realtime_nb.engine.runner",
     "Engine": "realtime_nb.engine.runner",
     "EngineStartError": "realtime_nb.engine.runner",
@@ -47,6 +51,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "CallRefused",
+    "CallRegistry",
     "Engine",
     "EngineOptions",
     "EnginePortInUseError",
@@ -55,6 +61,7 @@ __all__ = [
     "EngineStartError",
     "InputPath",
     "Models",
+    "OpenedCall",
     "Refusal",
     "Route",
     "SpeechStart",

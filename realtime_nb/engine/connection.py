@@ -2,19 +2,17 @@
 
 All session calls happen on the event loop thread: frames as they arrive (stamped with
 `time.monotonic()`), a timer's `tick()`, and job results, which workers of the server's shared pool
-hand back through the loop (so one session's transcription or synthesis never stalls another's
-audio). Events leave in order through one writer task; a session that ended gets its socket closed
-after everything before the close was sent.
+hand back through the loop (`job_runner.JobRunner`, shared with the WebRTC calls, so one session's
+transcription or synthesis never stalls another's audio). Events leave in order through one writer
+task; a session that ended gets its socket closed after everything before the close was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from realtime_nb.engine.handshake import Route
+from realtime_nb.engine.job_runner import JobRunner
 
 if TYPE_CHECKING:
     from realtime_nb.engine.server import EngineServer
@@ -48,6 +47,7 @@ class SessionLike(Protocol):
     def job_finished(self, job: Any, now: float, error: BaseException | None) -> None: ...
 
     # Optional: ``job_is_live(job) -> bool``; False makes the job's worker stop at its next value.
+    # Optional: ``job_is_held(job) -> bool``; True parks the job until it is False (see JobRunner).
 
 
 SessionFactory = Callable[[Route, float], SessionLike]
@@ -75,13 +75,16 @@ class Connection:
         self._route = route
         self._loop = asyncio.get_running_loop()
         self._outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
-        self._jobs: dict[cf.Future[Any], Any] = {}
         self._closing = False  # a _Close has been queued
         self._gone = False  # socket finished: late job results are dropped
-        self._stop_jobs = threading.Event()  # tells running jobs on worker threads to stop early
-        # ids of running jobs whose output the session no longer wants (a cancelled response): their
-        # workers stop at the next value. Written on the loop, read by workers (set ops are atomic).
-        self._unwanted: set[str] = set()
+        self._jobs = JobRunner(
+            server.executor,
+            self._loop,
+            output=self._job_output,
+            finished=self._job_finished,
+            on_submit=server.job_submitted,
+            on_settle=server.job_done,
+        )
         self._session: SessionLike | None = None
 
     async def run(self) -> None:
@@ -151,58 +154,13 @@ class Connection:
         for event in session.events_to_send():
             self._outbox.put_nowait(json.dumps(event, separators=(",", ":")))
         for job in session.jobs_to_run():
-            self._submit(job)
-        is_live = getattr(session, "job_is_live", None)
-        if is_live is not None:
-            for job in self._jobs.values():
-                if not is_live(job):
-                    self._unwanted.add(job.id)
+            self._jobs.submit(job)
+        self._jobs.review(session)
         if session.closed and not self._closing:
             self._closing = True
             reason = session.close_reason or "session closed"
             log.info("closing session socket: %s", reason)
             self._outbox.put_nowait(_Close(1000, clip_reason(reason)))
-
-    def _submit(self, job: Any) -> None:
-        future = self._server.executor.submit(self._drive_job, job)
-        self._jobs[future] = job
-        self._server.jobs_in_flight += 1
-        future.add_done_callback(self._forget_job_threadsafe)
-
-    def _drive_job(self, job: Any) -> None:
-        """Worker thread: iterate the job, handing each value back to the loop as it comes (streaming)."""
-        error: BaseException | None = None
-        try:
-            iterator = job.run()
-            try:
-                for value in iterator:
-                    if self._stop_jobs.is_set():  # socket gone: stop computing for nobody
-                        return
-                    if job.id in self._unwanted:  # e.g. its response was cancelled: say it ended
-                        break
-                    self._to_loop(self._job_output, job, value)
-            finally:
-                close = getattr(iterator, "close", None)
-                if callable(close):
-                    close()
-        except Exception as exc:  # the session reports it (failed transcription / response); socket lives on
-            log.warning("engine job %r failed: %s", job, exc, exc_info=True)
-            error = exc
-        if not self._stop_jobs.is_set():
-            self._to_loop(self._job_finished, job, error)
-
-    def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # loop already closed at engine shutdown
-            self._loop.call_soon_threadsafe(callback, *args)
-
-    def _forget_job_threadsafe(self, future: cf.Future[Any]) -> None:
-        self._to_loop(self._forget_job, future)
-
-    def _forget_job(self, future: cf.Future[Any]) -> None:
-        job = self._jobs.pop(future, None)
-        if job is not None:
-            self._unwanted.discard(job.id)
-        self._server.job_done()
 
     def _job_output(self, job: Any, value: Any) -> None:
         if self._gone or self._session is None:
@@ -219,10 +177,7 @@ class Connection:
     def _release(self) -> None:
         """Free everything the socket held: queued jobs are cancelled, running ones are told to stop."""
         self._gone = True
-        self._stop_jobs.set()
-        for future in list(self._jobs):
-            future.cancel()
-        self._jobs.clear()
+        self._jobs.release()
         close = getattr(self._session, "close", None)
         if callable(close):  # the core stops its timers and forgets its jobs
             with contextlib.suppress(Exception):
@@ -233,4 +188,4 @@ class Connection:
 
     @property
     def pending_jobs(self) -> int:
-        return len(self._jobs)
+        return self._jobs.pending

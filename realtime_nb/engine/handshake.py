@@ -5,6 +5,9 @@ URL forms accepted (what the OpenAI SDK 3.52.0 builds for each client; see proto
 * ``/v1/realtime?model=M``                      OpenAI; GA, or preview with ``OpenAI-Beta: realtime=v1``
 * ``/openai/v1/realtime?model=DEP``             Azure GA (an ``api-version`` here is refused with 401)
 * ``/openai/realtime?api-version=V&deployment=DEP``   Azure preview, V in `PREVIEW_API_VERSIONS`
+* ``/v1/realtime?call_id=rtc_…`` (or ``/openai/v1/realtime?call_id=…``)   the sideband socket of a
+  WebRTC call: it attaches to that call's session (any model given is ignored); `check_call` refuses
+  a call id the engine does not serve
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
@@ -50,6 +54,7 @@ class Route:
     model: str
     azure: bool = False
     api_version: str | None = None
+    call_id: str | None = None  # a sideband socket: attach to this WebRTC call's session
 
     @property
     def session_model(self) -> str:
@@ -120,14 +125,16 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
                 "(the GA path takes none, as on Azure); drop it, or use "
                 "/openai/realtime?api-version=2025-04-01-preview&deployment=… for the preview protocol",
             )
-        if "call_id" in query and "model" not in query:
-            return Refusal(
-                HTTPStatus.BAD_REQUEST,
-                "unsupported_call_id",
-                "call_id sideband sockets attach to WebRTC/SIP calls, which the local engine does not serve; "
-                "connect with ?model=… instead",
-            )
         model = (_first(query, "model") or "").strip()
+        if "call_id" in query:
+            call_id = (_first(query, "call_id") or "").strip()
+            if not call_id:
+                return Refusal(
+                    HTTPStatus.BAD_REQUEST,
+                    "missing_call_id",
+                    f"call_id is empty: a sideband socket names its WebRTC call, {route_path}?call_id=rtc_…",
+                )
+            return Route(Dialect.PREVIEW if preview else Dialect.GA, model, azure=azure, call_id=call_id)
         if not model:
             what = "deployment name" if azure else "model name"
             return Refusal(
@@ -193,6 +200,24 @@ def screen_handshake(token: str | None, path: str, headers: Headers | Mapping[st
     if not check_credentials(token, path, headers):
         return TOKEN_REFUSAL
     return route if isinstance(route, Refusal) else None
+
+
+class CallLookup(Protocol):
+    def session_of(self, call_id: str) -> object | None: ...
+
+
+def check_call(route: Route, calls: CallLookup | None) -> Refusal | None:
+    """A sideband route naming a call this engine does not serve -> 404; anything else passes."""
+    if route.call_id is None:
+        return None
+    if calls is None or calls.session_of(route.call_id) is None:
+        return Refusal(
+            HTTPStatus.NOT_FOUND,
+            "call_id_not_found",  # the services' code for it
+            f"no WebRTC call with call_id {route.call_id!r} on this engine (it ended, or was never opened): "
+            "a sideband socket attaches to a live call",
+        )
+    return None
 
 
 def check_credentials(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> bool:

@@ -90,6 +90,10 @@ class InputBuffer:
         native = decode_b64_audio(audio, self._host.config().input_format, "audio")
         self._path.append(native, self._decide)
 
+    def track_audio(self, pcm24: np.ndarray) -> None:
+        """WebRTC: audio of the microphone track (24 kHz int16; the path runs at pcm16 then)."""
+        self._path.append(pcm24, self._decide)
+
     def commit(self) -> None:
         buffered = self._path.buffered_ms
         if not allowed(BUFFER_TABLE, self._path.state, BufferTrigger.COMMIT) or buffered < MIN_COMMIT_MS:

@@ -55,6 +55,13 @@ class ItemRequests:
         emit({"type": "conversation.item.done", "previous_item_id": previous, "item": item.render()})
 
     def retrieve(self, canonical: dict[str, Any]) -> None:
+        """``conversation.item.retrieved`` with the item's audio, assistant audio included.
+
+        Over WebRTC the services return no audio for assistant items (it went out on the track).
+        The engine is more generous and returns it on both transports (truncated at what was
+        played, after a barge-in): the audio of a reply is what a notebook compares, scores and
+        plots, and only the engine can hand it over without recording the track.
+        """
         item = self._conversation.get(canonical.get("item_id"))
         self._host.emit(
             {"type": "conversation.item.retrieved", "item": item.render(audio_b64=self._audio_b64_for(item))}
@@ -74,15 +81,7 @@ class ItemRequests:
     def truncate(self, canonical: dict[str, Any]) -> None:
         item = self._conversation.get(canonical.get("item_id"))
         index, end_ms = canonical.get("content_index"), canonical.get("audio_end_ms")
-        item.truncate(index, end_ms, self._options.truncate_transcript)
-        self._host.emit(
-            {
-                "type": "conversation.item.truncated",
-                "item_id": item.id,
-                "content_index": index,
-                "audio_end_ms": end_ms,
-            }
-        )
+        truncate_item(self._host, item, index, end_ms, self._options)
 
     def _audio_b64_for(self, item: Item) -> Callable[[np.ndarray], str]:
         config = self._host.config()
@@ -93,3 +92,22 @@ class ItemRequests:
             return base64.b64encode(encode(native, fmt)).decode("ascii")  # type: ignore[arg-type]
 
         return render
+
+
+def truncate_item(
+    host: Host, item: Item, content_index: object, audio_end_ms: object, options: EngineOptions
+) -> None:
+    """Cut ``item``'s audio at ``audio_end_ms`` and say so (``conversation.item.truncated``).
+
+    The client's ``conversation.item.truncate`` and the WebRTC barge-in (which truncates at the
+    audio the track actually sent) both come here. RequestError, nothing changed, when refused.
+    """
+    item.truncate(content_index, audio_end_ms, options.truncate_transcript)
+    host.emit(
+        {
+            "type": "conversation.item.truncated",
+            "item_id": item.id,
+            "content_index": content_index,
+            "audio_end_ms": audio_end_ms,
+        }
+    )

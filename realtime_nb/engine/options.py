@@ -28,6 +28,10 @@ class EngineOptions:
       ``"drop"`` (the service: no words the user never heard) or ``"proportional"`` (keep the
       sentences played plus the words of the cut sentence in proportion to the audio kept).
     * ``model``: reported in ``session.created`` when the client named none.
+    * ``playout_ahead_ms``: WebRTC only: speech synthesis pauses while this much audio waits in the
+      output buffer, so a barge-in drops at most this (plus the sentence or two a worker was already
+      making) and no voice time is spent on audio nobody hears. Over WebSocket synthesis runs ahead
+      freely: the client buffers and plays.
     """
 
     max_session_s: float | None = None
@@ -39,6 +43,7 @@ class EngineOptions:
     model: str = "gpt-realtime"
     rate_limit_requests: int = 5000
     rate_limit_tokens: int = 40000
+    playout_ahead_ms: int = 2000
 
     def __post_init__(self) -> None:
         if self.max_session_s is not None and self.max_session_s <= 0:
@@ -49,6 +54,8 @@ class EngineOptions:
             raise ValueError(f"release_delta must be in [0, 1), got {self.release_delta!r}")
         if self.audio_delta_ms <= 0:
             raise ValueError(f"audio_delta_ms must be positive, got {self.audio_delta_ms!r}")
+        if self.playout_ahead_ms <= 0:
+            raise ValueError(f"playout_ahead_ms must be positive, got {self.playout_ahead_ms!r}")
         if self.truncate_transcript not in ("drop", "proportional"):
             raise ValueError(
                 f"truncate_transcript must be 'drop' or 'proportional', got {self.truncate_transcript!r}"

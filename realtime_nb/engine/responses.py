@@ -11,6 +11,11 @@ A :class:`Response` is driven by the session (``open`` -> message / function-cal
   (open parts are flushed and the item ends ``incomplete``);
 * out-of-band responses (``conversation: "none"``) never touch the conversation, so they emit no
   ``conversation.item.*`` events.
+
+Over WebRTC (``playout`` set) the audio is not sent as ``response.output_audio.delta``: each chunk
+goes to the session's :class:`~realtime_nb.engine.output_buffer.OutputBuffer`, which the call's
+audio track plays out. Everything else (transcript deltas, ``*.done`` events, the item's stored audio,
+usage) is the same on both transports.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, StreamResampler, encode
 from realtime_nb.engine.conversation import Conversation, Item
+from realtime_nb.engine.output_buffer import OutputBuffer
 from realtime_nb.engine.state import (
     RESPONSE_TABLE,
     ItemState,
@@ -102,6 +108,7 @@ class Response:
     emit: Emit
     conversation: Conversation
     audio_delta_ms: int = 200
+    playout: OutputBuffer | None = None  # WebRTC: audio goes to the output buffer, not into deltas
     id: str = field(default_factory=lambda: new_id("resp"))
     state: ResponseState = ResponseState.IN_PROGRESS
     output: list[Item] = field(default_factory=list)
@@ -157,9 +164,8 @@ class Response:
         item.audio_format = self.spec.output_format if self.spec.audio else None
         index = self._add_output(item)
         audio = self.spec.audio
-        self._message = _OpenMessage(
-            item, index, audio, _AudioEncoder(self.spec.output_format) if audio else None
-        )
+        encoder = _AudioEncoder(self.spec.output_format) if audio and self.playout is None else None
+        self._message = _OpenMessage(item, index, audio, encoder)
         part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         item.content.append(
             {"type": "output_audio", "transcript": ""} if audio else {"type": "output_text", "text": ""}
@@ -203,13 +209,20 @@ class Response:
             start = msg.audio_ms
             old = msg.item.audio.get(0)
             msg.item.audio[0] = pcm24.copy() if old is None else np.concatenate([old, pcm24])
-            step = max(1, int(self.audio_delta_ms * PCM_RATE / 1000))
-            for lo in range(0, len(pcm24), step):
-                piece = pcm24[lo : lo + step]
-                assert msg.encoder is not None
-                self.emit(
-                    {"type": "response.output_audio.delta", **self._part_ids(), "delta": msg.encoder(piece)}
-                )
+            if self.playout is not None:
+                self.playout.queue(self.id, msg.item.id, pcm24)
+            else:
+                step = max(1, int(self.audio_delta_ms * PCM_RATE / 1000))
+                for lo in range(0, len(pcm24), step):
+                    piece = pcm24[lo : lo + step]
+                    assert msg.encoder is not None
+                    self.emit(
+                        {
+                            "type": "response.output_audio.delta",
+                            **self._part_ids(),
+                            "delta": msg.encoder(piece),
+                        }
+                    )
             ms = len(pcm24) * 1000.0 / PCM_RATE
             msg.audio_ms += ms
             self.audio_ms += ms
@@ -324,8 +337,8 @@ class Response:
         msg = self._require_message()
         ids = self._part_ids()
         if msg.audio:
-            assert msg.encoder is not None
-            tail = msg.encoder(np.zeros(0, np.int16), last=True) if msg.encoder.fmt != "pcm16" else ""
+            encoder = msg.encoder  # None over WebRTC: no deltas, so no resampler tail either
+            tail = encoder(np.zeros(0, np.int16), last=True) if encoder and encoder.fmt != "pcm16" else ""
             if tail:
                 self.emit({"type": "response.output_audio.delta", **ids, "delta": tail})
             self.emit({"type": "response.output_audio.done", **ids})

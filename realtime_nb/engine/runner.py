@@ -17,8 +17,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
+from realtime_nb.engine.calls import webrtc_calls
 from realtime_nb.engine.server import CallRegistryLike, EngineServer, SessionFactory
 
 __all__ = [
@@ -197,7 +198,7 @@ def start_engine(
     session_factory: SessionFactory | None = None,
     server_options: Mapping[str, Any] | None = None,
     allowed_origins: Iterable[str] | None = None,
-    calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
+    calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | Literal["auto"] | None = "auto",
     **options: Any,
 ) -> Engine:
     """Start the local engine in a background thread and return once it listens.
@@ -213,7 +214,8 @@ def start_engine(
     WebRTC signalling is served on the same port (``http://HOST:PORT/v1/realtime/client_secrets``,
     ``…/calls``, and the other flows): `allowed_origins` are page origins trusted beside loopback
     ones (``["https://lab.example.org"]``); `calls` is the call registry that answers offers, or a
-    factory ``(server) -> registry`` run on the engine's loop (None: calls answer 501).
+    factory ``(server) -> registry`` run on the engine's loop; "auto" (the default) is the engine's own
+    `CallRegistry` when the ``webrtc`` extra is installed; None: calls answer 501.
     """
     started = time.perf_counter()
     if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -222,6 +224,8 @@ def start_engine(
         log.warning(
             "engine listening on %s: reachable from other machines%s", host, "" if token else ", no token"
         )
+    if calls == "auto":
+        calls = webrtc_calls()
     server = EngineServer(
         token=token,
         options=options,

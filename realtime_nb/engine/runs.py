@@ -8,6 +8,11 @@ dropped, so a late result of a cancelled response changes nothing.
 
 The default echo responder starts speaking at once: its opening words ("You said:") are synthesized
 once per process and streamed while the user's turn is still being transcribed.
+
+Over WebRTC the runs also own what the services do with the audio they play out (the session's
+:class:`~realtime_nb.engine.output_buffer.OutputBuffer`): a response's playback learns when it is done
+generating, and a barge-in or the client's ``output_audio_buffer.clear`` drops everything queued at
+once, cancels the replies whose audio was dropped and truncates each at the audio the track sent.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import numpy as np
 from realtime_nb.engine.conversation import Conversation, Item
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.host import Host
+from realtime_nb.engine.items import truncate_item
 from realtime_nb.engine.jobs import Job, JobKind
 from realtime_nb.engine.options import EngineOptions
+from realtime_nb.engine.output_buffer import Cleared, OutputBuffer
 from realtime_nb.engine.responder import ECHO_OPENING, EchoResponder, Reply, ResponderContext, call_responder
 from realtime_nb.engine.response_request import spec_from_session
 from realtime_nb.engine.responses import Response, ResponseSpec
@@ -62,8 +69,10 @@ class ResponseRuns:
         speech: Speech,
         transcriptions: Transcriptions,
         idle: IdleTimer,
+        output: OutputBuffer | None = None,
     ) -> None:
         self._host = host
+        self.output = output  # WebRTC: the server-owned playback; None over WebSocket
         self._conversation = conversation
         self._options = options
         self._speech = speech
@@ -114,7 +123,9 @@ class ResponseRuns:
         self.start(spec_from_session(self._host.config()))
 
     def start(self, spec: ResponseSpec) -> None:
-        response = Response(spec, self._host.emit, self._conversation, self._options.audio_delta_ms)
+        response = Response(
+            spec, self._host.emit, self._conversation, self._options.audio_delta_ms, playout=self.output
+        )
         context = list(spec.input) if spec.input is not None else list(self._conversation)
         run = Run(response, context)
         self._runs[response.id] = run
@@ -266,10 +277,52 @@ class ResponseRuns:
                 self._finish(run, ResponseTrigger.FAIL, details)
 
     def barge_in(self) -> None:
-        """The user started speaking: the default response, if active, is cancelled."""
+        """The user started speaking: the default response, if active, is cancelled.
+
+        Over WebRTC the audio queued or playing is dropped first (``output_audio_buffer.cleared``,
+        as the services order it), and each dropped reply is truncated at what the track sent.
+        """
+        details = {"type": "cancelled", "reason": "turn_detected"}
+        cleared = self.output.clear() if self.output is not None else []
         if self.default is not None and self.default.active:
-            details = {"type": "cancelled", "reason": "turn_detected"}
             self._finish(self._runs[self.default.id], ResponseTrigger.CANCEL, details)
+        self._settle_cleared(cleared, details)
+
+    def clear_output(self) -> None:
+        """``output_audio_buffer.clear`` (WebRTC): drop the queued audio, as on a barge-in.
+
+        The client should cancel first (``response.cancel``); a reply still generating is cancelled
+        here, since audio nobody will hear is not worth making. With nothing queued the clear is
+        still acknowledged for the latest reply that played; before any reply, it is refused.
+        """
+        assert self.output is not None, "clear_output is for WebRTC sessions"
+        last = self.output.last_response_id
+        if self.output.empty and last is None:
+            raise RequestError(
+                "output_audio_buffer_empty",
+                "output_audio_buffer.clear: no response has played audio in this session yet.",
+            )
+        cleared = self.output.clear()
+        if not cleared:
+            assert last is not None
+            self._host.emit({"type": "output_audio_buffer.cleared", "response_id": last})
+            return
+        self._settle_cleared(cleared, {"type": "cancelled", "reason": "client_cancelled"})
+
+    def _settle_cleared(self, cleared: list[Cleared], details: dict[str, Any]) -> None:
+        """After a clear: cancel the dropped replies still generating, then truncate each item at
+        the audio that left (once: a playback is cleared only once)."""
+        for gone in cleared:
+            run = self._runs.get(gone.response_id)
+            if run is not None and run.response.active:
+                self._finish(run, ResponseTrigger.CANCEL, details)
+        for gone in cleared:
+            if gone.item_id not in self._conversation:
+                continue  # deleted meanwhile, or an out-of-band reply: no conversation item to cut
+            item = self._conversation.get(gone.item_id)
+            if gone.pulled_ms > item.audio_ms(0):
+                continue  # the client cut it shorter itself (conversation.item.truncate) meanwhile
+            truncate_item(self._host, item, 0, gone.pulled_ms, self._options)
 
     def cancel(self, wanted: object) -> None:
         """``response.cancel``: the named response, else the default one, else the latest active."""
@@ -295,6 +348,8 @@ class ResponseRuns:
         done = advance("response run", RUN_TABLE, run.phase, RunTrigger.END)  # before anything changes
         run.response.finish(trigger, details)
         run.phase = done
+        if self.output is not None:  # after response.done: its playback may now drain and stop
+            self.output.generation_done(run.response.id)
         for job_id in run.jobs:
             self._host.drop_job(job_id)
         if run.response is self.default:

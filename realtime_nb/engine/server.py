@@ -33,6 +33,7 @@ from realtime_nb.engine.handshake import (
     PREVIEW_API_VERSIONS,
     Refusal,
     Route,
+    check_call,
     check_credentials,
     route_request,
     screen_handshake,
@@ -77,11 +78,12 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
     base = EngineOptions(**options)  # validates values (ValueError naming the option)
     models = Models.shared()
 
-    def factory(route: Route, now: float) -> SessionLike:
+    def factory(route: Route, now: float, **session: Any) -> SessionLike:
         # The model (Azure: deployment) the client asked for is what session.created reports.
+        # ``session``: more EngineSession arguments (a WebRTC call passes transport and config).
         session_options = dataclasses.replace(base, model=route.session_model)
         return EngineSession(
-            models, route.dialect, now=now, options=session_options, api_version=route.api_version
+            models, route.dialect, now=now, options=session_options, api_version=route.api_version, **session
         )
 
     return factory
@@ -190,6 +192,7 @@ class EngineServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port (0 = a free port). Raises OSError as the OS reports it (e.g. in use)."""
+        self.host = host  # a call registry offers only loopback ICE candidates on a loopback engine
         if self._calls_factory is not None and self.calls is None:
             self.calls = self._calls_factory(self)
             self.front_door.calls = self.calls
@@ -236,6 +239,10 @@ class EngineServer:
         """No connection open and no job still on a worker thread (one of a gone socket included)."""
         return not self._connections and self.jobs_in_flight == 0
 
+    def job_submitted(self) -> None:
+        """A job went to the pool (for a socket or a call); on the loop."""
+        self.jobs_in_flight += 1
+
     def job_done(self) -> None:
         """A submitted job's future settled (ran, failed or was cancelled); on the loop."""
         self.jobs_in_flight -= 1
@@ -274,12 +281,21 @@ class EngineServer:
         refusal = screen_handshake(self._token, request.path, request.headers)
         if refusal is not None:
             return _respond(connection, refusal.status, refusal.body())
+        route = route_request(request.path, request.headers)
+        refusal = check_call(route, self.calls)  # type: ignore[arg-type]  # a Route: screened above
+        if refusal is not None:
+            return _respond(connection, refusal.status, refusal.body())
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         route = route_request(ws.request.path if ws.request else "", ws.request.headers if ws.request else {})
         if isinstance(route, Refusal):  # process_request already refused it; defensive only
             await ws.close(1008, clip_reason(route.message))
+            return
+        if route.call_id is not None:
+            from realtime_nb.engine.sideband import serve_sideband
+
+            await serve_sideband(ws, self.calls.session_of(route.call_id) if self.calls else None)
             return
         connection = Connection(self, ws, route)
         self._connections.add(connection)

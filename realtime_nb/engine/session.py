@@ -16,6 +16,17 @@ API note for the adapter (server.py), python-websockets style::
     s.closed / s.close_reason       # True once expired or closed; close the socket after sending
     s.run_jobs_inline(now)          # tests: run every job to completion, deterministically
 
+Over WebRTC (``transport="webrtc"``, set by the call adapter for each call) the session plays the
+assistant's audio itself (the server-owned playback of the services)::
+
+    s.receive_audio(pcm24, now)     # the microphone track, 24 kHz mono int16 (instead of appends)
+    s.output_frame(now) -> 480 int16 samples   # every 20 ms: the only way assistant audio leaves
+    s.job_is_held(job)              # True while a synthesis job should pause (playout is ahead)
+
+``input_audio_buffer.append`` is then refused (the track is the input); ``response.output_audio.delta``
+is not sent (the audio is on the track); ``output_audio_buffer.started`` / ``.stopped`` / ``.cleared``
+are, and ``output_audio_buffer.clear`` works. See :mod:`realtime_nb.engine.output_buffer`.
+
 Events are built in the canonical (GA) vocabulary and translated with ``protocol.to_wire`` at the
 edge; events the dialect does not have (``conversation.item.done``, ``timeout_triggered`` in preview)
 are dropped there. Every refused request leaves the session unchanged: handlers validate first and
@@ -34,7 +45,9 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from realtime_nb.engine import api_versions
 from realtime_nb.engine.conversation import Conversation, Item
@@ -45,6 +58,7 @@ from realtime_nb.engine.input_path import InputPath
 from realtime_nb.engine.items import ItemRequests
 from realtime_nb.engine.jobs import Job, JobKind
 from realtime_nb.engine.options import EngineOptions
+from realtime_nb.engine.output_buffer import FRAME_SAMPLES, OutputBuffer
 from realtime_nb.engine.response_request import input_items, spec_from_request
 from realtime_nb.engine.runs import ResponseRuns
 from realtime_nb.engine.speech import speech_for
@@ -65,6 +79,9 @@ from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.session_config import SessionConfig, apply_session_update
 from realtime_nb.protocol.translate import to_canonical, to_wire
 
+Transport = Literal["websocket", "webrtc"]
+TRANSPORTS: tuple[str, ...] = ("websocket", "webrtc")
+
 
 class EngineSession:
     """One Realtime session of the local engine (see the module docstring)."""
@@ -78,7 +95,11 @@ class EngineSession:
         options: EngineOptions | None = None,
         config: SessionConfig | None = None,
         api_version: str | None = None,
+        transport: Transport = "websocket",
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+        self.transport = transport
         self.dialect = Dialect(dialect)
         self.api_version = api_version  # Azure preview only: 2024-10 refuses what came with 2025-04
         self.options = options or EngineOptions()
@@ -92,6 +113,7 @@ class EngineSession:
         self._out: list[dict[str, Any]] = []
         self._jobs: list[Job] = []
         self._live_jobs: dict[str, Job] = {}
+        self._parked: dict[str, tuple[Job, Iterator[Any]]] = {}  # run_jobs_inline: held jobs
         self.conversation = Conversation()
         host = Host(
             emit=self._emit,
@@ -102,9 +124,17 @@ class EngineSession:
         )
         self.idle = IdleTimer(host.config)
         self.transcriptions = Transcriptions(host, models, self.conversation, self._find_item)
-        self.input_path = InputPath.for_config(models, self.config, self.options)
+        self.input_path = InputPath.for_config(models, self._path_config(self.config), self.options)
+        # WebRTC: the server plays the audio out (None over WebSocket, where the client does)
+        self.output = OutputBuffer(self._emit) if transport == "webrtc" else None
         self.runs = ResponseRuns(
-            host, self.conversation, self.options, speech_for(models), self.transcriptions, self.idle
+            host,
+            self.conversation,
+            self.options,
+            speech_for(models),
+            self.transcriptions,
+            self.idle,
+            output=self.output,
         )
         self.items = ItemRequests(host, self.conversation, self.options)
         self.buffer = InputBuffer(
@@ -124,6 +154,10 @@ class EngineSession:
     @property
     def closed(self) -> bool:
         return self.state is not EngineSessionState.OPEN
+
+    @property
+    def webrtc(self) -> bool:
+        return self.output is not None
 
     @property
     def audio_clock_ms(self) -> float:
@@ -158,15 +192,53 @@ class EngineSession:
         """A binary frame: not part of the protocol, answered with an error."""
         with self._engine_faults():
             self._advance_clock(now)
+        hint = (
+            "message, with audio on the call's audio track"
+            if self.webrtc
+            else "frame, with audio as base64 in input_audio_buffer.append"
+        )
         self._emit(
             {
                 "type": "error",
                 "error": RequestError(
                     "invalid_event",
                     f"Binary frames ({len(data)} bytes) are not part of the Realtime protocol: send each "
-                    "event as a JSON text frame, with audio as base64 in input_audio_buffer.append.",
+                    f"event as a JSON text {hint}.",
                 ).to_error(None),
             }
+        )
+
+    def receive_audio(self, pcm24: np.ndarray, now: float) -> None:
+        """WebRTC: microphone audio from the call's track (24 kHz mono int16), through the same
+        input path an ``input_audio_buffer.append`` takes, so the turn decisions are the same."""
+        if not self.webrtc:
+            raise RuntimeError("receive_audio is for WebRTC sessions; over WebSocket audio comes in appends")
+        with self._engine_faults():
+            self._advance_clock(now)
+            if self.state is EngineSessionState.OPEN:
+                self.buffer.track_audio(pcm24)
+
+    def output_frame(self, now: float) -> np.ndarray:
+        """WebRTC: the next 20 ms of assistant audio (480 int16 samples at 24 kHz; silence when
+        nothing is queued). Pull one every 20 ms: what is pulled is what the peer is sent, so it is
+        the point a barge-in truncates at."""
+        if self.output is None:
+            raise RuntimeError("output_frame is for WebRTC sessions; over WebSocket audio leaves in deltas")
+        self._now = max(self._now, now)
+        if self.state is not EngineSessionState.OPEN:
+            return np.zeros(FRAME_SAMPLES, np.int16)
+        with self._engine_faults():
+            return self.output.frame()
+        return np.zeros(FRAME_SAMPLES, np.int16)  # an engine fault was reported; the track goes on
+
+    def job_is_held(self, job: Job) -> bool:
+        """True while ``job`` should pause before its next value: over WebRTC, a synthesis job whose
+        audio would only pile up (``options.playout_ahead_ms`` or more already waits in the output
+        buffer). The adapter parks it without holding a worker and resumes it once False."""
+        return (
+            self.output is not None
+            and job.kind is JobKind.SYNTHESIZE
+            and self.output.queued_ms >= self.options.playout_ahead_ms
         )
 
     def tick(self, now: float) -> None:
@@ -222,19 +294,38 @@ class EngineSession:
         self.job_finished(job, now)
 
     def run_jobs_inline(self, now: float | None = None) -> None:
-        """Run every pending job (and the jobs they cause) to completion on this thread."""
+        """Run every pending job (and the jobs they cause) to completion on this thread.
+
+        A job that :meth:`job_is_held` pauses is parked and continued by a later call (tests pull
+        output frames in between, as the track would)."""
         when = self._now if now is None else now
-        while self._jobs:
-            for job in self.jobs_to_run():
+        while True:
+            runnable = [(job, job.run) for job in self.jobs_to_run()]
+            for job_id, (job, iterator) in list(self._parked.items()):
+                if job.id not in self._live_jobs or not self.job_is_held(job):
+                    del self._parked[job_id]
+                    runnable.append((job, lambda it=iterator: it))
+            if not runnable:
+                return
+            for job, start in runnable:
+                self._run_inline(job, start, when)
+
+    def _run_inline(self, job: Job, start: Callable[[], Iterator[Any]], when: float) -> None:
+        try:
+            iterator = start()
+            while job.id in self._live_jobs:
+                if self.job_is_held(job):
+                    self._parked[job.id] = (job, iterator)
+                    return
                 try:
-                    for value in job.run():
-                        if job.id not in self._live_jobs:
-                            break
-                        self.job_output(job, value, when)
-                except Exception as exc:
-                    self.job_finished(job, when, exc)
-                else:
-                    self.job_finished(job, when)
+                    value = next(iterator)
+                except StopIteration:
+                    break
+                self.job_output(job, value, when)
+        except Exception as exc:
+            self.job_finished(job, when, exc)
+        else:
+            self.job_finished(job, when)
 
     def close(self, now: float, reason: str = "connection closed") -> None:
         """The connection is gone: stop timers and drop every job still out."""
@@ -245,6 +336,7 @@ class EngineSession:
         self.close_reason = self.close_reason or reason
         self._live_jobs.clear()
         self._jobs.clear()
+        self._parked.clear()
         self.input_path.close()
 
     def snapshot(self) -> dict[str, Any]:
@@ -266,6 +358,7 @@ class EngineSession:
             "default_response": None if default is None else default.id,
             "jobs": sorted(self._live_jobs),
             "voice_used": self.runs.voice_used,
+            "output": None if self.output is None else self.output.snapshot(),
         }
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -300,6 +393,11 @@ class EngineSession:
         if item_id in self.conversation:
             return self.conversation.get(item_id)
         return self.runs.find_item(item_id)
+
+    def _path_config(self, config: SessionConfig) -> SessionConfig:
+        """What the input path runs on: over WebRTC the track's audio is always 24 kHz PCM, whatever
+        ``input_audio_format`` says (it still decides how retrieved user audio is encoded)."""
+        return config.replace(input_format="pcm16") if self.transport == "webrtc" else config
 
     def _session_object(self) -> dict[str, Any]:
         session = self.config.to_wire(Dialect.GA)
@@ -362,14 +460,7 @@ class EngineSession:
         api_versions.check_event_type(self.api_version, etype)
 
     def _on_session_update(self, event: dict[str, Any]) -> None:
-        raw = event.get("session")
-        try:
-            new = apply_session_update(self.config, raw, self.dialect)  # type: ignore[arg-type]
-            new.to_wire(self.dialect)  # also checks what the dialect can express
-            api_versions.check_config(self.api_version, new)
-        except ConfigError as exc:
-            err = exc.in_dialect(self.dialect)
-            raise RequestError(err.code, err.message, err.param) from None
+        new = updated_config(self.config, event.get("session"), self.dialect, self.api_version)
         if new.voice != self.config.voice and self.runs.voice_used:
             raise RequestError(
                 "cannot_update_voice",
@@ -380,7 +471,7 @@ class EngineSession:
         denoiser = self.input_path.denoiser_for(new.noise_reduction) if changed_nr else None
         # -- everything is valid: apply
         self.input_path.reconfigure(
-            input_format=new.input_format,
+            input_format=self._path_config(new).input_format,
             noise_reduction=new.noise_reduction,
             denoiser=denoiser,
             turn_detection=new.turn_detection,
@@ -389,6 +480,21 @@ class EngineSession:
         if new.turn_detection != old.turn_detection and self.idle.timeout_ms() is None:
             self.idle.disarm()
         self._emit({"type": "session.updated", "session": self._session_object()})
+
+    def _on_append(self, event: dict[str, Any]) -> None:
+        if self.webrtc:
+            raise RequestError(
+                "unsupported_over_webrtc",
+                "input_audio_buffer.append is not used over WebRTC: the call's microphone track is the "
+                "input. input_audio_buffer.commit / .clear and response.create still work (push-to-talk).",
+                "type",
+            )
+        self.buffer.append(event)
+
+    def _on_output_clear(self) -> None:
+        if not self.webrtc:
+            _refuse_output_clear()
+        self.runs.clear_output()
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
         # Read as sent, not translated: ResponseParams refuses other-dialect keys (GA temperature)
@@ -405,6 +511,22 @@ class EngineSession:
         self.runs.create(spec)
 
 
+def updated_config(
+    config: SessionConfig, raw: object, dialect: Dialect, api_version: str | None = None
+) -> SessionConfig:
+    """``config`` with a wire ``session`` object applied, as ``session.update`` does it: strictly,
+    in ``dialect``, within what the Azure ``api_version`` offers. RequestError (code and param as
+    the service's error) when refused. A call's initial configuration is read here too."""
+    try:
+        new = apply_session_update(config, raw, dialect)  # type: ignore[arg-type]
+        new.to_wire(dialect)  # also checks what the dialect can express
+        api_versions.check_config(api_version, new)
+    except ConfigError as exc:
+        err = exc.in_dialect(dialect)
+        raise RequestError(err.code, err.message, err.param) from None
+    return new
+
+
 def _refuse_output_clear() -> None:
     raise RequestError(
         "unsupported_over_websocket",
@@ -416,10 +538,10 @@ def _refuse_output_clear() -> None:
 # event type -> handler(session, event as sent, event in canonical form)
 _ROUTES: dict[str, Callable[[EngineSession, dict[str, Any], dict[str, Any]], None]] = {
     "session.update": lambda s, event, canonical: s._on_session_update(event),
-    "input_audio_buffer.append": lambda s, event, canonical: s.buffer.append(event),
+    "input_audio_buffer.append": lambda s, event, canonical: s._on_append(event),
     "input_audio_buffer.commit": lambda s, event, canonical: s.buffer.commit(),
     "input_audio_buffer.clear": lambda s, event, canonical: s.buffer.clear(),
-    "output_audio_buffer.clear": lambda s, event, canonical: _refuse_output_clear(),
+    "output_audio_buffer.clear": lambda s, event, canonical: s._on_output_clear(),
     "conversation.item.create": lambda s, event, canonical: s.items.create(canonical),
     "conversation.item.retrieve": lambda s, event, canonical: s.items.retrieve(canonical),
     "conversation.item.truncate": lambda s, event, canonical: s.items.truncate(canonical),

@@ -205,6 +205,76 @@ RUN_TABLE: Mapping[RunPhase, Mapping[RunTrigger, RunPhase]] = {
     RunPhase.DONE: {},
 }
 
+
+class PlaybackState(StrEnum):
+    """Where one response's audio stands in the WebRTC output buffer (``OutputBuffer``).
+
+    The buffer plays responses one after another; a response enters it with its first audio chunk.
+    ``started`` is sent on START, ``stopped`` on DRAIN, ``cleared`` on CLEAR.
+    """
+
+    QUEUED = "queued"  # audio waiting, none has left yet; the response is still generating
+    QUEUED_LAST = "queued_last"  # the same, but the response is done: what is queued is all there is
+    PLAYING = "playing"  # its audio is leaving; the response is still generating (more may come)
+    DRAINING = "draining"  # the response is done; the rest of its audio is leaving
+    STOPPED = "stopped"  # all of it left (output_audio_buffer.stopped was sent)
+    CLEARED = "cleared"  # dropped by a barge-in or the client's clear (output_audio_buffer.cleared)
+
+
+class PlaybackTrigger(StrEnum):
+    AUDIO = "audio"  # a synthesized chunk of the response was queued
+    START = "start"  # its first frame left (output_audio_buffer.started)
+    DONE = "done"  # the response finished generating (response.done was sent)
+    DRAIN = "drain"  # the last queued sample of a finished response left
+    CLEAR = "clear"  # barge-in or output_audio_buffer.clear: everything queued is dropped at once
+
+
+PLAYBACK_TABLE: Mapping[PlaybackState, Mapping[PlaybackTrigger, PlaybackState]] = {
+    PlaybackState.QUEUED: {
+        PlaybackTrigger.AUDIO: PlaybackState.QUEUED,
+        PlaybackTrigger.START: PlaybackState.PLAYING,
+        PlaybackTrigger.DONE: PlaybackState.QUEUED_LAST,
+        PlaybackTrigger.CLEAR: PlaybackState.CLEARED,
+    },
+    PlaybackState.QUEUED_LAST: {
+        PlaybackTrigger.START: PlaybackState.DRAINING,
+        PlaybackTrigger.CLEAR: PlaybackState.CLEARED,
+    },
+    PlaybackState.PLAYING: {
+        PlaybackTrigger.AUDIO: PlaybackState.PLAYING,
+        # an underrun (synthesis slower than playback) is not a state: frames are silence meanwhile
+        PlaybackTrigger.DONE: PlaybackState.DRAINING,
+        PlaybackTrigger.CLEAR: PlaybackState.CLEARED,
+    },
+    PlaybackState.DRAINING: {
+        PlaybackTrigger.DRAIN: PlaybackState.STOPPED,
+        PlaybackTrigger.CLEAR: PlaybackState.CLEARED,
+    },
+    # No way out: a late chunk of a cleared response is dropped, a late stopped cannot happen.
+    PlaybackState.STOPPED: {},
+    PlaybackState.CLEARED: {},
+}
+
+
+class CallState(StrEnum):
+    """One WebRTC call of the engine (``engine/calls.py``)."""
+
+    CONNECTING = "connecting"  # answered; waiting for the peer's data channel to open
+    OPEN = "open"  # the data channel is open: events flow (media may flow before)
+    CLOSED = "closed"  # hung up, timed out, failed or the engine stopped; everything is freed
+
+
+class CallTrigger(StrEnum):
+    CHANNEL_OPEN = "channel_open"
+    CLOSE = "close"
+
+
+CALL_TABLE: Mapping[CallState, Mapping[CallTrigger, CallState]] = {
+    CallState.CONNECTING: {CallTrigger.CHANNEL_OPEN: CallState.OPEN, CallTrigger.CLOSE: CallState.CLOSED},
+    CallState.OPEN: {CallTrigger.CLOSE: CallState.CLOSED},
+    CallState.CLOSED: {},
+}
+
 _S = TypeVar("_S", bound=StrEnum)
 _T = TypeVar("_T", bound=StrEnum)
 

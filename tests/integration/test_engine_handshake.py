@@ -104,7 +104,8 @@ REFUSALS = [
     ("/v2/realtime?model=m", 404, "no realtime endpoint"),
     ("/v1/realtime", 400, "model"),
     ("/v1/realtime?model=", 400, "model"),
-    ("/v1/realtime?call_id=rtc_123", 400, "call_id"),
+    ("/v1/realtime?call_id=rtc_123", 404, "call_id"),  # no such WebRTC call
+    ("/v1/realtime?call_id=", 400, "call_id"),
     ("/openai/v1/realtime", 400, "deployment name"),
     ("/openai/v1/realtime?model=dep&api-version=2025-04-01-preview", 401, "api-version"),
     ("/openai/realtime?deployment=dep", 400, "needs ?api-version"),

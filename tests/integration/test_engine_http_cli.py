@@ -92,7 +92,8 @@ async def test_served_engine_trusts_the_named_origin_and_no_other() -> None:
                     "Content-Type": "application/sdp",
                 },
             )
-            assert call.status_code == 501  # `serve` plugs in no call registry yet
+            # `serve` answers calls with its own registry: this offer reaches it and is judged there
+            assert call.status_code == 400 and call.json()["error"]["code"] == "invalid_sdp"
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

@@ -342,10 +342,11 @@ async def test_the_registry_judges_the_sdp_and_its_refusal_is_passed_on(rig: Rig
         assert (await _call(client, "ga-openai", key)).status_code == 201  # still serving
 
 
-async def test_without_a_registry_calls_are_501_and_keys_still_mint(engine: Any) -> None:
-    async with httpx.AsyncClient(base_url=engine.http_url, timeout=TIMEOUT) as client:
-        key = await _mint(client, "ga-openai")
-        error = _error(await _call(client, "ga-openai", key), 501, "webrtc_unavailable")
+async def test_without_a_registry_calls_are_501_and_keys_still_mint() -> None:
+    with start_engine(preload=False, calls=None) as engine:
+        async with httpx.AsyncClient(base_url=engine.http_url, timeout=TIMEOUT) as client:
+            key = await _mint(client, "ga-openai")
+            error = _error(await _call(client, "ga-openai", key), 501, "webrtc_unavailable")
     assert "WebRTC calls are not available" in error["message"]
 
 

@@ -1,0 +1,181 @@
+"""JobRunner: streaming job values back to the loop, stopping unwanted jobs, parking held ones.
+
+A real event loop and a real one-worker pool, so "a parked job frees its worker" is observable: a
+second job can only run while the first is parked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import threading
+from typing import Any
+
+import pytest
+
+from realtime_nb.engine.job_runner import JobRunner
+from realtime_nb.engine.jobs import Job, JobKind
+
+TIMEOUT = 5.0
+
+
+class Session:
+    """The two optional questions the runner asks, answered from sets the test controls."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+        self.dead: set[str] = set()
+
+    def job_is_held(self, job: Job) -> bool:
+        return job.id in self.held
+
+    def job_is_live(self, job: Job) -> bool:
+        return job.id not in self.dead
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.values: list[tuple[str, Any]] = []
+        self.finished: list[tuple[str, BaseException | None]] = []
+        self.changed = asyncio.Event()
+
+    def output(self, job: Job, value: Any) -> None:
+        self.values.append((job.owner, value))
+        self.changed.set()
+
+    def done(self, job: Job, error: BaseException | None) -> None:
+        self.finished.append((job.owner, error))
+        self.changed.set()
+
+    async def until(self, predicate) -> None:
+        async def wait() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), TIMEOUT)
+
+
+@pytest.fixture
+def pool():
+    executor = cf.ThreadPoolExecutor(max_workers=1)
+    yield executor
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _runner(pool: cf.Executor, rec: Recorder) -> tuple[JobRunner, list[int]]:
+    counts = [0, 0]
+
+    def submitted() -> None:
+        counts[0] += 1
+
+    def settled() -> None:
+        counts[1] += 1
+
+    runner = JobRunner(
+        pool,
+        asyncio.get_running_loop(),
+        output=rec.output,
+        finished=rec.done,
+        on_submit=submitted,
+        on_settle=settled,
+    )
+    return runner, counts
+
+
+async def test_values_stream_back_in_order_and_errors_are_reported(pool):
+    rec = Recorder()
+    runner, counts = _runner(pool, rec)
+
+    def failing():
+        yield 1
+        raise ValueError("boom")
+
+    runner.submit(Job(JobKind.SYNTHESIZE, "a", lambda: iter(range(3))))
+    runner.submit(Job(JobKind.RESPOND, "b", failing))
+    await rec.until(lambda: len(rec.finished) == 2)
+    assert rec.values == [("a", 0), ("a", 1), ("a", 2), ("b", 1)]
+    assert rec.finished[0] == ("a", None)
+    assert rec.finished[1][0] == "b" and isinstance(rec.finished[1][1], ValueError)
+    await asyncio.sleep(0.05)
+    assert runner.pending == 0 and counts == [2, 2]
+
+
+async def test_a_held_job_parks_off_the_worker_and_resumes(pool):
+    rec = Recorder()
+    session = Session()
+    runner, counts = _runner(pool, rec)
+    computed: list[int] = []
+    first = threading.Event()  # the first sentence takes until the session has looked at it
+
+    def sentences():
+        for i in range(4):
+            first.wait(TIMEOUT)
+            computed.append(i)
+            yield i
+
+    synth = Job(JobKind.SYNTHESIZE, "synth", sentences)
+    runner.submit(synth)
+    session.held.add(synth.id)  # playout is far ahead now: no more sentences for a while
+    runner.review(session)
+    first.set()
+    await rec.until(lambda: rec.values == [("synth", 0)])
+    await asyncio.sleep(0.1)
+    assert computed == [0] and runner.pending == 1  # parked before computing the next one
+    # the only worker is free: another job runs to completion meanwhile
+    runner.submit(Job(JobKind.TRANSCRIBE, "other", lambda: iter(["text"])))
+    await rec.until(lambda: ("other", None) in rec.finished)
+    assert computed == [0]
+    session.held.clear()  # the track pulled enough: resume where it stopped
+    runner.review(session)
+    await rec.until(lambda: ("synth", None) in rec.finished)
+    assert computed == [0, 1, 2, 3]
+    assert [v for owner, v in rec.values if owner == "synth"] == [0, 1, 2, 3]
+    await asyncio.sleep(0.05)
+    assert runner.pending == 0 and counts[0] == counts[1]
+
+
+async def test_an_unwanted_parked_job_is_closed_and_reported_finished(pool):
+    rec = Recorder()
+    session = Session()
+    runner, _ = _runner(pool, rec)
+    closed = []
+    first = threading.Event()
+
+    def sentences():
+        try:
+            for i in range(100):
+                first.wait(TIMEOUT)
+                yield i
+        finally:
+            closed.append(True)
+
+    synth = Job(JobKind.SYNTHESIZE, "synth", sentences)
+    runner.submit(synth)
+    session.held.add(synth.id)
+    runner.review(session)
+    first.set()
+    await asyncio.sleep(0.1)
+    assert runner.pending == 1 and rec.values == [("synth", 0)]  # parked
+    session.dead.add(synth.id)  # its response was cancelled while it waited
+    runner.review(session)
+    await rec.until(lambda: ("synth", None) in rec.finished)
+    assert runner.pending == 0 and closed == [True] and rec.values == [("synth", 0)]
+
+
+async def test_release_stops_everything_and_reports_nothing(pool):
+    rec = Recorder()
+    session = Session()
+    runner, counts = _runner(pool, rec)
+    synth = Job(JobKind.SYNTHESIZE, "synth", lambda: iter(range(10**9)))
+    runner.submit(synth)
+    await rec.until(lambda: len(rec.values) > 3)
+    parked = Job(JobKind.SYNTHESIZE, "parked", lambda: iter(range(10)))
+    session.held.add(parked.id)
+    runner.submit(parked)
+    runner.review(session)
+    runner.release()
+    seen = len(rec.values)
+    await asyncio.sleep(0.1)
+    assert len(rec.values) == seen and rec.finished == []
+    assert counts[0] == counts[1]  # every future settled: the server's idle accounting balances

@@ -1,0 +1,121 @@
+"""The call's audio adapters: 20 ms frames paced by the clock out, any decoded frame in."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+from realtime_nb.engine.rtc_media import (
+    FRAME_S,
+    WIRE_FRAME,
+    WIRE_RATE,
+    MicrophoneReader,
+    PlayoutTrack,
+    WireFrames,
+    to_mono_int16,
+)
+from realtime_nb.protocol.formats import PCM_RATE
+
+
+def tone(rate: int, seconds: float, hz: float = 1000.0, amplitude: float = 8000.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * hz * t) * amplitude).astype(np.int16)
+
+
+def test_wire_frames_are_whole_continuous_and_only_fill_up_at_the_start():
+    wire = WireFrames()
+    x = tone(PCM_RATE, 10.0)
+    out = [wire.push(x[lo : lo + 480]) for lo in range(0, x.size, 480)]
+    assert all(f.shape == (WIRE_FRAME,) and f.dtype == np.int16 for f in out)
+    # silence only while the resampler's first blocks are on their way (a call starts silent);
+    # never again afterwards
+    silent = [i for i, f in enumerate(out) if not np.any(f)]
+    assert silent and max(silent) < 5 and len(silent) == wire.underflows
+    y = np.concatenate(out[5:]).astype(np.float64)
+    # one unbroken 1 kHz tone (the filter state carried across frames: no clicks at frame edges)
+    y = y[WIRE_RATE // 10 : -WIRE_RATE // 10]
+    fitted = np.sin(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE)
+    phase = np.arctan2(np.dot(y, np.cos(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE)), np.dot(y, fitted))
+    clean = 8000 * np.sin(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE + phase)
+    assert np.max(np.abs(y - clean)) < 80  # under -40 dB of the tone anywhere, frame edges included
+    assert wire.buffered_ms < 40
+
+
+def test_decoded_frames_of_any_layout_become_24k_mono():
+    stereo = np.stack([np.full(960, 1000, np.int16), np.full(960, 3000, np.int16)], axis=1)
+    packed = AudioFrame.from_ndarray(stereo.reshape(1, -1), format="s16", layout="stereo")
+    assert np.all(to_mono_int16(packed) == 2000)
+    planar = AudioFrame.from_ndarray(
+        np.stack([np.full(960, 0.25, np.float32), np.full(960, -0.25, np.float32)]),
+        format="fltp",
+        layout="stereo",
+    )
+    assert np.all(to_mono_int16(planar) == 0)
+    mono = AudioFrame.from_ndarray(np.full((1, 960), -7, np.int16), format="s16", layout="mono")
+    assert np.all(to_mono_int16(mono) == -7)
+
+    reader = MicrophoneReader()
+    x = tone(WIRE_RATE, 2.0, hz=440)
+    got = []
+    for lo in range(0, x.size, 960):
+        frame = AudioFrame.from_ndarray(
+            np.repeat(x[lo : lo + 960], 2).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = WIRE_RATE
+        got.append(reader.convert(frame))
+    y = np.concatenate(got)
+    assert abs(y.size - x.size // 2) <= 480  # 24 kHz, less the filter's delay
+    spectrum = np.abs(np.fft.rfft(y[2400:-2400]))
+    assert np.argmax(spectrum) * PCM_RATE / (y.size - 4800) == pytest.approx(440, abs=3)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_playout_track_paces_by_the_clock_with_consistent_pts(monkeypatch):
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    pulls: list[float] = []
+
+    def pull(now: float) -> np.ndarray:
+        pulls.append(now)
+        return np.full(480, 100, np.int16)
+
+    track = PlayoutTrack(pull, clock=clock)
+    frames = [await track.recv() for _ in range(5)]
+    assert [f.pts for f in frames] == [0, 960, 1920, 2880, 3840]
+    assert all(f.sample_rate == WIRE_RATE and f.time_base == fractions.Fraction(1, WIRE_RATE) for f in frames)
+    assert all(f.samples == WIRE_FRAME and f.layout.name == "mono" for f in frames)
+    assert slept == pytest.approx([FRAME_S] * 4)
+    assert np.diff(pulls) == pytest.approx([FRAME_S] * 4)
+    # a stall of 1 s: no burst of 50 frames, the schedule starts over from now
+    clock.now += 1.0
+    slept.clear()
+    await track.recv()
+    await track.recv()
+    assert track.resyncs == 1 and slept == pytest.approx([FRAME_S])
+    # a short stall is caught up at once (no sleeping), keeping the 20 ms grid
+    clock.now += 0.05
+    slept.clear()
+    await track.recv()
+    await track.recv()
+    assert slept == [] and track.resyncs == 1
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()
