@@ -56,7 +56,7 @@ from realtime_nb.engine.host import Host
 from realtime_nb.engine.input_buffer import IdleTimer, InputBuffer
 from realtime_nb.engine.input_path import InputPath
 from realtime_nb.engine.items import ItemRequests
-from realtime_nb.engine.jobs import Job, JobKind
+from realtime_nb.engine.jobs import Job, JobKind, JobLedger
 from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.output_buffer import FRAME_SAMPLES, OutputBuffer
 from realtime_nb.engine.response_request import input_items, spec_from_request
@@ -111,14 +111,12 @@ class EngineSession:
         self._now = now
         self._expires_at_unix = int(time.time() + self.options.session_length_s(self.dialect))
         self._out: list[dict[str, Any]] = []
-        self._jobs: list[Job] = []
-        self._live_jobs: dict[str, Job] = {}
-        self._parked: dict[str, tuple[Job, Iterator[Any]]] = {}  # run_jobs_inline: held jobs
+        self.jobs = JobLedger()
         self.conversation = Conversation()
         host = Host(
             emit=self._emit,
-            add_job=self._add_job,
-            drop_job=self._drop_job,
+            add_job=self.jobs.add,
+            drop_job=self.jobs.drop,
             now=lambda: self._now,
             config=lambda: self.config,
         )
@@ -251,17 +249,16 @@ class EngineSession:
         return out
 
     def jobs_to_run(self) -> list[Job]:
-        jobs, self._jobs = self._jobs, []
-        return jobs
+        return self.jobs.take_new()
 
     def job_is_live(self, job: Job) -> bool:
         """False once nobody wants the job's output (response cancelled, session closed): stop early."""
-        return job.id in self._live_jobs and self.state is not EngineSessionState.CLOSED
+        return self.jobs.wanted(job) and self.state is not EngineSessionState.CLOSED
 
     def job_output(self, job: Job, value: Any, now: float) -> None:
         """A value a job yielded; dropped if the job's session, response or item is gone."""
         self._now = max(self._now, now)
-        if job.id not in self._live_jobs or self.state is EngineSessionState.CLOSED:
+        if not self.jobs.wanted(job) or self.state is EngineSessionState.CLOSED:
             return
         handler = {
             JobKind.TRANSCRIBE: self.transcriptions.piece,
@@ -275,7 +272,7 @@ class EngineSession:
     def job_finished(self, job: Job, now: float, error: BaseException | None = None) -> None:
         """A job ended (``error`` = what it raised); stale jobs are ignored."""
         self._now = max(self._now, now)
-        if self._live_jobs.pop(job.id, None) is None or self.state is EngineSessionState.CLOSED:
+        if not self.jobs.settle(job) or self.state is EngineSessionState.CLOSED:
             return
         with self._engine_faults():
             if job.kind in (JobKind.TRANSCRIBE, JobKind.HEAR):
@@ -294,38 +291,14 @@ class EngineSession:
         self.job_finished(job, now)
 
     def run_jobs_inline(self, now: float | None = None) -> None:
-        """Run every pending job (and the jobs they cause) to completion on this thread.
-
-        A job that :meth:`job_is_held` pauses is parked and continued by a later call (tests pull
-        output frames in between, as the track would)."""
+        """Run every pending job (and the jobs they cause) to completion on this thread; a job that
+        :meth:`job_is_held` pauses waits for a later call (see ``JobLedger.run_inline``)."""
         when = self._now if now is None else now
-        while True:
-            runnable = [(job, job.run) for job in self.jobs_to_run()]
-            for job_id, (job, iterator) in list(self._parked.items()):
-                if job.id not in self._live_jobs or not self.job_is_held(job):
-                    del self._parked[job_id]
-                    runnable.append((job, lambda it=iterator: it))
-            if not runnable:
-                return
-            for job, start in runnable:
-                self._run_inline(job, start, when)
-
-    def _run_inline(self, job: Job, start: Callable[[], Iterator[Any]], when: float) -> None:
-        try:
-            iterator = start()
-            while job.id in self._live_jobs:
-                if self.job_is_held(job):
-                    self._parked[job.id] = (job, iterator)
-                    return
-                try:
-                    value = next(iterator)
-                except StopIteration:
-                    break
-                self.job_output(job, value, when)
-        except Exception as exc:
-            self.job_finished(job, when, exc)
-        else:
-            self.job_finished(job, when)
+        self.jobs.run_inline(
+            lambda job, value: self.job_output(job, value, when),
+            lambda job, error: self.job_finished(job, when, error),
+            self.job_is_held,
+        )
 
     def close(self, now: float, reason: str = "connection closed") -> None:
         """The connection is gone: stop timers and drop every job still out."""
@@ -334,9 +307,7 @@ class EngineSession:
             return
         self.state = advance("session", SESSION_TABLE, self.state, SessionTrigger.CLOSE)
         self.close_reason = self.close_reason or reason
-        self._live_jobs.clear()
-        self._jobs.clear()
-        self._parked.clear()
+        self.jobs.clear()
         self.input_path.close()
 
     def snapshot(self) -> dict[str, Any]:
@@ -356,7 +327,7 @@ class EngineSession:
             "conversation": self.conversation.snapshot(),
             "responses": self.runs.snapshot(),
             "default_response": None if default is None else default.id,
-            "jobs": sorted(self._live_jobs),
+            "jobs": self.jobs.live_ids,
             "voice_used": self.runs.voice_used,
             "output": None if self.output is None else self.output.snapshot(),
         }
@@ -379,15 +350,6 @@ class EngineSession:
         except IllegalTransition as exc:
             error = RequestError("illegal_state", f"Internal engine error: {exc}.", type="server_error")
             self._emit({"type": "error", "error": error.to_error(event_id())})
-
-    def _add_job(self, kind: JobKind, owner: str, work: Callable[[], Iterator[Any]]) -> Job:
-        job = Job(kind, owner, work)
-        self._jobs.append(job)
-        self._live_jobs[job.id] = job
-        return job
-
-    def _drop_job(self, job_id: str) -> None:
-        self._live_jobs.pop(job_id, None)
 
     def _find_item(self, item_id: str) -> Item | None:
         if item_id in self.conversation:
@@ -441,8 +403,7 @@ class EngineSession:
         )
         self.state = expired
         self.close_reason = "session_expired"
-        self._live_jobs.clear()
-        self._jobs.clear()
+        self.jobs.clear()
 
     # --- routing ----------------------------------------------------------------------------------
 

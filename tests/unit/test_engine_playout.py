@@ -237,7 +237,7 @@ def test_synthesis_waits_for_the_track_within_the_bound(rtc):
     # synthesis paused with the first sentence(s) queued: not the whole reply
     queued = d.session.output.queued_ms
     assert 500 <= queued < 500 + 4000
-    assert d.session._parked and not d.of("response.done")
+    assert d.session.jobs.parked == 1 and not d.of("response.done")
     queued_ms = []
     while not d.of("response.done"):
         d.pull()
