@@ -385,6 +385,17 @@ def _best_match(needle: np.ndarray, haystack: np.ndarray) -> tuple[int, float]:
     return at, float((corr / norm)[at])
 
 
+def _received_track(session: RealtimeSession, rid: str) -> np.ndarray:
+    """The track audio the client recorded for ``rid`` or for no response, in arrival order.
+
+    `response_audio(rid)` stops at the first silent frame after ``cleared`` (rtc_media's drain
+    rule); frames of the item still in flight behind a silent one (a pause, an underrun) are then
+    kept as audio of no response. Both are what the client actually received of that item."""
+    received = session.log._rec.track.received  # the log's received chunks (no public accessor yet)
+    keep = [i for i in range(len(received)) if received.keys[received.key[i]] in (rid, None)]
+    return np.concatenate([received.samples(i) for i in keep])
+
+
 def _locate_in_order(sent: np.ndarray, heard: np.ndarray, block: int = 2400) -> int:
     """Find each audible 100 ms block of ``sent`` in ``heard``, in order (silence may have been
     inserted between blocks), and return where the end of ``sent`` lies in ``heard``."""
@@ -426,7 +437,7 @@ async def test_barge_in_truncates_at_the_audio_the_client_received(
         item = await s.retrieve(truncated["item_id"])
         assert item["audio_pcm"].size == end_ms * PCM_RATE // 1000
         sent = item["audio_pcm"]
-        heard = s.log.response_audio(rid)  # every frame the client attributed to the response
+        heard = _received_track(s, rid)
         # The engine's copy is what left on the track. The client's copy holds the same audio plus
         # any silence the track sent while synthesis lagged (an underrun is not item audio, so
         # audio_end_ms rightly leaves it out): locate the copy in order, block by block.
