@@ -30,7 +30,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
 from realtime_nb import samples
-from realtime_nb._rtc_loopback import allow_loopback_candidates, fit_sctp_to_small_mtu
+from realtime_nb._rtc_loopback import (
+    allow_loopback_candidates,
+    fit_sctp_to_small_mtu,
+    loopback_candidates_only,
+)
 from realtime_nb.audio import resample
 from realtime_nb.engine.calls import CallRefused, CallRegistry
 from realtime_nb.engine.rtc_media import to_mono_int16
@@ -89,9 +93,9 @@ async def calls(engine: Any) -> Any:
         return CallRegistry.for_server(engine._server, channel_timeout_s=15.0, disconnect_grace_s=10.0)
 
     registry = await on_engine(engine, make)
-    engine._server.calls = registry
+    before, engine._server.calls = engine._server.calls, registry
     yield registry
-    engine._server.calls = None
+    engine._server.calls = before  # the shared engine keeps the registry it started with
     await on_engine(engine, registry.close_all)
 
 
@@ -219,7 +223,8 @@ class Peer:
 
     # signalling
     async def offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        with loopback_candidates_only():  # the engine is on this machine: ICE on 127.0.0.1 only
+            await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
     async def answer(self, sdp: str) -> None:
