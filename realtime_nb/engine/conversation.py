@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime_nb.engine.errors import RequestError, is_int
+from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance, allowed
 from realtime_nb.protocol import PCM_RATE
+from realtime_nb.protocol.checks import is_int
 from realtime_nb.protocol.ids import new_id
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")

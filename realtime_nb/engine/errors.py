@@ -29,8 +29,3 @@ class RequestError(Exception):
             "param": self.param,
             "event_id": client_event_id,
         }
-
-
-def is_int(value: object) -> bool:
-    """A JSON integer (``True`` is not one, though Python says it is an int)."""
-    return isinstance(value, int) and not isinstance(value, bool)

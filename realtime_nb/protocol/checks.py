@@ -41,6 +41,7 @@ __all__ = [
 
 
 def is_int(value: Any) -> bool:
+    """A JSON integer (``True`` is not one, though Python says it is an int)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
