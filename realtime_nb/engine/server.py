@@ -35,6 +35,7 @@ from realtime_nb.engine.handshake import (
     Route,
     check_call,
     check_credentials,
+    check_origin,
     route_request,
     screen_handshake,
 )
@@ -276,6 +277,10 @@ class EngineServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        # A page from an untrusted origin is refused before anything else (the HTTP endpoints' rule).
+        refused_page = check_origin(self.origins, request.headers)
+        if refused_page is not None:
+            return _respond(connection, refused_page.status, refused_page.body())
         if urlsplit(request.path).path in ("", "/"):
             return _respond(connection, HTTPStatus.OK, HEALTH_TEXT, "text/plain")
         refusal = screen_handshake(self._token, request.path, request.headers)
