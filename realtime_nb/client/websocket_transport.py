@@ -9,7 +9,11 @@ into the `Transport` interface's close code and reason.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import socket
+import ssl
 from collections.abc import AsyncIterator
 
 import websockets
@@ -76,15 +80,47 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        raise ConnectError(url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status) from None
+        code = error_code(exc.response.body)
+        raise ConnectError(
+            url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status, code=code
+        ) from None
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        kind = connect_failure_kind(exc)
         hint = (
             " (is the local engine running? see realtime_nb.engine.start_engine)"
-            if (endpoint.service == "local" and isinstance(exc, OSError))
+            if (endpoint.service == "local" and kind == "refused")
             else ""
         )
-        raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}") from None
+        raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}", kind=kind) from None
     return WebSocketTransport(ws)
+
+
+def connect_failure_kind(exc: BaseException) -> str:
+    """What a failed connection attempt ran into (`ConnectError.kind`), from the exception raised."""
+    if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
+        return "timeout"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, OSError):
+        return "network"
+    return "handshake"
+
+
+_CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def error_code(body: bytes | None) -> str | None:
+    """The ``error.code`` of a refusal's JSON body, if it is a short identifier; never its message."""
+    try:
+        error = json.loads(body or b"").get("error")
+    except (ValueError, AttributeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and _CODE_RE.match(code) else None
 
 
 def _header_secrets(headers: dict[str, str]) -> list[str]:
