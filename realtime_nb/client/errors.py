@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
 
@@ -84,6 +86,21 @@ class ConnectError(RealtimeClientError):
         self.kind = kind or ("http" if status is not None else "handshake")
         self.code = code
         super().__init__(f"could not connect to {url}: {message}")
+
+
+def connect_failure_kind(exc: BaseException) -> str:
+    """What a failed connection attempt ran into (`ConnectError.kind`), from the exception raised."""
+    if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
+        return "timeout"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, OSError):
+        return "network"
+    return "handshake"
 
 
 class ProtocolError(RealtimeClientError):

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import ssl
 from collections.abc import AsyncIterator
 
 import websockets
@@ -22,7 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from realtime_nb.client.endpoints import Endpoint
-from realtime_nb.client.errors import ConnectError, ConnectionClosedError
+from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
 from realtime_nb.protocol.redaction import RedactingLogger, is_secret
 
 
@@ -93,21 +91,6 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
         )
         raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}", kind=kind) from None
     return WebSocketTransport(ws)
-
-
-def connect_failure_kind(exc: BaseException) -> str:
-    """What a failed connection attempt ran into (`ConnectError.kind`), from the exception raised."""
-    if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
-        return "timeout"
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return "tls"
-    if isinstance(exc, OSError):
-        return "network"
-    return "handshake"
 
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
