@@ -23,6 +23,9 @@ from realtime_nb.client.endpoints import Endpoint
 from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
 from realtime_nb.protocol.redaction import RedactingLogger, is_secret
 
+_MAX_CLOSE_WAIT_S = 10.0  # websockets' own default, the most a close waits for the peer's answer
+_CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a service's error code, not free text
+
 
 class WebSocketTransport:
     """A `Transport` over one open websockets client connection."""
@@ -72,6 +75,9 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
             additional_headers=headers,
             user_agent_header=f"realtime-nb websockets/{websockets.__version__}",
             open_timeout=timeout,
+            # A peer that stopped reading never answers our close frame: give up (and drop the
+            # connection) after the session's timeout rather than websockets' default 10 s.
+            close_timeout=min(timeout, _MAX_CLOSE_WAIT_S),
             max_size=None,  # retrieved items carry whole utterances of base64 audio
             compression=None,
             logger=redactor,
@@ -93,7 +99,6 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
     return WebSocketTransport(ws)
 
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def error_code(body: bytes | None) -> str | None:

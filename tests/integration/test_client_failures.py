@@ -273,6 +273,15 @@ async def test_a_peer_that_stops_reading_makes_sends_time_out_not_hang() -> None
         await asyncio.wait_for(session.close(), GUARD_S)
 
 
+async def test_closing_on_a_peer_that_stopped_reading_is_bounded_by_the_timeout() -> None:
+    async with ScriptedPeer("ga") as peer:
+        session = RealtimeSession(peer.url, timeout=0.5)
+        await session.connect()
+        peer.stop_reading()
+        await asyncio.wait_for(session.close(), 5.0)  # websockets' own default would wait 10 s
+        assert session.closed and len(_problems(session, "connection_closed")) == 1
+
+
 async def test_a_response_that_stops_mid_stream_times_out(
     session: RealtimeSession, peer: ScriptedPeer
 ) -> None:
