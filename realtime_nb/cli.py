@@ -137,7 +137,9 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
         f"  Azure preview: {url}/openai/realtime?api-version=2025-04-01-preview&deployment=DEPLOYMENT",
         flush=True,
     )
-    print(f"  auth: {'token required' if token else 'none (any key is accepted)'}; Ctrl-C stops", flush=True)
+    source = "--token" if args.token is not None else f"${TOKEN_ENV}"
+    auth = f"token required (from {source})" if token else "none (any key is accepted)"
+    print(f"  auth: {auth}; Ctrl-C stops", flush=True)
     http = url.replace("ws://", "http://", 1)
     print(
         f"  WebRTC:        POST {http}/v1/realtime/client_secrets, then {http}/v1/realtime/calls "

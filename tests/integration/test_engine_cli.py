@@ -137,7 +137,7 @@ async def test_serve_token_from_environment_is_required_and_never_printed(serve_
         assert json.loads(await asyncio.wait_for(ws.recv(), STARTUP_TIMEOUT_S))["type"] == "session.created"
     code, out, err = await asyncio.to_thread(process.interrupt)
     assert code == 0
-    assert "token required" in out
+    assert "token required (from $REALTIME_NB_TOKEN)" in out
     assert secret not in out and secret not in err
 
 
@@ -154,6 +154,7 @@ async def test_serve_token_on_the_command_line_works_and_warns_about_ps(serve_pr
     code, out, err = await asyncio.to_thread(process.interrupt)
     assert code == 0
     assert "--token is visible" in err and "REALTIME_NB_TOKEN" in err
+    assert "token required (from --token)" in out
     assert secret not in out and secret not in err
 
 
