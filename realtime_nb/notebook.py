@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from realtime_nb.audio import duration_ms
-from realtime_nb.client import Endpoint, RealtimeSession, explain_failure, truncate_point
+from realtime_nb.client import Endpoint, RealtimeClientError, RealtimeSession, explain_failure, truncate_point
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect
 from realtime_nb.protocol.redaction import redact
@@ -49,6 +49,7 @@ __all__ = [
     "EXTRAS",
     "MissingExtraError",
     "PlaybackClock",
+    "ServiceUnavailableError",
     "cloud_endpoints",
     "connect",
     "conversation_items",
@@ -81,6 +82,16 @@ _engine: Engine | None = None
 
 class MissingExtraError(ImportError):
     """An optional extra is not installed. In IPython it shows as its one-line message, no trace."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ServiceUnavailableError(RealtimeClientError):
+    """`connect()` could not use the cloud service the keys chose: one sentence says why and what to do.
+
+    In IPython it shows as that sentence, no trace (the original exception is its ``__cause__``).
+    """
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
@@ -168,7 +179,17 @@ class _Connect:
             session = RealtimeSession(endpoint, timeout=LOCAL_TIMEOUT_S, response_timeout=LOCAL_TIMEOUT_S)
         else:
             session = RealtimeSession(endpoint)
-        await session.connect()
+        if endpoint.service == "local":
+            await session.connect()
+        else:
+            try:
+                await session.connect()
+            except (RealtimeClientError, TimeoutError, OSError) as exc:
+                where = describe_endpoint(endpoint).removeprefix("Using ").rstrip(".")
+                raise ServiceUnavailableError(
+                    f"{where}: {explain_failure(exc, endpoint, session.timeout)} To run on the embedded "
+                    "engine instead, unset the key variables or use connect(local=True)."
+                ) from exc
         try:
             if self._options:
                 await session.update_session(**self._options)

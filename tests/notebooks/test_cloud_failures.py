@@ -240,3 +240,20 @@ def test_cloud_endpoints_skips_a_malformed_service_in_one_sentence(
     printed = capsys.readouterr().out
     assert printed.startswith("OpenAI: OpenAI base URL") and printed.count("\n") == 1
     assert OPENAI_KEY not in printed
+
+
+async def test_connect_to_an_unusable_service_says_why_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, refuser: str
+) -> None:
+    from realtime_nb import notebook
+
+    for name in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", refuser + "/v1")
+    with pytest.raises(notebook.ServiceUnavailableError) as info:
+        await notebook.connect()
+    [line] = info.value._render_traceback_()  # what IPython shows: one line, no trace
+    assert line.startswith("ServiceUnavailableError: OpenAI, model 'gpt-realtime' (ga dialect): ")
+    assert "HTTP 401" in line and "connect(local=True)" in line and OPENAI_KEY not in line
+    assert isinstance(info.value.__cause__, ConnectError)
