@@ -46,9 +46,11 @@ class _Serve:
             found = re.search(r"listening on (ws://\S+)", line)
             if found:
                 self.url = found.group(1)
-                # the help lines that follow are printed before the loop waits
-                for _ in range(5):
-                    self.stdout_lines.append(self.proc.stdout.readline())
+                # The banner's other lines are printed before the loop waits. Read them all here:
+                # readline buffers ahead, and communicate() later reads the pipe, not that buffer.
+                while line and not line.startswith("  pages trusted:"):
+                    line = self.proc.stdout.readline()
+                    self.stdout_lines.append(line)
                 return self.url
 
     def interrupt(self) -> tuple[int, str, str]:
