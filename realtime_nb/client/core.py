@@ -288,6 +288,7 @@ class SessionCore:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             self._protocol_problem("frame is not an event object with a string 'type'", frame, t_ns)
             return
+        recorded = False
         try:
             if self._is_known(event["type"]):
                 self.log.record("received", event, self.dialect, t_ns=t_ns, wire_bytes=len(frame.encode()))
@@ -300,6 +301,7 @@ class SessionCore:
                     t_ns=t_ns,
                     dialect=self.dialect,
                 )
+            recorded = True
             canonical = to_canonical(event, self.dialect)
             self._track(event, canonical)
         except Exception as exc:  # a surprising event must never stop the reader
@@ -308,7 +310,8 @@ class SessionCore:
                 "received",
                 "protocol_error",
                 f"could not process {event['type']}: {exc}",
-                raw=frame[:MAX_RAW_KEPT],  # the event is not lost: its frame is in the row
+                # Not lost: if the log could not take the event as an event, its frame is in this row.
+                raw=None if recorded else frame[:MAX_RAW_KEPT],
                 t_ns=t_ns,
                 dialect=self.dialect,
             )

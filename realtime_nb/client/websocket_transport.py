@@ -99,8 +99,6 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
     return WebSocketTransport(ws)
 
 
-
-
 def error_code(body: bytes | None) -> str | None:
     """The ``error.code`` of a refusal's JSON body, if it is a short identifier; never its message."""
     try:
