@@ -18,6 +18,7 @@ from realtime_nb.protocol.checks import check, check_choice, check_str
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
 from realtime_nb.protocol.fields import SESSION_FIELDS, VOICES
+from realtime_nb.protocol.passthrough import check_passthrough
 from realtime_nb.protocol.rules import ToolChoice, ToolName
 
 __all__ = [
@@ -185,7 +186,10 @@ def transcription_from(
         if key in accepted:
             if value is not None:
                 kwargs[key] = value
-        elif key not in ignored and not lenient:
+        elif key in ignored:
+            if not lenient:  # accepted, not acted on, and still held to its shape
+                check_passthrough("transcription", key, value, f"{param}.{key}")
+        elif not lenient:
             raise ConfigError(
                 f"transcription.{key}",
                 value,
