@@ -132,7 +132,10 @@ def read_voice(raw: Any, dialect: Dialect, param: str, lenient: bool = False) ->
     if isinstance(raw, Mapping) and dialect is Dialect.GA:
         if set(raw) != {"id"} or not isinstance(raw.get("id"), str) or not raw["id"]:
             raise ConfigError("voice", dict(raw), "a custom voice is {id: 'voice_...'}", param=param)
-        return CustomVoice(raw["id"])
+        try:
+            return CustomVoice(raw["id"])
+        except ConfigError as err:
+            raise err.at(f"{param}.id") from None
     allowed = "one of " + ", ".join(voices) + (" or {id: ...}" if dialect is Dialect.GA else "")
     if not isinstance(raw, str):
         raise ConfigError("voice", raw, allowed, code="invalid_type", param=param)
