@@ -318,3 +318,28 @@ def test_an_unexpected_exception_becomes_a_server_error_and_the_session_goes_on(
     assert error["event_id"] == "evt_bug" and "KeyError" in error["message"]
     assert "evt_bug" in caplog.text and "an engine bug" in caplog.text
     p.still_works()
+
+
+# --- the limits are documented and the passthrough shapes complete -----------------------------------
+
+
+def test_every_limit_is_in_docs_limits_md():
+    from pathlib import Path
+
+    from realtime_nb.protocol import limits
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "limits.md").read_text()
+    for name in limits.__all__:
+        if name.startswith("MAX_"):
+            assert f"`{name}`" in page, f"{name} is not in docs/limits.md"
+
+
+def test_every_unmodelled_key_has_a_shape():
+    from realtime_nb.protocol.fields import RESPONSE_FIELDS, SESSION_FIELDS
+    from realtime_nb.protocol.passthrough import PASSTHROUGH
+
+    for table in (SESSION_FIELDS, RESPONSE_FIELDS):
+        for under in ("", "transcription", "noise_reduction"):
+            for dialect in DIALECTS:
+                for key in table.unmodelled(dialect, under):
+                    assert (under, key) in PASSTHROUGH, f"add the shape of {under or 'top-level'} {key!r}"
