@@ -54,7 +54,8 @@ def json_depth(text: str, stop_above: int = MAX_JSON_DEPTH) -> int:
 
 def loads_client_event(text: str) -> Any:
     """`json.loads(text)` for a client frame, refusing (WireJsonError) frames over the limits:
-    `MAX_FRAME_BYTES`, `MAX_JSON_DEPTH`, `MAX_JSON_VALUES`, and what is not JSON at all."""
+    `MAX_FRAME_BYTES`, `MAX_JSON_DEPTH`, `MAX_JSON_VALUES`, and what is not JSON at all (Python's
+    extensions included: NaN, Infinity, and numbers too large for a float)."""
     if not isinstance(text, str):
         raise WireJsonError("invalid_json", f"The event must be JSON text, not {type(text).__name__}.")
     if len(text) > MAX_FRAME_BYTES:
@@ -75,13 +76,34 @@ def loads_client_event(text: str) -> Any:
             "the engine's limit).",
         )
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NotFinite as exc:
+        raise WireJsonError(
+            "invalid_json", f"The event is not valid JSON: {exc} is not a number JSON has."
+        ) from None
     except RecursionError:  # not expected after the depth check; refused all the same
         raise WireJsonError(
             "json_too_deep", f"The event nests arrays and objects more than {MAX_JSON_DEPTH} levels deep."
         ) from None
     except ValueError as exc:  # JSONDecodeError, and an integer of more than 4300 digits
         raise WireJsonError("invalid_json", f"The event is not valid JSON: {_short(str(exc))}") from None
+
+
+class _NotFinite(Exception):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    # Python's parser takes NaN, Infinity and -Infinity; JSON has none of them, and an engine that
+    # took them would send them back (in a tool's schema, say) to peers whose parsers refuse them.
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999
+        raise _NotFinite(text if len(text) <= 40 else text[:37] + "...")
+    return value
 
 
 def _short(message: str, limit: int = 200) -> str:

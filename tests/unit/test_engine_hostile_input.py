@@ -343,3 +343,22 @@ def test_every_unmodelled_key_has_a_shape():
             for dialect in DIALECTS:
                 for key in table.unmodelled(dialect, under):
                     assert (under, key) in PASSTHROUGH, f"add the shape of {under or 'top-level'} {key!r}"
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_numbers_json_does_not_have_are_invalid_json(probe, text):
+    tool = '{"type": "function", "name": "f", "parameters": {"type": "object", "default": ' + text + "}}"
+    p = probe()
+    p.refused(
+        '{"type": "session.update", "session": {"type": "realtime", "tools": [' + tool + "]}}", "invalid_json"
+    )
+
+
+def test_an_item_reference_takes_only_type_and_id(probe):
+    p = probe()
+    ref = {"type": "item_reference", "id": "item_x", "role": "user"}
+    p.refused(
+        {"type": "response.create", "response": {"input": [ref]}},
+        "unknown_parameter",
+        "response.input[0].role",
+    )
