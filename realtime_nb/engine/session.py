@@ -173,6 +173,7 @@ class EngineSession:
                 try:
                     event = loads_client_event(text)
                 except WireJsonError as exc:
+                    event_id = exc.event_id
                     raise RequestError(exc.code, exc.message) from None
                 if not isinstance(event, dict):
                     raise RequestError(

@@ -14,9 +14,9 @@ import json
 import re
 from typing import Any
 
-from realtime_nb.protocol.limits import MAX_FRAME_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES
+from realtime_nb.protocol.limits import MAX_EVENT_ID_CHARS, MAX_FRAME_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES
 
-__all__ = ["WireJsonError", "json_depth", "loads_client_event"]
+__all__ = ["WireJsonError", "json_depth", "loads_client_event", "top_level_event_id"]
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -24,12 +24,28 @@ _INNERMOST = re.compile(r"\[\]|\{\}")
 
 
 class WireJsonError(ValueError):
-    """A frame that is not a JSON value within the limits; `code` is the error event's code."""
+    """A frame that is not a JSON value within the limits; `code` is the error event's code and
+    `event_id` the frame's top-level `event_id` when it can be read without parsing (else None)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, event_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.event_id = event_id
+
+
+_EVENT_ID = re.compile(r'"event_id"\s*:\s*"([^"\\]{1,' + str(MAX_EVENT_ID_CHARS) + '})"')
+
+
+def top_level_event_id(text: str) -> str | None:
+    """The `event_id` member of the frame's outermost object, read without parsing (a frame too
+    deep or too large to parse is still refused naming the event the client sent); None when there
+    is none, or none that is certain."""
+    for _, match in zip(range(3), _EVENT_ID.finditer(text), strict=False):  # a few, not thousands
+        before = _without_strings(text[: match.start()])
+        if before.count("{") + before.count("[") - before.count("}") - before.count("]") == 1:
+            return match.group(1)
+    return None
 
 
 def _without_strings(text: str) -> str:
@@ -68,12 +84,14 @@ def loads_client_event(text: str) -> Any:
             "json_too_deep",
             f"The event nests arrays and objects more than {MAX_JSON_DEPTH} levels deep "
             "(the engine's limit).",
+            top_level_event_id(text),
         )
     if text.count(",") >= MAX_JSON_VALUES and _without_strings(text).count(",") >= MAX_JSON_VALUES:
         raise WireJsonError(
             "json_too_large",
             f"The event holds more than {MAX_JSON_VALUES} values (array elements and object members; "
             "the engine's limit).",
+            top_level_event_id(text),
         )
     try:
         return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)

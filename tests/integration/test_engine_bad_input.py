@@ -263,7 +263,7 @@ async def test_hostile_events_get_short_errors_and_the_socket_stays_open(
     await peer.send(deep)
     assert (await peer.error(None, "json_too_deep"))["param"] is None
     await peer.send('{"type": "session.update", "event_id": "evt_deep", "session": ' + deep + "}")
-    await peer.error(None, "json_too_deep")  # not parsed, so its event_id is not known either
+    await peer.error("evt_deep", "json_too_deep")  # not parsed, yet its event_id is read
     item = {"type": "message", "role": {"x": []}, "content": [{"type": "input_text", "text": "hi"}]}
     await peer.send({"type": "conversation.item.create", "event_id": "evt_role", "item": item})
     assert (await peer.error("evt_role", "invalid_value"))["param"] == "item.role"

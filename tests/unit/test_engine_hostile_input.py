@@ -123,6 +123,11 @@ def test_json_nested_10000_deep_is_refused_without_recursion(probe, dialect):
     nested_obj = '{"a":' * 10_000 + "1" + "}" * 10_000
     p.refused('{"type": "response.create", "response": {"metadata": ' + nested_obj + "}}", "json_too_deep")
     p.refused("[" * 10_000, "json_too_deep")  # never closed: the parser would recurse all the same
+    # the frame is not parsed, yet the error names the event when its top level says which
+    framed = '{"type": "session.update", "session": ' + deep + ', "event_id": "evt_deep"}'
+    assert p.refused(framed, "json_too_deep")["event_id"] == "evt_deep"
+    inner = '{"type": "session.update", "session": {"event_id": "evt_inner", "x": ' + deep + "}}"
+    assert p.refused(inner, "json_too_deep")["event_id"] is None
 
 
 def test_nesting_within_the_limit_is_parsed(probe):
