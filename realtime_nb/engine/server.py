@@ -42,6 +42,7 @@ from realtime_nb.engine.handshake import (
 from realtime_nb.engine.http_api import HttpApi
 from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.limits import MAX_FRAME_BYTES
 from realtime_nb.protocol.redaction import RedactingLogger
 
 __all__ = [
@@ -62,7 +63,7 @@ log = logging.getLogger("realtime_nb.engine")
 
 # An append may carry 15 MiB of base64 audio; the frame around it must still reach the session so it
 # can answer with an `error` event. Anything past this cap is closed with 1009 by websockets.
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
+DEFAULT_MAX_MESSAGE_BYTES = MAX_FRAME_BYTES
 DEFAULT_TICK_INTERVAL_S = 0.02
 
 
