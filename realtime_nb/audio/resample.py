@@ -3,6 +3,10 @@
 int16 in gives int16 out and float in gives float out, so callers never guess the dtype. The stream
 version keeps soxr's filter state between chunks: its concatenated output matches the one-shot
 result apart from rounding, which is what lets the engine resample audio as it arrives.
+
+int16 audio is resampled in float32 and rounded back: libsoxr dithers int16 output with noise seeded
+from the clock and the stream's address, so the same audio would come out 1-2 LSB different on every
+run, and the engine's VAD would hear a live session and its offline replay differently.
 """
 
 from __future__ import annotations
@@ -37,6 +41,14 @@ def _check_quality(quality: str) -> str:
     return quality
 
 
+def _to_float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / np.float32(32768.0) if x.dtype == np.int16 else x
+
+
+def _to_int16(y: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(y * np.float32(32768.0)), -32768, 32767).astype(np.int16)
+
+
 def resample(x: np.ndarray, src_rate: int, dst_rate: int, quality: str = _QUALITY) -> np.ndarray:
     """Resample mono audio from `src_rate` to `dst_rate` Hz (same dtype out as in)."""
     x = _check_samples(x)
@@ -44,7 +56,8 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int, quality: str = _QUALIT
     quality = _check_quality(quality)
     if src == dst or x.size == 0:
         return x.copy()
-    return soxr.resample(x, src, dst, quality=quality)
+    y = soxr.resample(_to_float(x), src, dst, quality=quality)
+    return _to_int16(y) if x.dtype == np.int16 else y
 
 
 class StreamResampler:
@@ -70,8 +83,9 @@ class StreamResampler:
         if self._dtype is None:
             self._dtype = dtype
             if self.src_rate != self.dst_rate:
+                work = "float32" if dtype == np.int16 else dtype.name  # no dither (module docstring)
                 self._stream = soxr.ResampleStream(
-                    self.src_rate, self.dst_rate, 1, dtype=dtype.name, quality=self.quality
+                    self.src_rate, self.dst_rate, 1, dtype=work, quality=self.quality
                 )
         elif dtype != self._dtype:
             raise ValueError(f"chunk dtype {dtype} differs from the stream's dtype {self._dtype}")
@@ -84,7 +98,10 @@ class StreamResampler:
         self._ensure(chunk.dtype)
         if self._stream is None:
             return chunk.copy()
-        return self._stream.resample_chunk(chunk, last=False)
+        return self._out(self._stream.resample_chunk(_to_float(chunk), last=False))
+
+    def _out(self, y: np.ndarray) -> np.ndarray:
+        return _to_int16(y) if self._dtype == np.int16 else y
 
     def flush(self) -> np.ndarray:
         """Drain the filter's tail. The stream cannot be fed afterwards."""
@@ -93,4 +110,4 @@ class StreamResampler:
         self._flushed = True
         if self._stream is None:
             return np.zeros(0, dtype=self._dtype or np.int16)
-        return self._stream.resample_chunk(np.zeros(0, dtype=self._dtype), last=True)
+        return self._out(self._stream.resample_chunk(_to_float(np.zeros(0, self._dtype)), last=True))
