@@ -4,9 +4,11 @@ int16 in gives int16 out and float in gives float out, so callers never guess th
 version keeps soxr's filter state between chunks: its concatenated output matches the one-shot
 result apart from rounding, which is what lets the engine resample audio as it arrives.
 
-int16 audio is resampled in float32 and rounded back: libsoxr dithers int16 output with noise seeded
-from the clock and the stream's address, so the same audio would come out 1-2 LSB different on every
-run, and the engine's VAD would hear a live session and its offline replay differently.
+A stream resamples int16 audio in float32 and rounds it back: libsoxr dithers int16 output, and a
+stream seeds that dither from the clock and its own address, so the same audio came out 1-2 LSB
+different on every run and the engine's VAD heard a live session and its offline replay differently.
+The one-shot `resample` keeps libsoxr's int16 path: its dither is the same on every call (digital
+silence comes out as +-1 LSB of it), and the end-of-turn model's scores were measured on that.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int, quality: str = _QUALIT
     quality = _check_quality(quality)
     if src == dst or x.size == 0:
         return x.copy()
-    y = soxr.resample(_to_float(x), src, dst, quality=quality)
-    return _to_int16(y) if x.dtype == np.int16 else y
+    return soxr.resample(x, src, dst, quality=quality)
 
 
 class StreamResampler:
@@ -83,7 +84,7 @@ class StreamResampler:
         if self._dtype is None:
             self._dtype = dtype
             if self.src_rate != self.dst_rate:
-                work = "float32" if dtype == np.int16 else dtype.name  # no dither (module docstring)
+                work = "float32" if dtype == np.int16 else dtype.name  # no clock-seeded dither (docstring)
                 self._stream = soxr.ResampleStream(
                     self.src_rate, self.dst_rate, 1, dtype=work, quality=self.quality
                 )

@@ -81,9 +81,10 @@ def test_quality_choice_and_bad_quality():
 
 @pytest.mark.parametrize("quality", ["LQ", "HQ"])
 def test_int16_streams_are_deterministic(quality):
-    # libsoxr dithers int16 output from a seed of the clock and the stream's address, so two streams
-    # over the same audio used to differ by 1-2 LSB: the engine's VAD then heard different audio live
-    # and offline. int16 is resampled in float32 and rounded, the same every time.
+    # libsoxr's streams dither int16 output from a seed of the clock and the stream's address, so two
+    # streams over the same audio used to differ by 1-2 LSB: the engine's VAD then heard different
+    # audio live and offline. Streams resample int16 in float32 and round, the same every time; the
+    # one-shot call's dither is the same on every call.
     x = (np.random.default_rng(0).standard_normal(24000) * 3000).astype(np.int16)
     streams = [StreamResampler(24000, 16000, quality=quality) for _ in range(3)]
     outs: list[list[np.ndarray]] = [[], [], []]
