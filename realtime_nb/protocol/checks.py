@@ -16,9 +16,9 @@ from realtime_nb.protocol.errors import ConfigError, show
 from realtime_nb.protocol.fields import ISO_639_1, Field
 from realtime_nb.protocol.rules import (
     Flag,
+    Includes,
     Language,
     Millis,
-    Includes,
     Modalities,
     ModelName,
     Number,
