@@ -213,7 +213,7 @@ class RealtimeSession(InputBufferVerbs, ConversationVerbs, ResponseVerbs):
         self._check_open()
         if config is not None and not isinstance(config, SessionConfig):
             raise TypeError(f"config must be a SessionConfig, got {type(config).__name__}")
-        current = self.config or SessionConfig()
+        current = self.config or self.endpoint.blank_config()
         target = config or current
         if fields:
             target = target.replace(**fields)
@@ -222,7 +222,8 @@ class RealtimeSession(InputBufferVerbs, ConversationVerbs, ResponseVerbs):
         payload = session_update_payload(
             old_wire, new_wire, self.dialect, with_turn_detection=with_turn_detection
         )
-        wire = {"type": "session.update", "event_id": new_id("event"), "session": payload}
+        kind = session_update(target, self.dialect)["type"]  # preview: transcription_session.update
+        wire = {"type": kind, "event_id": new_id("event"), "session": payload}
         self._validate(wire)
         reply = await self._request(wire, "session.updated", exclusive=True, timeout=timeout)
         if self._session_problem is not None and self._session_problem[0] == reply.get("event_id"):
