@@ -310,3 +310,23 @@ async def test_our_client_gives_a_transcripts_table(engine: Any, dialect: Dialec
     hypothesis = " ".join(table["text"])
     print(table[["audio_start_ms", "audio_end_ms", "first_delta_ms", "done_ms", "text"]].to_string())
     print(f"{dialect}: WER {word_error_rate(sample.text, hypothesis):.3f}")
+
+
+@pytest.mark.parametrize("kind", ["ga", "preview"])
+async def test_a_transcription_the_local_model_cannot_do_fails_with_a_reason(
+    open_conn: Any, kind: str
+) -> None:
+    async with open_conn(kind) as conn:
+        await conn.send(
+            conn.update({"transcription": {"model": "whisper-1", "language": "fr"}, "turn_detection": None})
+        )
+        await conn.expect(conn.session_name("updated"))
+        audio, _sample = _speech("single", tail_ms=0)
+        await conn.append(audio)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        committed = await conn.expect("input_audio_buffer.committed")
+        failed = await conn.expect("conversation.item.input_audio_transcription.failed")
+        assert failed["item_id"] == committed["item_id"] and failed["content_index"] == 0
+        assert "English" in failed["error"]["message"] and "'fr'" in failed["error"]["message"]
+        assert not conn.log.of_type("conversation.item.input_audio_transcription.completed")
+        conn.log.check_order()
