@@ -10,10 +10,14 @@ audio_start_ms, audio_end_ms   Int64    the item's span on the audio clock (VAD 
                                         buffer's span for a manual commit)
 t_end                          float64  the turn's end on the log's clock: speech_stopped, the
                                         client's commit, timeout_triggered (else the commit notice)
+t_speech_end                   float64  when the audio at (audio_end_ms - silence_duration_ms) was
+                                        sent: the true end of speech on the wall clock (VAD turns)
 t_committed                    float64  input_audio_buffer.committed
 t_first_delta, t_done          float64  the first ``...input_audio_transcription.delta``, and the
                                         ``.completed`` / ``.failed`` that ended it
 first_delta_ms, done_ms        float64  the headlines: t_end -> first delta, t_end -> done
+speech_end_to_done_ms          float64  t_speech_end -> done: what a captions reader waits after the
+                                        speaker stops (the silence window plus the transcription)
 status                         object   ``completed``, ``failed``, or ``pending`` (nothing yet;
                                         None when no transcription was seen at all)
 text                           object   the completed transcript (else the deltas so far)
@@ -23,6 +27,10 @@ mean_logprob                   float64  mean of the completed event's logprobs (
 error                          object   the failure's message
 =============================  =======  ==============================================================
 
+`word_error_rate(reference, hypothesis)` scores a transcript against known words (the bundled
+samples' texts): word-level edit distance over the reference's word count, after lowercasing and
+dropping punctuation, so "Thank you, that" and "Thank you. That" count as the same words.
+
 Times are wall-clock, so they include the network and the transcriber's queue: on the local engine,
 Whisper runs after the turn ends, so ``first_delta_ms`` is mostly the model's decoding time. The
 wall clock is the one that matters for captions: how long a reader waits after speech stops.
@@ -31,6 +39,7 @@ wall clock is the one that matters for captions: how long a reader waits after s
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -40,11 +49,30 @@ from realtime_nb.timeline.recorder import Recorder
 
 _PREFIX = "conversation.item.input_audio_transcription."
 TRANSCRIPT_COLUMNS: tuple[str, ...] = (
-    "item_id", "kind", "audio_start_ms", "audio_end_ms", "t_end", "t_committed", "t_first_delta",
-    "t_done", "first_delta_ms", "done_ms", "status", "text", "n_deltas", "mean_logprob", "error",
+    "item_id", "kind", "audio_start_ms", "audio_end_ms", "t_end", "t_speech_end", "t_committed",
+    "t_first_delta", "t_done", "first_delta_ms", "done_ms", "speech_end_to_done_ms", "status", "text",
+    "n_deltas", "mean_logprob", "error",
 )  # fmt: skip
-_FLOATS = ("t_end", "t_committed", "t_first_delta", "t_done", "first_delta_ms", "done_ms", "mean_logprob")
+_FLOATS = (
+    "t_end", "t_speech_end", "t_committed", "t_first_delta", "t_done", "first_delta_ms", "done_ms",
+    "speech_end_to_done_ms", "mean_logprob",
+)  # fmt: skip
 _NAN = float("nan")
+_NOT_A_WORD = re.compile(r"[^\w']+")
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / words of `reference`, on lowercased words with
+    punctuation dropped; 0.0 for two empty texts, and inf for words against an empty reference."""
+    ref, hyp = (_NOT_A_WORD.sub(" ", text.lower()).split() for text in (reference, hypothesis))
+    if not ref:
+        return 0.0 if not hyp else math.inf
+    row = list(range(len(hyp) + 1))  # edit distances to hyp[:j] of the reference words so far
+    for i, word in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, heard in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != heard))
+    return row[-1] / len(ref)
 
 
 def _events_by_item(view: LogView) -> dict[str, list[tuple[int, str]]]:
@@ -89,6 +117,7 @@ def transcripts(rec: Recorder) -> pd.DataFrame:
         t_committed = turn["t_committed"]
         row["t_committed"] = t_committed
         row["t_end"] = turn["t_end"] if not math.isnan(turn["t_end"]) else t_committed
+        row["t_speech_end"] = turn["t_speech_end"]
         deltas: list[str] = []
         for seq, kind in by_item.get(item_id, []):
             if row["status"] in ("completed", "failed"):
@@ -116,6 +145,7 @@ def transcripts(rec: Recorder) -> pd.DataFrame:
             row[name] = _NAN if row[name] is None else row[name]
         row["first_delta_ms"] = _ms(row["t_end"], row["t_first_delta"])
         row["done_ms"] = _ms(row["t_end"], row["t_done"])
+        row["speech_end_to_done_ms"] = _ms(row["t_speech_end"], row["t_done"])
         rows.append(row)
     return _table(
         rows, TRANSCRIPT_COLUMNS, ints=("audio_start_ms", "audio_end_ms", "n_deltas"), floats=_FLOATS

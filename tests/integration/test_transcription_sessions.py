@@ -10,7 +10,6 @@ asserted: it measures the local Whisper tiny.en, not the protocol.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,21 +20,11 @@ from realtime_nb import samples
 from realtime_nb.protocol import PCM_RATE, SessionConfig
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ordering import order_violations
+from realtime_nb.timeline import word_error_rate
 
 LOGPROBS = "item.input_audio_transcription.logprobs"
 KINDS = ("ga", "preview", "azure-ga", "azure-preview")
 TIMEOUT_S = 120.0  # the first transcription of a run loads Whisper on a loaded 2-core machine
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level edit distance / reference words, after lowercasing and dropping punctuation."""
-    ref, hyp = (re.sub(r"[^a-z0-9' ]", " ", t.lower()).split() for t in (reference, hypothesis))
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(len(ref), 1)
 
 
 def _connect(engine: Any, kind: str) -> tuple[Any, Dialect]:

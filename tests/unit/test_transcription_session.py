@@ -14,7 +14,7 @@ from realtime_nb.protocol import ConfigError, Dialect, SessionConfig, apply_sess
 from realtime_nb.protocol.catalog import check_client_event
 from realtime_nb.protocol.ordering import order_violations
 from realtime_nb.protocol.translate import to_canonical, to_wire
-from realtime_nb.timeline import EventLog
+from realtime_nb.timeline import EventLog, word_error_rate
 from realtime_nb.timeline.lanes import LANES, lane_of
 
 GA, PREVIEW = Dialect.GA, Dialect.PREVIEW
@@ -221,3 +221,19 @@ def test_the_transcripts_table() -> None:
 def test_the_transcripts_table_of_an_empty_log() -> None:
     table = EventLog().transcripts()
     assert table.empty and "first_delta_ms" in table.columns
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "wer"),
+    [
+        ("Thank you, that is all.", "thank you. That is all", 0.0),
+        ("a b c d", "a x c d", 0.25),  # one substitution
+        ("a b c d", "a c d", 0.25),  # one deletion
+        ("a b", "a b c d", 1.0),  # two insertions
+        ("", "", 0.0),
+        ("", "words", math.inf),
+        ("I'd like it", "I would like it", 2 / 3),
+    ],
+)
+def test_word_error_rate(reference: str, hypothesis: str, wer: float) -> None:
+    assert word_error_rate(reference, hypothesis) == pytest.approx(wer)
