@@ -150,7 +150,9 @@ class _Connect:
         session_options: dict[str, Any],
         *,
         announce: bool = True,
+        transcription: bool = False,
     ) -> None:
+        self._transcription = transcription
         self._dialect = Dialect(dialect)
         self._local = local
         self._options = session_options
@@ -164,8 +166,11 @@ class _Connect:
             # Model loading runs on the engine's thread; wait for it off the kernel's event loop.
             await asyncio.to_thread(engine.wait_ready, _READY_TIMEOUT_S)
             endpoint = Endpoint.local(engine.url, dialect=self._dialect)
+            if self._transcription:
+                endpoint = endpoint.transcription()
             session = RealtimeSession(endpoint, timeout=LOCAL_TIMEOUT_S, response_timeout=LOCAL_TIMEOUT_S)
         else:
+            endpoint = endpoint.transcription() if self._transcription else endpoint
             session = RealtimeSession(endpoint)
         await session.connect()
         try:
@@ -192,14 +197,17 @@ class _Connect:
             await self._session.close()
 
 
-def connect(dialect: Dialect | str = "ga", *, local: bool = False, **session_options: Any) -> _Connect:
+def connect(
+    dialect: Dialect | str = "ga", *, local: bool = False, transcription: bool = False, **session_options: Any
+) -> _Connect:
     """A connected `RealtimeSession`: the cloud if keys are set, else the kernel's embedded engine.
 
     `session_options` (``turn_detection=ServerVad(...)``, ``output_modalities=("text",)``, ...) are
     sent with one ``session.update`` before it returns. `local=True` uses the engine even when keys
-    are set (e.g. for the preview dialect, which OpenAI no longer serves).
+    are set (e.g. for the preview dialect, which OpenAI no longer serves). `transcription=True` opens
+    a transcription session (`Endpoint.transcription`): transcripts of the input, no responses.
     """
-    return _Connect(dialect, local, session_options)
+    return _Connect(dialect, local, session_options, transcription=transcription)
 
 
 # ---- replaying a recording under a setting -------------------------------------------------------
@@ -249,6 +257,7 @@ async def replay(
     quiet_s: float = 0.3,
     timeout: float = 120.0,
     announce: bool = True,
+    transcription: bool = False,
     **session_options: Any,
 ) -> EventLog:
     """Stream a recording into a new session set up with `session_options`; return the session's log.
@@ -260,12 +269,12 @@ async def replay(
     `retrieve` every committed user item is then fetched with ``conversation.item.retrieve``, so
     `EventLog.retrieved_audio` (and `processed_audio`) has the server's processed copy. The session
     is closed; the log stays usable (tables, audio, `save`). Peer as in `connect()`, which prints
-    where it connected unless `announce` is false.
+    where it connected unless `announce` is false; `transcription=True` opens a transcription session.
 
     Wall-clock latencies of a fast replay say nothing about a live conversation: read the audio clock.
     """
     path = _audio_path(audio)
-    session = await _Connect(dialect, local, session_options, announce=announce)
+    session = await _Connect(dialect, local, session_options, announce=announce, transcription=transcription)
     try:
         await session.stream_file(path, speed=speed, tail_silence_ms=tail_silence_ms)
         await settle(session, quiet_s, timeout)

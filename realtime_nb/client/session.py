@@ -37,6 +37,7 @@ from realtime_nb.client.session_update import session_update_payload
 from realtime_nb.client.transport import Transport
 from realtime_nb.client.websocket_transport import open_websocket
 from realtime_nb.protocol import SessionConfig, new_id, session_update
+from realtime_nb.protocol.session_config import check_same_kind
 from realtime_nb.timeline import EventLog
 
 TransportName = Literal["websocket", "webrtc"]
@@ -217,6 +218,7 @@ class RealtimeSession(InputBufferVerbs, ConversationVerbs, ResponseVerbs):
         target = config or current
         if fields:
             target = target.replace(**fields)
+        check_same_kind(current, target, self.dialect)  # e.g. a voice for a transcription session
         new_wire = session_update(target, self.dialect)["session"]
         old_wire = session_update(current, self.dialect)["session"] if self.config is not None else {}
         payload = session_update_payload(

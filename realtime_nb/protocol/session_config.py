@@ -62,7 +62,7 @@ from realtime_nb.protocol.values import (
 )
 from realtime_nb.protocol.wire_reader import collect
 
-__all__ = ["SessionConfig", "apply_session_update"]
+__all__ = ["SessionConfig", "apply_session_update", "check_same_kind"]
 
 _F = SESSION_FIELDS
 _GA_TRANSCRIPTION = _F.param("transcription", Dialect.GA)
@@ -308,6 +308,18 @@ def _session_kind(config: SessionConfig, changes: dict[str, Any], dialect: Diale
             code="unknown_parameter",
             param=_F.param(name, dialect),
         )
+
+
+def check_same_kind(current: SessionConfig, target: SessionConfig, dialect: Dialect) -> None:
+    """Raise the ConfigError the service gives an update from `current` to `target`: a change of
+    session type, or (in a transcription session) a change to a field it does not hold. For a
+    client that builds whole configs, so nothing silently goes unsent."""
+    changes = {
+        f.name: getattr(target, f.name)
+        for f in dataclasses.fields(target)
+        if f.name != "model" and getattr(target, f.name) != getattr(current, f.name)
+    }
+    _session_kind(current, changes, dialect, lenient=False)
 
 
 def _apply(config: SessionConfig, session: Any, dialect: Dialect, *, lenient: bool) -> SessionConfig:
