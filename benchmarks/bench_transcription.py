@@ -64,8 +64,8 @@ async def run_one(url: str, dialect: str, name: str, noise: str | None, silence_
     endpoint = Endpoint.local(url, dialect=dialect).transcription()
     async with RealtimeSession(endpoint, config=config, timeout=120) as session:
         await session.stream_file(samples.ensure(name), speed=1.0, tail_silence_ms=silence_ms + 1000)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # every committed turn transcribed (or a minute passed)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # every committed turn transcribed (or 3 minutes passed)
             table = session.log.transcripts()
             if len(table) and (table["status"] == "completed").all():
                 break

@@ -225,12 +225,23 @@ def _audio_path(audio: str | Path) -> Path:
     return path
 
 
+def _transcripts_pending(session: RealtimeSession) -> bool:
+    """True while a committed turn of a transcribing session has no ``.completed`` / ``.failed``
+    yet (a transcriber may work for seconds without sending anything)."""
+    config = session.config
+    if config is None or config.transcription is None:
+        return False
+    status = session.log.transcripts()["status"]
+    return bool(len(status)) and not status.isin(["completed", "failed"]).all()
+
+
 async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:
     """Return once the peer has handled everything sent so far and has gone quiet.
 
     An empty ``session.update`` is answered in order, after every earlier append was processed; then
-    we wait for running responses to finish and for `quiet_s` without a new event (transcripts and
-    other asynchronous results), all within `timeout` seconds (else `TimeoutError`).
+    we wait for running responses to finish, for every committed turn's transcript when the session
+    transcribes, and for `quiet_s` without a new event (other asynchronous results), all within
+    `timeout` seconds (else `TimeoutError`).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -241,7 +252,11 @@ async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float 
         await asyncio.sleep(min(0.05, quiet_s))
         if len(session.log) != seen:
             seen, quiet_since = len(session.log), loop.time()
-        elif session.active_response_id is None and loop.time() - quiet_since >= quiet_s:
+        elif (
+            session.active_response_id is None
+            and loop.time() - quiet_since >= quiet_s
+            and not _transcripts_pending(session)
+        ):
             return
     raise TimeoutError(f"the session did not go quiet within {timeout:g} s")
 
