@@ -226,13 +226,21 @@ def _audio_path(audio: str | Path) -> Path:
 
 
 def _transcripts_pending(session: RealtimeSession) -> bool:
-    """True while a committed turn of a transcribing session has no ``.completed`` / ``.failed``
-    yet (a transcriber may work for seconds without sending anything)."""
-    config = session.config
-    if config is None or config.transcription is None:
+    """True while a turn committed when the session was transcribing has no ``.completed`` /
+    ``.failed`` yet (a transcriber may work for seconds without sending anything)."""
+    log = session.log
+    frame = log.frame()
+    committed = frame.loc[frame["type"] == "input_audio_buffer.committed", ["seq", "item_id"]]
+    expected = {
+        item_id
+        for seq, item_id in committed.itertuples(index=False)
+        if getattr(log.session_config(int(seq)), "transcription", None) is not None
+    }
+    if not expected:
         return False
-    status = session.log.transcripts()["status"]
-    return bool(len(status)) and not status.isin(["completed", "failed"]).all()
+    table = log.transcripts()
+    ended = set(table.loc[table["status"].isin(["completed", "failed"]), "item_id"])
+    return bool(expected - ended)
 
 
 async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:

@@ -237,3 +237,36 @@ def test_the_transcripts_table_of_an_empty_log() -> None:
 )
 def test_word_error_rate(reference: str, hypothesis: str, wer: float) -> None:
     assert word_error_rate(reference, hypothesis) == pytest.approx(wer)
+
+
+def test_notebook_settle_waits_for_the_transcripts_of_transcribed_turns() -> None:
+    from types import SimpleNamespace
+
+    from realtime_nb.notebook import _transcripts_pending
+
+    log = EventLog(start_ns=0)
+    item = {"type": "message", "role": "user", "content": []}
+    plain = SessionConfig().to_wire(GA)
+    transcribing = SessionConfig.for_transcription().to_wire(GA)
+    events = [
+        {"type": "session.created", "session": plain},  # not transcribing: item_1 expects nothing
+        {"type": "input_audio_buffer.committed", "item_id": "item_1"},
+        {"type": "conversation.item.added", "item": {**item, "id": "item_1"}},
+        {"type": "session.updated", "session": transcribing},
+        {"type": "input_audio_buffer.committed", "item_id": "item_2"},
+        {"type": "conversation.item.added", "item": {**item, "id": "item_2"}},
+    ]
+    for i, event in enumerate(events):
+        log.record("received", {"event_id": f"e{i}", **event}, GA, t_ns=i)
+    session = SimpleNamespace(log=log)
+    assert _transcripts_pending(session)  # item_2 was committed while transcribing
+    done = {
+        "item_id": "item_2",
+        "content_index": 0,
+        "transcript": "",
+        "usage": {"type": "duration", "seconds": 1},
+    }
+    log.record(
+        "received", {"type": "conversation.item.input_audio_transcription.completed", **done}, GA, t_ns=9
+    )
+    assert not _transcripts_pending(session)
