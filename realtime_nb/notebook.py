@@ -150,9 +150,9 @@ class _Connect:
         session_options: dict[str, Any],
         *,
         announce: bool = True,
-        transcription: bool = False,
+        transcription_session: bool = False,
     ) -> None:
-        self._transcription = transcription
+        self._transcription_session = transcription_session
         self._dialect = Dialect(dialect)
         self._local = local
         self._options = session_options
@@ -166,11 +166,11 @@ class _Connect:
             # Model loading runs on the engine's thread; wait for it off the kernel's event loop.
             await asyncio.to_thread(engine.wait_ready, _READY_TIMEOUT_S)
             endpoint = Endpoint.local(engine.url, dialect=self._dialect)
-            if self._transcription:
+            if self._transcription_session:
                 endpoint = endpoint.transcription()
             session = RealtimeSession(endpoint, timeout=LOCAL_TIMEOUT_S, response_timeout=LOCAL_TIMEOUT_S)
         else:
-            endpoint = endpoint.transcription() if self._transcription else endpoint
+            endpoint = endpoint.transcription() if self._transcription_session else endpoint
             session = RealtimeSession(endpoint)
         await session.connect()
         try:
@@ -198,16 +198,21 @@ class _Connect:
 
 
 def connect(
-    dialect: Dialect | str = "ga", *, local: bool = False, transcription: bool = False, **session_options: Any
+    dialect: Dialect | str = "ga",
+    *,
+    local: bool = False,
+    transcription_session: bool = False,
+    **session_options: Any,
 ) -> _Connect:
     """A connected `RealtimeSession`: the cloud if keys are set, else the kernel's embedded engine.
 
     `session_options` (``turn_detection=ServerVad(...)``, ``output_modalities=("text",)``, ...) are
     sent with one ``session.update`` before it returns. `local=True` uses the engine even when keys
-    are set (e.g. for the preview dialect, which OpenAI no longer serves). `transcription=True` opens
-    a transcription session (`Endpoint.transcription`): transcripts of the input, no responses.
+    are set (e.g. for the preview dialect, which OpenAI no longer serves). `transcription_session=True`
+    opens a transcription session (`Endpoint.transcription`): transcripts of the input, no responses
+    (``transcription=Transcription(...)`` stays the session option that configures the transcriber).
     """
-    return _Connect(dialect, local, session_options, transcription=transcription)
+    return _Connect(dialect, local, session_options, transcription_session=transcription_session)
 
 
 # ---- replaying a recording under a setting -------------------------------------------------------
@@ -280,7 +285,7 @@ async def replay(
     quiet_s: float = 0.3,
     timeout: float = 120.0,
     announce: bool = True,
-    transcription: bool = False,
+    transcription_session: bool = False,
     **session_options: Any,
 ) -> EventLog:
     """Stream a recording into a new session set up with `session_options`; return the session's log.
@@ -292,12 +297,15 @@ async def replay(
     `retrieve` every committed user item is then fetched with ``conversation.item.retrieve``, so
     `EventLog.retrieved_audio` (and `processed_audio`) has the server's processed copy. The session
     is closed; the log stays usable (tables, audio, `save`). Peer as in `connect()`, which prints
-    where it connected unless `announce` is false; `transcription=True` opens a transcription session.
+    where it connected unless `announce` is false; `transcription_session=True` opens a transcription
+    session.
 
     Wall-clock latencies of a fast replay say nothing about a live conversation: read the audio clock.
     """
     path = _audio_path(audio)
-    session = await _Connect(dialect, local, session_options, announce=announce, transcription=transcription)
+    session = await _Connect(
+        dialect, local, session_options, announce=announce, transcription_session=transcription_session
+    )
     try:
         await session.stream_file(path, speed=speed, tail_silence_ms=tail_silence_ms)
         await settle(session, quiet_s, timeout)
