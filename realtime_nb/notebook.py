@@ -162,7 +162,9 @@ class _Connect:
         session_options: dict[str, Any],
         *,
         announce: bool = True,
+        transcription_session: bool = False,
     ) -> None:
+        self._transcription_session = transcription_session
         self._dialect = Dialect(dialect)
         self._local = local
         self._options = session_options
@@ -176,8 +178,11 @@ class _Connect:
             # Model loading runs on the engine's thread; wait for it off the kernel's event loop.
             await asyncio.to_thread(engine.wait_ready, _READY_TIMEOUT_S)
             endpoint = Endpoint.local(engine.url, dialect=self._dialect)
+            if self._transcription_session:
+                endpoint = endpoint.transcription()
             session = RealtimeSession(endpoint, timeout=LOCAL_TIMEOUT_S, response_timeout=LOCAL_TIMEOUT_S)
         else:
+            endpoint = endpoint.transcription() if self._transcription_session else endpoint
             session = RealtimeSession(endpoint)
         if endpoint.service == "local":
             await session.connect()
@@ -214,14 +219,22 @@ class _Connect:
             await self._session.close()
 
 
-def connect(dialect: Dialect | str = "ga", *, local: bool = False, **session_options: Any) -> _Connect:
+def connect(
+    dialect: Dialect | str = "ga",
+    *,
+    local: bool = False,
+    transcription_session: bool = False,
+    **session_options: Any,
+) -> _Connect:
     """A connected `RealtimeSession`: the cloud if keys are set, else the kernel's embedded engine.
 
     `session_options` (``turn_detection=ServerVad(...)``, ``output_modalities=("text",)``, ...) are
     sent with one ``session.update`` before it returns. `local=True` uses the engine even when keys
-    are set (e.g. for the preview dialect, which OpenAI no longer serves).
+    are set (e.g. for the preview dialect, which OpenAI no longer serves). `transcription_session=True`
+    opens a transcription session (`Endpoint.transcription`): transcripts of the input, no responses
+    (``transcription=Transcription(...)`` stays the session option that configures the transcriber).
     """
-    return _Connect(dialect, local, session_options)
+    return _Connect(dialect, local, session_options, transcription_session=transcription_session)
 
 
 # ---- replaying a recording under a setting -------------------------------------------------------
@@ -239,12 +252,31 @@ def _audio_path(audio: str | Path) -> Path:
     return path
 
 
+def _transcripts_pending(session: RealtimeSession) -> bool:
+    """True while a turn committed when the session was transcribing has no ``.completed`` /
+    ``.failed`` yet (a transcriber may work for seconds without sending anything)."""
+    log = session.log
+    frame = log.frame()
+    committed = frame.loc[frame["type"] == "input_audio_buffer.committed", ["seq", "item_id"]]
+    expected = {
+        item_id
+        for seq, item_id in committed.itertuples(index=False)
+        if getattr(log.session_config(int(seq)), "transcription", None) is not None
+    }
+    if not expected:
+        return False
+    table = log.transcripts()
+    ended = set(table.loc[table["status"].isin(["completed", "failed"]), "item_id"])
+    return bool(expected - ended)
+
+
 async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:
     """Return once the peer has handled everything sent so far and has gone quiet.
 
     An empty ``session.update`` is answered in order, after every earlier append was processed; then
-    we wait for running responses to finish and for `quiet_s` without a new event (transcripts and
-    other asynchronous results), all within `timeout` seconds (else `TimeoutError`).
+    we wait for running responses to finish, for every committed turn's transcript when the session
+    transcribes, and for `quiet_s` without a new event (other asynchronous results), all within
+    `timeout` seconds (else `TimeoutError`).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -255,7 +287,11 @@ async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float 
         await asyncio.sleep(min(0.05, quiet_s))
         if len(session.log) != seen:
             seen, quiet_since = len(session.log), loop.time()
-        elif session.active_response_id is None and loop.time() - quiet_since >= quiet_s:
+        elif (
+            session.active_response_id is None
+            and loop.time() - quiet_since >= quiet_s
+            and not _transcripts_pending(session)
+        ):
             return
     raise TimeoutError(f"the session did not go quiet within {timeout:g} s")
 
@@ -271,6 +307,7 @@ async def replay(
     quiet_s: float = 0.3,
     timeout: float = 120.0,
     announce: bool = True,
+    transcription_session: bool = False,
     **session_options: Any,
 ) -> EventLog:
     """Stream a recording into a new session set up with `session_options`; return the session's log.
@@ -282,12 +319,15 @@ async def replay(
     `retrieve` every committed user item is then fetched with ``conversation.item.retrieve``, so
     `EventLog.retrieved_audio` (and `processed_audio`) has the server's processed copy. The session
     is closed; the log stays usable (tables, audio, `save`). Peer as in `connect()`, which prints
-    where it connected unless `announce` is false.
+    where it connected unless `announce` is false; `transcription_session=True` opens a transcription
+    session.
 
     Wall-clock latencies of a fast replay say nothing about a live conversation: read the audio clock.
     """
     path = _audio_path(audio)
-    session = await _Connect(dialect, local, session_options, announce=announce)
+    session = await _Connect(
+        dialect, local, session_options, announce=announce, transcription_session=transcription_session
+    )
     try:
         await session.stream_file(path, speed=speed, tail_silence_ms=tail_silence_ms)
         await settle(session, quiet_s, timeout)

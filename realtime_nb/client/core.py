@@ -69,6 +69,7 @@ from realtime_nb.protocol import (
     to_canonical,
     to_wire,
 )
+from realtime_nb.protocol.catalog import TRANSCRIPTION_SESSION_EVENTS
 from realtime_nb.timeline import EventLog
 
 logger = logging.getLogger(__name__)
@@ -320,7 +321,11 @@ class SessionCore:
         self._subscribers.deliver(canonical)
 
     def _is_known(self, wire_type: str) -> bool:
-        return wire_type in SERVER_EVENTS[self.dialect] or wire_type in LEFT_OUT[self.dialect]
+        return (
+            wire_type in SERVER_EVENTS[self.dialect]
+            or wire_type in LEFT_OUT[self.dialect]
+            or (self.dialect is Dialect.PREVIEW and wire_type in TRANSCRIPTION_SESSION_EVENTS["server"])
+        )
 
     def _track(self, wire: Event, canonical: Event) -> None:
         """Keep `config`, `session_id` and `active_response_id` in step with what the peer reports."""
@@ -328,8 +333,12 @@ class SessionCore:
         if kind in ("session.created", "session.updated"):
             if kind == "session.created" and isinstance(canonical.get("session"), dict):
                 self.session_id = canonical["session"].get("id", self.session_id)
+            reported = canonical.get("session")
+            kind = reported.get("type") if isinstance(reported, dict) else None  # preview: from the name
             try:
-                self.config = SessionConfig.from_wire(wire.get("session") or {}, self.dialect)
+                self.config = SessionConfig.from_wire(
+                    wire.get("session") or {}, self.dialect, session_type=kind
+                )
                 self._session_problem = None
             except ConfigError as exc:
                 self._session_problem = (wire.get("event_id"), exc)

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from realtime_nb._rtc_loopback import is_loopback_host
 from realtime_nb.client.errors import MissingCredentialError
 from realtime_nb.client.secret import Secret
-from realtime_nb.protocol import Dialect
+from realtime_nb.protocol import Dialect, SessionConfig
 from realtime_nb.protocol.redaction import MASK
 
 TokenProvider = Callable[[], str | Awaitable[str]]
@@ -422,6 +422,42 @@ class Endpoint:
             region=self._region,
             call_id=call_id,
         )
+
+    def transcription(self) -> Endpoint:
+        """The same service, dialect and credential opening a *transcription session*
+        (``?intent=transcription``): input audio in, transcripts out, no responses. Configure it
+        with a `SessionConfig.for_transcription()` (GA: a ``session.update`` with ``type:
+        "transcription"``; preview: ``transcription_session.update``). OpenAI's GA URL drops the
+        model, as OpenAI's transcription guide asks; Azure and the local engine keep it.
+        """
+        parts = urlsplit(self.url)
+        drop_model = self.service == "openai" and self.dialect is Dialect.GA
+        query = [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k != "intent" and not (drop_model and k == "model")
+        ]
+        query.append(("intent", "transcription"))
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+        return Endpoint(
+            url,
+            self.dialect,
+            self.service,
+            self.model,
+            auth=self._auth,
+            extra_headers=self._extra_headers,
+            region=self._region,
+        )
+
+    @property
+    def session_type(self) -> str:
+        """``"transcription"`` for an endpoint opening a transcription session, else ``"realtime"``."""
+        query = parse_qsl(urlsplit(self.url).query, keep_blank_values=True)
+        return "transcription" if ("intent", "transcription") in query else "realtime"
+
+    def blank_config(self) -> SessionConfig:
+        """The configuration to start from before the peer reports one: of this session's kind."""
+        return SessionConfig.for_transcription() if self.session_type == "transcription" else SessionConfig()
 
     def _api_prefix(self) -> str:
         """The path before the API's own paths: ``/openai`` on Azure; elsewhere whatever precedes

@@ -37,6 +37,7 @@ from realtime_nb.client.session_update import session_update_payload
 from realtime_nb.client.transport import Transport
 from realtime_nb.client.websocket_transport import open_websocket
 from realtime_nb.protocol import SessionConfig, new_id, session_update
+from realtime_nb.protocol.session_config import check_same_kind
 from realtime_nb.timeline import EventLog
 
 TransportName = Literal["websocket", "webrtc"]
@@ -213,16 +214,18 @@ class RealtimeSession(InputBufferVerbs, ConversationVerbs, ResponseVerbs):
         self._check_open()
         if config is not None and not isinstance(config, SessionConfig):
             raise TypeError(f"config must be a SessionConfig, got {type(config).__name__}")
-        current = self.config or SessionConfig()
+        current = self.config or self.endpoint.blank_config()
         target = config or current
         if fields:
             target = target.replace(**fields)
+        check_same_kind(current, target, self.dialect)  # e.g. a voice for a transcription session
         new_wire = session_update(target, self.dialect)["session"]
         old_wire = session_update(current, self.dialect)["session"] if self.config is not None else {}
         payload = session_update_payload(
             old_wire, new_wire, self.dialect, with_turn_detection=with_turn_detection
         )
-        wire = {"type": "session.update", "event_id": new_id("event"), "session": payload}
+        kind = session_update(target, self.dialect)["type"]  # preview: transcription_session.update
+        wire = {"type": kind, "event_id": new_id("event"), "session": payload}
         self._validate(wire)
         reply = await self._request(wire, "session.updated", exclusive=True, timeout=timeout)
         if self._session_problem is not None and self._session_problem[0] == reply.get("event_id"):

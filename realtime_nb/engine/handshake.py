@@ -5,6 +5,8 @@ URL forms accepted (what the OpenAI SDK 3.52.0 builds for each client; see proto
 * ``/v1/realtime?model=M``                      OpenAI; GA, or preview with ``OpenAI-Beta: realtime=v1``
 * ``/openai/v1/realtime?model=DEP``             Azure GA (an ``api-version`` here is refused with 401)
 * ``/openai/realtime?api-version=V&deployment=DEP``   Azure preview, V in `PREVIEW_API_VERSIONS`
+* ``…&intent=transcription`` on any of the above (``/v1/realtime?intent=transcription`` needs no
+  model, as the OpenAI GA SDK sends it): a transcription session (see `Route.session_type`)
 * ``/v1/realtime?call_id=rtc_…`` (or ``/openai/v1/realtime?call_id=…``)   the sideband socket of a
   WebRTC call: it attaches to that call's session (any model given is ignored); `check_call` refuses
   a call id the engine does not serve
@@ -37,6 +39,9 @@ _PREVIEW_MODELS = (
     "gpt-4o-mini-realtime-preview-2024-12-17",
 )
 DEFAULT_PREVIEW_MODEL = _PREVIEW_MODELS[0]
+INTENTS = ("transcription",)  # what ?intent= may ask for
+# What a transcription connection without a model is recorded as (it reports no model).
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-realtime"
 _BROWSER_KEY_PREFIX = "openai-insecure-api-key."
 _BROWSER_BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 HELP_URLS = (
@@ -56,6 +61,12 @@ class Route:
     azure: bool = False
     api_version: str | None = None
     call_id: str | None = None  # a sideband socket: attach to this WebRTC call's session
+    intent: str | None = None  # ?intent=: "transcription" opens a transcription session
+
+    @property
+    def session_type(self) -> str:
+        """The kind of session the connection opens (a `fields.SESSION_TYPES` value)."""
+        return "transcription" if self.intent == "transcription" else "realtime"
 
     @property
     def session_model(self) -> str:
@@ -115,6 +126,13 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
     query = parse_qs(split.query, keep_blank_values=True)
     subprotocols = _offered_subprotocols(headers)
     preview = _wants_beta(headers, subprotocols)
+    intent = _first(query, "intent")
+    if intent is not None and intent not in INTENTS:
+        return Refusal(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_intent",
+            f"intent={intent!r} is not served; the one intent is 'transcription' (a transcription session)",
+        )
 
     if route_path in ("/v1/realtime", "/openai/v1/realtime"):
         azure = route_path.startswith("/openai")
@@ -136,6 +154,8 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
                     f"call_id is empty: a sideband socket names its WebRTC call, {route_path}?call_id=rtc_…",
                 )
             return Route(Dialect.PREVIEW if preview else Dialect.GA, model, azure=azure, call_id=call_id)
+        if not model and intent is not None:  # the GA SDK opens transcription sessions without one
+            model = DEFAULT_TRANSCRIPTION_MODEL
         if not model:
             what = "deployment name" if azure else "model name"
             return Refusal(
@@ -143,7 +163,7 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
                 "missing_model",
                 f"{route_path} needs the {what} as a query parameter: {route_path}?model=…",
             )
-        return Route(Dialect.PREVIEW if preview else Dialect.GA, model, azure=azure)
+        return Route(Dialect.PREVIEW if preview else Dialect.GA, model, azure=azure, intent=intent)
 
     if route_path == "/openai/realtime":
         version = _first(query, "api-version")
@@ -172,7 +192,7 @@ def route_request(path: str, headers: Headers | Mapping[str, str]) -> Route | Re
                 "missing_deployment",
                 "/openai/realtime needs the deployment name: ?api-version=…&deployment=…",
             )
-        return Route(Dialect.PREVIEW, deployment, azure=True, api_version=version)
+        return Route(Dialect.PREVIEW, deployment, azure=True, api_version=version, intent=intent)
 
     return Refusal(
         HTTPStatus.NOT_FOUND,

@@ -140,8 +140,9 @@ class InputBuffer:
             }
         )
         self._committed(stop.item_id, stop.audio)
-        td = self._host.config().turn_detection
-        if td is not None and td.create_response:
+        config = self._host.config()
+        td = config.turn_detection
+        if td is not None and td.create_response and not config.transcribes_only:
             self._runs.auto_response()
 
     def _committed(self, item_id: str, pcm: np.ndarray) -> None:

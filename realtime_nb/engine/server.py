@@ -84,6 +84,7 @@ def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
         # The model (Azure: deployment) the client asked for is what session.created reports.
         # ``session``: more EngineSession arguments (a WebRTC call passes transport and config).
         session_options = dataclasses.replace(base, model=route.session_model)
+        session.setdefault("session_type", route.session_type)
         return EngineSession(
             models, route.dialect, now=now, options=session_options, api_version=route.api_version, **session
         )

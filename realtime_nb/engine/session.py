@@ -60,6 +60,7 @@ from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.output_buffer import FRAME_SAMPLES, OutputBuffer
 from realtime_nb.engine.response_request import input_items, spec_from_request
 from realtime_nb.engine.runs import ResponseRuns
+from realtime_nb.engine.session_kind import check_request
 from realtime_nb.engine.speech import speech_for
 from realtime_nb.engine.state import (
     SESSION_TABLE,
@@ -72,7 +73,7 @@ from realtime_nb.engine.transcription import Transcriptions
 from realtime_nb.protocol.catalog import check_client_event
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
-from realtime_nb.protocol.fields import wire_param
+from realtime_nb.protocol.fields import SESSION_TYPES, wire_param
 from realtime_nb.protocol.ids import new_id
 from realtime_nb.protocol.limits import MAX_EVENT_ID_CHARS
 from realtime_nb.protocol.response_params import ResponseParams
@@ -97,15 +98,23 @@ class EngineSession:
         config: SessionConfig | None = None,
         api_version: str | None = None,
         transport: Transport = "websocket",
+        session_type: str = "realtime",
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+        if session_type not in SESSION_TYPES:
+            raise ValueError(f"session_type must be one of {', '.join(SESSION_TYPES)}, got {session_type!r}")
         self.transport = transport
         self.dialect = Dialect(dialect)
         self.api_version = api_version  # Azure preview only: 2024-10 refuses what came with 2025-04
         self.options = options or EngineOptions()
         self.id = new_id("sess")
-        self.config = config or SessionConfig(model=self.options.model)
+        if config is None:  # a transcription session reports no model (see session_kind)
+            transcribing = session_type == "transcription"
+            config = (
+                SessionConfig.for_transcription() if transcribing else SessionConfig(model=self.options.model)
+            )
+        self.config = config
         self.state = EngineSessionState.OPEN
         self.close_reason: str | None = None
         self._started = now
@@ -140,7 +149,7 @@ class EngineSession:
             host, self.input_path, self.conversation, self.transcriptions, self.runs, self.idle, self.dialect
         )
         self._emit({"type": "session.created", "session": self._session_object()})
-        if self.dialect is Dialect.PREVIEW:
+        if self.dialect is Dialect.PREVIEW and not self.config.transcribes_only:
             self._emit(
                 {
                     "type": "conversation.created",
@@ -365,8 +374,10 @@ class EngineSession:
 
     def _session_object(self) -> dict[str, Any]:
         session = self.config.to_wire(Dialect.GA)
-        session.setdefault("model", self.options.model)
-        return {"id": self.id, "object": "realtime.session", "expires_at": self._expires_at_unix, **session}
+        kind = "realtime.transcription_session" if self.config.transcribes_only else "realtime.session"
+        if not self.config.transcribes_only:
+            session.setdefault("model", self.options.model)
+        return {"id": self.id, "object": kind, "expires_at": self._expires_at_unix, **session}
 
     # --- the clock --------------------------------------------------------------------------------
 
@@ -421,6 +432,7 @@ class EngineSession:
                 "invalid_value", f"Invalid value: '{etype}' is not a supported client event type.", "type"
             )
         api_versions.check_event_type(self.api_version, etype)
+        check_request(self.config, self.dialect, etype)
 
     def _on_session_update(self, event: dict[str, Any]) -> None:
         new = updated_config(self.config, event.get("session"), self.dialect, self.api_version)
@@ -501,6 +513,7 @@ def _refuse_output_clear() -> None:
 # event type -> handler(session, event as sent, event in canonical form)
 _ROUTES: dict[str, Callable[[EngineSession, dict[str, Any], dict[str, Any]], None]] = {
     "session.update": lambda s, event, canonical: s._on_session_update(event),
+    "transcription_session.update": lambda s, event, canonical: s._on_session_update(event),
     "input_audio_buffer.append": lambda s, event, canonical: s._on_append(event),
     "input_audio_buffer.commit": lambda s, event, canonical: s.buffer.commit(),
     "input_audio_buffer.clear": lambda s, event, canonical: s.buffer.clear(),

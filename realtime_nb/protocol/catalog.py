@@ -5,9 +5,12 @@ against `shared/protocol/events*.json` and the `openai` SDK unions. Each table l
 `"name:type name?:type"`: `?` marks an optional field, `|` joins JSON types. `type` (required) and
 `event_id` (optional on client events, required on server events) are added for every event.
 
-Left out on purpose: the preview SDK's `transcription_session.update` / `.updated` (OpenAI beta
-transcription-only sessions; neither Azure's preview nor our engine speaks them, and GA replaced
-them with `session.update` + `session.type: "transcription"`).
+The preview transcription-session events (`transcription_session.update` / `.created` /
+`.updated`, spoken on a connection opened with `?intent=transcription`; GA replaced them with
+`session.update` + `session.type: "transcription"`) are catalogued apart, in
+`TRANSCRIPTION_SESSION_EVENTS`: Azure's preview reference (which `CLIENT_EVENTS` / `SERVER_EVENTS`
+are held to) does not list them. `.created` is not in the beta SDK union either: the service sends
+it first on such a connection, with the same session object as `.updated`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "CLIENT_EVENTS",
     "LEFT_OUT",
     "SERVER_EVENTS",
+    "TRANSCRIPTION_SESSION_EVENTS",
     "EventSpec",
     "ProtocolIssue",
     "check_client_event",
@@ -186,8 +190,8 @@ LEFT_OUT: Mapping[Dialect, Mapping[str, str]] = MappingProxyType(
     {
         Dialect.PREVIEW: MappingProxyType(
             {
-                "transcription_session.update": "OpenAI beta transcription-only session; not in Azure's "
-                "preview, not spoken by realtime_nb (GA: session.update with session.type transcription)",
+                "transcription_session.update": "OpenAI beta transcription-only session (?intent="
+                "transcription); not in Azure's preview reference: see TRANSCRIPTION_SESSION_EVENTS",
                 "transcription_session.updated": "reply to transcription_session.update (see there)",
             }
         ),
@@ -226,6 +230,25 @@ def _catalogue(tables: Mapping[Dialect, Mapping[str, str]], direction: Direction
 CLIENT_EVENTS: Mapping[Dialect, Mapping[str, EventSpec]] = _catalogue(_CLIENT, "client")
 SERVER_EVENTS: Mapping[Dialect, Mapping[str, EventSpec]] = _catalogue(
     {Dialect.PREVIEW: _SERVER_PREVIEW, Dialect.GA: _SERVER_GA}, "server"
+)
+
+# Preview transcription sessions' own events, by direction (see the module docstring).
+TRANSCRIPTION_SESSION_EVENTS: Mapping[Direction, Mapping[str, EventSpec]] = MappingProxyType(
+    {
+        "client": MappingProxyType(
+            {
+                "transcription_session.update": _build(
+                    "transcription_session.update", "client", "session:object"
+                )
+            }
+        ),
+        "server": MappingProxyType(
+            {
+                t: _build(t, "server", "session:object")
+                for t in ("transcription_session.created", "transcription_session.updated")
+            }
+        ),
+    }
 )
 
 
@@ -273,6 +296,15 @@ def _json_name(value: Any) -> str:
 _CHECK: dict[Dialect, dict[str, tuple[Mapping[str, tuple[type, ...]], frozenset[str]]]] = {
     d: {t: (spec.field_types, spec.required) for t, spec in specs.items()}
     for d, specs in CLIENT_EVENTS.items()
+}
+# A well-formed transcription_session.update passes the envelope check on any preview connection;
+# whether the session is one it applies to is the engine's answer (an error naming the intent).
+_CHECK[Dialect.PREVIEW].update(
+    {t: (spec.field_types, spec.required) for t, spec in TRANSCRIPTION_SESSION_EVENTS["client"].items()}
+)
+_SPECS: dict[Dialect, dict[str, EventSpec]] = {
+    Dialect.GA: dict(CLIENT_EVENTS[Dialect.GA]),
+    Dialect.PREVIEW: {**CLIENT_EVENTS[Dialect.PREVIEW], **TRANSCRIPTION_SESSION_EVENTS["client"]},
 }
 
 
@@ -322,7 +354,7 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
                 event_id,
             )
         if not isinstance(value, allowed) or (value.__class__ is bool and bool not in allowed):
-            expected = CLIENT_EVENTS[dialect][event_type].json[key].replace("|", " or ")
+            expected = _SPECS[dialect][event_type].json[key].replace("|", " or ")
             return ProtocolIssue(
                 "invalid_type",
                 f"Invalid type for {key!r} in {event_type}: expected {expected}, got {_json_name(value)}.",

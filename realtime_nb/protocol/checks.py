@@ -17,6 +17,7 @@ from realtime_nb.protocol.fields import ISO_639_1, Field
 from realtime_nb.protocol.limits import MAX_TEXT_CHARS
 from realtime_nb.protocol.rules import (
     Flag,
+    Includes,
     Language,
     Millis,
     Modalities,
@@ -105,6 +106,19 @@ def check_modalities(name: str, value: Any) -> tuple[str, ...]:
     return modalities
 
 
+def check_includes(name: str, value: Any, values: Sequence[str]) -> tuple[str, ...] | None:
+    """None, or a list of distinct names from `values` (as a tuple)."""
+    if value is None:
+        return None
+    allowed = "null or a list of " + ", ".join(show(v) for v in values)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(name, value, allowed, code="invalid_type")
+    for entry in value:
+        if entry not in values:
+            raise ConfigError(name, entry, allowed)
+    return tuple(dict.fromkeys(value))
+
+
 def _check_language(name: str, value: Any) -> None:
     check_str(name, value, nullable=True)
     if value is not None and value not in ISO_639_1:
@@ -131,6 +145,7 @@ _CHECKS: dict[type, Callable[[Any, str, Any], Any]] = {
     OneOf: lambda rule, name, value: check_choice(name, value, rule.values_for(Dialect.GA)),
     TokenLimit: lambda rule, name, value: check_max_tokens(name, value, rule.maximum),
     Modalities: lambda rule, name, value: check_modalities(name, value),
+    Includes: lambda rule, name, value: check_includes(name, value, rule.values),
 }
 
 

@@ -21,11 +21,14 @@ def session_update(config: SessionConfig, dialect: Dialect, *, event_id: str | N
     """A `session.update` carrying the whole of `config` (whole objects, never partial ones, so the
     service never fills a left-out turn_detection field with its own default).
 
-    `model` is left out: the service does not change it through session.update.
+    `model` is left out: the service does not change it through session.update. A transcription
+    session's update is a preview `transcription_session.update`.
     """
     session = config.to_wire(dialect)
     session.pop("model", None)
-    event: dict[str, Any] = {"type": "session.update", "session": session}
+    preview_transcription = config.transcribes_only and dialect is Dialect.PREVIEW
+    kind = "transcription_session.update" if preview_transcription else "session.update"
+    event: dict[str, Any] = {"type": kind, "session": session}
     if event_id is not None:
         event["event_id"] = event_id
     return event

@@ -29,6 +29,15 @@ _PREVIEW_TO_GA: dict[str, str] = {
 }
 _GA_TO_PREVIEW: dict[str, str] = {ga: preview for preview, ga in _PREVIEW_TO_GA.items()}
 
+# Preview transcription sessions (`?intent=transcription`) name their session events apart; in GA
+# they are the session events of a session whose `type` is `transcription`. One way only: which
+# preview name a canonical `session.*` takes depends on the session it carries (see `translate`).
+PREVIEW_TRANSCRIPTION_SESSION: dict[str, str] = {
+    "transcription_session.update": "session.update",
+    "transcription_session.created": "session.created",
+    "transcription_session.updated": "session.updated",
+}
+
 # GA events with no preview counterpart: translating them to preview yields None (not sent).
 GA_ONLY: frozenset[str] = frozenset(
     {
@@ -55,7 +64,7 @@ _GA_ALIASES: dict[str, str] = {"conversation.item.created": "conversation.item.a
 def canonical_type(wire_type: str, dialect: Dialect) -> str:
     """The canonical (GA) name of a wire event type; unknown types pass through unchanged."""
     if dialect is Dialect.PREVIEW:
-        return _PREVIEW_TO_GA.get(wire_type, wire_type)
+        return _PREVIEW_TO_GA.get(wire_type) or PREVIEW_TRANSCRIPTION_SESSION.get(wire_type, wire_type)
     return _GA_ALIASES.get(wire_type, wire_type)
 
 

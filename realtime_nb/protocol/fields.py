@@ -25,9 +25,9 @@ from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.formats import AUDIO_FORMATS
 from realtime_nb.protocol.rules import (
     Allowed,
-    Fixed,
     Flag,
     Format,
+    Includes,
     Items,
     JsonSchema,
     Kind,
@@ -39,6 +39,7 @@ from realtime_nb.protocol.rules import (
     NoiseReduction,
     Number,
     OneOf,
+    SessionType,
     Text,
     TokenLimit,
     ToolChoice,
@@ -52,14 +53,17 @@ from realtime_nb.protocol.shapes import FORMAT, ITEMS, MODALITIES, SAME, TOOL_CH
 
 __all__ = [
     "EAGERNESS_VALUES",
+    "INCLUDE_VALUES",
     "ISO_639_1",
     "NOISE_REDUCTION_VALUES",
     "RESPONSE_FIELDS",
     "RESPONSE_OBJECT_FIELDS",
     "SERVER_VAD_RANGES",
     "SESSION_FIELDS",
+    "SESSION_TYPES",
     "TOOL_CHOICE_MODES",
     "TRANSCRIPTION_MODELS",
+    "TRANSCRIPTION_SESSION_FIELDS",
     "TURN_DETECTION_TYPES",
     "VOICES",
     "Field",
@@ -73,6 +77,10 @@ NOISE_REDUCTION_VALUES: tuple[str | None, ...] = (None, "near_field", "far_field
 EAGERNESS_VALUES: tuple[str, ...] = ("auto", "low", "medium", "high")
 TOOL_CHOICE_MODES: tuple[str, ...] = ("auto", "none", "required")
 TURN_DETECTION_TYPES: tuple[str, ...] = ("server_vad", "semantic_vad")
+# A connection opens one kind of session: GA says which in `session.type`; preview opens a
+# transcription session with `?intent=transcription` and speaks `transcription_session.*` on it.
+SESSION_TYPES: tuple[str, ...] = ("realtime", "transcription")
+INCLUDE_VALUES: tuple[str, ...] = ("item.input_audio_transcription.logprobs",)
 
 _PREVIEW_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
 VOICES: dict[Dialect, tuple[str, ...]] = {
@@ -276,7 +284,14 @@ _GA = frozenset({Dialect.GA})
 SESSION_FIELDS = FieldTable(
     "session",
     (
-        Field("type", "str", "realtime", Fixed("realtime"), "Session kind; GA requires it", preview=None),
+        Field(
+            "type",
+            "str",
+            "realtime",
+            SessionType(SESSION_TYPES),
+            "Session kind; GA requires it (preview: transcription_session.* on ?intent=transcription)",
+            preview=None,
+        ),
         Field(
             "model", "str | None", None, ModelName(), "Model or deployment (fixed by the URL)", optional=True
         ),
@@ -431,11 +446,18 @@ SESSION_FIELDS = FieldTable(
             preview="max_response_output_tokens",
         ),
         Field("temperature", "float", 0.8, Number(0.6, 1.2), "Sampling temperature (preview only)", ga=None),
+        Field(
+            "include",
+            "tuple[str, ...] | None",
+            None,
+            Includes(INCLUDE_VALUES),
+            "Extra outputs: input transcription logprobs",
+            optional=True,
+        ),
     ),
     unmodelled={
         "": {
             "tracing": _BOTH,
-            "include": _BOTH,
             "truncation": _GA,
             "prompt": _GA,
             "reasoning": _GA,
@@ -445,6 +467,17 @@ SESSION_FIELDS = FieldTable(
         "noise_reduction": {"strength": _GA},
     },
     container_hints={"audio": "voice, speed, input_audio_format, output_audio_format, turn_detection, ..."},
+)
+
+# The top-level fields a transcription session holds: its input side only. Every other session field
+# belongs to responses, which a transcription session never makes.
+TRANSCRIPTION_SESSION_FIELDS: tuple[str, ...] = (
+    "type",
+    "input_format",
+    "noise_reduction",
+    "transcription",
+    "turn_detection",
+    "include",
 )
 
 # Keys a peer reports about its session that are not settings.

@@ -23,6 +23,8 @@ alone. Invariants checked (numbers of ``sequences.md`` §0, GA changes in bracke
   ``conversation.item.done`` per added item, after it; GA 7: out-of-band items stay out of the
   conversation].
 * ``rate_limits``: one ``rate_limits.updated`` per response (11).
+* ``transcript``: an item's input transcription ends once, with ``.completed`` or ``.failed``, and
+  no ``.delta`` of it follows that end (what a captions reader relies on).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def check_order(
     bad += _output_items(evs)
     bad += _content_parts(evs)
     bad += _items_and_commits(evs, dialect)
+    bad += _transcripts(evs)
     n_responses = sum(1 for _, t, _ in evs if t == "response.created")
     n_limits = sum(1 for _, t, _ in evs if t == "rate_limits.updated")
     if n_limits != n_responses:
@@ -274,4 +277,21 @@ def _items_and_commits(evs: list[_Event], dialect: Dialect) -> list[OrderViolati
         for iid, at in item_added.items():
             if item_done[iid] != 1:
                 flag(at, f"item {iid} has {item_done[iid]} conversation.item.done (want exactly 1)")
+    return bad
+
+
+def _transcripts(evs: list[_Event]) -> list[OrderViolation]:
+    bad: list[OrderViolation] = []
+    ended: dict[Any, tuple[int, str]] = {}
+    for i, t, e in evs:
+        if t not in _TRANSCRIPTION[:3]:
+            continue
+        iid, kind = e.get("item_id"), t.rsplit(".", 1)[1]
+        if iid in ended:
+            at, how = ended[iid]
+            bad.append(
+                OrderViolation("transcript", i, f"{t} #{i} for {iid} after its transcription {how} (#{at})")
+            )
+        elif kind != "delta":
+            ended[iid] = (i, kind)
     return bad

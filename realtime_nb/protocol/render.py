@@ -15,6 +15,7 @@ from realtime_nb.protocol.fields import FieldTable
 from realtime_nb.protocol.formats import format_to_ga
 from realtime_nb.protocol.rules import (
     Format,
+    Includes,
     Items,
     Metadata,
     Modalities,
@@ -43,6 +44,7 @@ _WRITE: dict[type, Write] = {
     ToolChoice: lambda value, dialect: tool_choice_wire(value),
     Metadata: lambda value, dialect: dict(value),
     Items: lambda value, dialect: [dict(item) for item in value],
+    Includes: lambda value, dialect: list(value),
 }
 
 
@@ -63,16 +65,25 @@ def _plan(table: FieldTable, dialect: Dialect, canonical: bool) -> tuple[tuple[A
 
 
 def render(
-    table: FieldTable, obj: object, dialect: Dialect, *, skip_none: bool = False, canonical: bool = False
+    table: FieldTable,
+    obj: object,
+    dialect: Dialect,
+    *,
+    skip_none: bool = False,
+    canonical: bool = False,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The wire object of `dialect` holding `obj`'s top-level fields (attributes named as the rows).
 
     `skip_none` leaves out fields whose value is None (response options: the session's value);
     optional fields are always left out when None. `canonical` renders GA plus the preview-only
-    fields (the canonical vocabulary keeps them).
+    fields (the canonical vocabulary keeps them). `only`: the names of the fields to render (a
+    transcription session's), in the table's order.
     """
     out: dict[str, Any] = {}
     for name, path, write, convert, optional in _plan(table, dialect, canonical):
+        if only is not None and name not in only:
+            continue
         value = getattr(obj, name)
         if value is None and (skip_none or optional):
             continue

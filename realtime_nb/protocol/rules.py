@@ -197,3 +197,21 @@ class Metadata(Allowed):
 class Items(Allowed):
     def describe(self) -> str:
         return "a list of items or item references"
+
+
+@dataclass(frozen=True)
+class SessionType(OneOf):
+    """The GA session `type`: which kind of session the connection opened (fixed from then on)."""
+
+    def describe(self) -> str:
+        return _choices(self.values) + " (fixed when the connection opens)"
+
+
+@dataclass(frozen=True)
+class Includes(Allowed):
+    """A list of extra outputs to include, each one of `values` (or null: none)."""
+
+    values: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "a list of " + _choices(self.values) + ", or null"

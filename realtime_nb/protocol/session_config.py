@@ -1,4 +1,5 @@
-"""`SessionConfig`: a realtime session, typed, validated, rendered for and read from either dialect.
+"""`SessionConfig`: a realtime or transcription session, typed, validated, rendered for and read
+from either dialect.
 
 `SessionConfig` is the canonical (GA-shaped) session held by the client, the engine and the
 widgets. Every value is checked when the object is built, so a bad setting is refused before
@@ -14,6 +15,12 @@ switches turn detection / noise reduction / transcription off, `""` clears the i
 turn_detection object is taken whole (fields left out of it take the service defaults, which is why
 our client always sends whole objects). Errors never half-apply: configs are immutable and an update
 returns a new one only when all of it is valid.
+
+A transcription session (`type="transcription"`, `SessionConfig.for_transcription()`) is the same
+object holding only its input side (`fields.TRANSCRIPTION_SESSION_FIELDS`): it renders only those
+fields (GA `{type, audio.input, include}`, preview the flat `input_audio_*` keys of
+`transcription_session.update`), and an update naming any other field is refused, since it has no
+responses. A session keeps the type it opened with: an update naming the other type is refused.
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ from typing import Any
 from realtime_nb.protocol.checks import check
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
-from realtime_nb.protocol.fields import SESSION_FIELDS, Field
+from realtime_nb.protocol.fields import SESSION_FIELDS, TRANSCRIPTION_SESSION_FIELDS, Field
 from realtime_nb.protocol.render import render
 from realtime_nb.protocol.rules import (
-    Fixed,
     ModelName,
     OneOf,
+    SessionType,
     ToolChoice,
     Tools,
     TranscriptionObject,
@@ -55,7 +62,7 @@ from realtime_nb.protocol.values import (
 )
 from realtime_nb.protocol.wire_reader import collect
 
-__all__ = ["SessionConfig", "apply_session_update"]
+__all__ = ["SessionConfig", "apply_session_update", "check_same_kind"]
 
 _F = SESSION_FIELDS
 _GA_TRANSCRIPTION = _F.param("transcription", Dialect.GA)
@@ -90,6 +97,19 @@ class SessionConfig:
     tool_choice: str | FunctionChoice = _DEFAULT["tool_choice"]
     temperature: float = _DEFAULT["temperature"]
     max_output_tokens: int | str = _DEFAULT["max_output_tokens"]
+    include: tuple[str, ...] | None = _DEFAULT["include"]
+
+    @classmethod
+    def for_transcription(cls, **fields: Any) -> SessionConfig:
+        """A transcription session: input format, noise reduction, transcription (whisper-1
+        unless given), turn detection and include; no model, no responses."""
+        fields.setdefault("transcription", Transcription(model=_F.default("transcription.model")))
+        return cls(type="transcription", model=None, **fields)
+
+    @property
+    def transcribes_only(self) -> bool:
+        """True for a transcription session (no responses, no voice)."""
+        return self.type == "transcription"
 
     def __post_init__(self) -> None:
         for row, normalise in _normalisers():
@@ -116,16 +136,22 @@ class SessionConfig:
         """The full `session` object of `dialect` (for session.update / session.created), its keys
         in the table's order."""
         self.check_dialect(dialect)
+        if self.transcribes_only:
+            return render(_F, self, dialect, only=_TRANSCRIPTION_ONLY)
         return render(_F, self, dialect)
 
     @classmethod
-    def from_wire(cls, session: Mapping[str, Any], dialect: Dialect) -> SessionConfig:
+    def from_wire(
+        cls, session: Mapping[str, Any], dialect: Dialect, *, session_type: str | None = None
+    ) -> SessionConfig:
         """Read a session object a peer reported (session.created / .updated, full or partial).
 
         Keys left out take our defaults; server-only and unknown keys are ignored, since a peer may
-        report fields newer than this package.
+        report fields newer than this package. `session_type`: the kind of session when the object
+        does not say (a preview `transcription_session.*` event's session carries no `type`).
         """
-        return _apply(cls(), session, dialect, lenient=True)
+        start = cls() if session_type in (None, "realtime") else cls.for_transcription(transcription=None)
+        return _apply(start, session, dialect, lenient=True)
 
 
 # --- normalising on construction: rule kind -> (row, value, config so far) -> canonical value -----------
@@ -135,13 +161,6 @@ Normalise = Callable[[Field, Any, SessionConfig], Any]
 
 def _checked(row: Field, value: Any, config: SessionConfig) -> Any:
     return check(row, value)
-
-
-def _fixed(row: Field, value: Any, config: SessionConfig) -> str:
-    assert isinstance(row.allowed, Fixed)
-    if value != row.allowed.value:
-        raise ConfigError(row.name, value, f"'{row.allowed.value}' (transcription sessions are not modelled)")
-    return value
 
 
 def _model(row: Field, value: Any, config: SessionConfig) -> str | None:
@@ -195,7 +214,6 @@ def _normalisers() -> tuple[tuple[Field, Normalise], ...]:
 
 
 _NORMALISE: dict[type, Normalise] = {
-    Fixed: _fixed,
     ModelName: _model,
     Voice: lambda row, value, config: voice_from(value),
     TranscriptionObject: _transcription,
@@ -211,6 +229,8 @@ _NORMALISE: dict[type, Normalise] = {
 def _restricted(row: Field, dialect: Dialect) -> bool:
     """Whether `dialect` may refuse some canonical value of `row` (or of a field inside it)."""
     rule = row.allowed
+    if isinstance(rule, SessionType):
+        return False  # preview says the kind by the connection (?intent=) and the event names
     return (
         isinstance(rule, Voice)
         or (isinstance(rule, OneOf) and rule.per_dialect is not None)
@@ -254,10 +274,59 @@ def _check_expressible(row: Field, value: Any, dialect: Dialect) -> None:
 # --- reading partial updates ------------------------------------------------------------------------
 
 
+_TRANSCRIPTION_ONLY = frozenset(TRANSCRIPTION_SESSION_FIELDS)
+
+
+def _session_kind(config: SessionConfig, changes: dict[str, Any], dialect: Dialect, lenient: bool) -> None:
+    """Hold an update to the session's kind: the type stays the one the session opened with, and a
+    transcription session takes only its own fields (checked strictly; a report is read leniently:
+    a field a transcription session does not hold is left out)."""
+    kind = changes.get("type", config.type)
+    if kind != config.type and not lenient:
+        raise ConfigError(
+            "type",
+            kind,
+            f"'{config.type}': a session keeps the type it opened with (a transcription session is "
+            "opened with ?intent=transcription on the connection URL)",
+            param=_F.param("type", dialect),
+        )
+    if kind != "transcription":
+        return
+    for name in list(changes):
+        if name in _TRANSCRIPTION_ONLY:
+            continue
+        value = changes.pop(name)
+        # preview transcription_session.update carries `modalities` (the beta SDK types it); it
+        # has nothing to act on in a session without responses, so it is accepted and dropped
+        if lenient or (name == "output_modalities" and dialect is Dialect.PREVIEW):
+            continue
+        raise ConfigError(
+            name,
+            value,
+            "not a transcription session setting: a transcription session makes no responses and "
+            "holds only " + ", ".join(_F.param(n, dialect) for n in TRANSCRIPTION_SESSION_FIELDS[1:]),
+            code="unknown_parameter",
+            param=_F.param(name, dialect),
+        )
+
+
+def check_same_kind(current: SessionConfig, target: SessionConfig, dialect: Dialect) -> None:
+    """Raise the ConfigError the service gives an update from `current` to `target`: a change of
+    session type, or (in a transcription session) a change to a field it does not hold. For a
+    client that builds whole configs, so nothing silently goes unsent."""
+    changes = {
+        f.name: getattr(target, f.name)
+        for f in dataclasses.fields(target)
+        if f.name != "model" and getattr(target, f.name) != getattr(current, f.name)
+    }
+    _session_kind(current, changes, dialect, lenient=False)
+
+
 def _apply(config: SessionConfig, session: Any, dialect: Dialect, *, lenient: bool) -> SessionConfig:
     if not isinstance(session, Mapping):
         raise ConfigError("session", session, "a session object", code="invalid_type", param="session")
     changes = collect(_F, session, dialect, lenient=lenient)
+    _session_kind(config, changes, dialect, lenient)
     try:
         updated = dataclasses.replace(config, **changes)
         updated.check_dialect(dialect)

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from realtime_nb.protocol.dialect import GA_ONLY, Dialect, canonical_type, wire_type
+from realtime_nb.protocol.dialect import (
+    GA_ONLY,
+    PREVIEW_TRANSCRIPTION_SESSION,
+    Dialect,
+    canonical_type,
+    wire_type,
+)
 from realtime_nb.protocol.fields import RESPONSE_FIELDS, RESPONSE_OBJECT_FIELDS, SESSION_FIELDS, FieldTable
 from realtime_nb.protocol.shapes import SAME, Shape, item_to_ga, item_to_preview
 
@@ -177,11 +183,24 @@ def _with_field(name: str, convert: Callable[[Any], Any], new_type: str | None =
     return translate
 
 
+_TRANSCRIPTION_SESSION_OUT = {canonical: wire for wire, canonical in PREVIEW_TRANSCRIPTION_SESSION.items()}
+
+
 def _session_event_to_preview(event: Event) -> Event | None:
     session = event.get("session")
+    out = _with_field("session", lambda s: session_to_preview(s) if isinstance(s, dict) else s)(event)
     if isinstance(session, dict) and session.get("type") == "transcription":
-        return None  # preview spells these transcription_session.*, which we do not speak
-    return _with_field("session", lambda s: session_to_preview(s) if isinstance(s, dict) else s)(event)
+        out["type"] = _TRANSCRIPTION_SESSION_OUT[event["type"]]  # preview: transcription_session.*
+    return out
+
+
+def _transcription_session_to_ga(event: Event) -> Event:
+    """A preview `transcription_session.*` event as the GA session event of a transcription session."""
+    session = event.get("session")
+    out = {**event, "type": PREVIEW_TRANSCRIPTION_SESSION[event["type"]]}
+    if isinstance(session, dict):
+        out["session"] = _SESSION.ga(session, {"type": "transcription"})
+    return out
 
 
 def _item_created_to_preview(event: Event) -> Event:
@@ -221,6 +240,7 @@ _PREVIEW_IN: dict[str, Translator] = {
     "session.created": _SESSION_IN,
     "session.updated": _SESSION_IN,
     "session.update": _SESSION_IN,
+    **{wire: _transcription_session_to_ga for wire in PREVIEW_TRANSCRIPTION_SESSION},
     "response.created": _with_field("response", _response_to_ga),
     "response.done": _with_field("response", _response_to_ga),
     "response.create": _with_field("response", response_params_to_ga),

@@ -24,13 +24,13 @@ from realtime_nb.protocol.formats import AUDIO_FORMATS, GA_FORMATS, PCM_RATE, ga
 from realtime_nb.protocol.limits import MAX_TOOLS
 from realtime_nb.protocol.passthrough import check_passthrough
 from realtime_nb.protocol.rules import (
-    Fixed,
     Format,
     Items,
     Metadata,
     Modalities,
     NoiseReduction,
     Number,
+    SessionType,
     ToolChoice,
     Tools,
     TranscriptionObject,
@@ -304,18 +304,21 @@ class _Walk:
                 raise unknown(key, item, f"{param}.{key}", ".".join(path) + " takes " + _join(list(inner)))
 
 
-def _check_ga_type(session: Mapping[str, Any], lenient: bool) -> None:
-    """GA sessions name their kind on every update; only `realtime` sessions are modelled."""
+def _ga_type(session: Mapping[str, Any], lenient: bool) -> str | None:
+    """The kind a GA session object names (required on every update), or None when a peer's
+    report leaves it out."""
     row = _F.row("type")
-    assert isinstance(row.allowed, Fixed)
-    param, allowed = _F.param(row.name, Dialect.GA), f"'{row.allowed.value}'"
+    assert isinstance(row.allowed, SessionType)
+    kinds = row.allowed.values
+    param, allowed = _F.param(row.name, Dialect.GA), " or ".join(f"'{k}'" for k in kinds)
     if row.key not in session:
         if not lenient:
             raise ConfigError(row.name, None, allowed, code="missing_required_parameter", param=param)
-    elif session[row.key] != row.allowed.value:
-        kind = session[row.key]
-        hint = "; transcription sessions are not supported" if kind == "transcription" else ""
-        raise ConfigError(row.name, kind, allowed + hint, param=param)
+        return None
+    kind = session[row.key]
+    if kind not in kinds or not isinstance(kind, str):
+        raise ConfigError(row.name, kind, allowed, param=param)
+    return kind
 
 
 def collect(
@@ -323,11 +326,14 @@ def collect(
 ) -> dict[str, Any]:
     """The canonical field values a wire object (full or partial) of `dialect` sets, by field name.
 
-    A GA session's `type` is checked first (required, and only `realtime`)."""
+    A GA session's `type` is checked first (required: `realtime` or `transcription`)."""
     skip: frozenset[str] = frozenset()
+    kind = None
     if table is SESSION_FIELDS and dialect is Dialect.GA:
-        _check_ga_type(obj, lenient)
+        kind = _ga_type(obj, lenient)
         skip = frozenset({"type"})
     walk = _Walk(table, dialect, lenient)
     walk.top(obj, skip)
+    if kind is not None:
+        walk.changes["type"] = kind
     return walk.changes

@@ -10,6 +10,7 @@ from realtime_nb.timeline.persist import FORMAT_VERSION, LogFormatError
 from realtime_nb.timeline.protocol_table import event_table
 from realtime_nb.timeline.retrieved import item_levels, processed_audio
 from realtime_nb.timeline.scoring import score_turns, vad_summary
+from realtime_nb.timeline.transcripts import TRANSCRIPT_COLUMNS, word_error_rate
 
 __all__ = [
     "COLUMNS",
@@ -19,6 +20,7 @@ __all__ = [
     "PROBLEM_KINDS",
     "RESPONSE_COLUMNS",
     "STREAMING_TYPES",
+    "TRANSCRIPT_COLUMNS",
     "TURN_COLUMNS",
     "EventLog",
     "LogFormatError",
@@ -27,4 +29,5 @@ __all__ = [
     "processed_audio",
     "score_turns",
     "vad_summary",
+    "word_error_rate",
 ]

@@ -65,6 +65,7 @@ from realtime_nb.timeline.columns import DIALECTS, DIRECTIONS
 from realtime_nb.timeline.fields import FAMILIES
 from realtime_nb.timeline.recorder import PROBLEM_KINDS, Recorder
 from realtime_nb.timeline.track_audio import DIRECTIONS as TRACK_DIRECTIONS
+from realtime_nb.timeline.transcripts import transcripts as transcripts_table
 
 __all__ = ["PROBLEM_KINDS", "EventLog"]
 
@@ -227,6 +228,13 @@ class EventLog:
         """One row per response (see `realtime_nb.timeline.analysis`)."""
         with self._lock:
             return analysis.responses(self._rec)
+
+    def transcripts(self) -> pd.DataFrame:
+        """One row per committed input item: its audio span, the wall-clock time from the turn's end
+        to the first transcription delta and to completion, and the text (see
+        `realtime_nb.timeline.transcripts`)."""
+        with self._lock:
+            return transcripts_table(self._rec)
 
     # --- events and the session --------------------------------------------------------------
 

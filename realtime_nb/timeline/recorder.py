@@ -24,6 +24,7 @@ import json
 from typing import Any
 
 from realtime_nb.protocol import AUDIO_RATES, Dialect, canonical_type, to_canonical
+from realtime_nb.protocol.dialect import PREVIEW_TRANSCRIPTION_SESSION
 from realtime_nb.protocol.formats import SAMPLE_BYTES
 from realtime_nb.protocol.redaction import redact
 from realtime_nb.timeline.columns import DIALECTS, Columns, Shape
@@ -257,10 +258,13 @@ class Recorder:
         self, seq: int, canonical: str, event: dict, dialect: Dialect, fields: dict, issues: list[str]
     ) -> None:
         """Keep the state needed to decode audio that comes later (also replayed by `load`)."""
+        # preview transcription sessions say their kind by the event's name, not in the session
+        kind = "transcription" if event.get("type") in PREVIEW_TRANSCRIPTION_SESSION else None
         if canonical == SESSION_REQUEST:
-            self.session.request(seq, event.get("event_id"), event.get("session"), dialect)
+            self.session.request(seq, event.get("event_id"), event.get("session"), dialect, kind)
         elif canonical in SESSION_REPORTS:
-            self.session.report(seq, canonical == "session.updated", event.get("session"), dialect, issues)
+            answer = canonical == "session.updated"
+            self.session.report(seq, answer, event.get("session"), dialect, issues, kind)
         elif canonical == "error" and fields.get("error_event_id"):
             self.session.refusal(seq, fields["error_event_id"])
         elif canonical == "response.create":

@@ -83,7 +83,11 @@ def _without(session: Mapping[str, Any], keys: list[str]) -> dict[str, Any] | No
 
 
 def read_report(
-    session: Any, dialect: Dialect, previous: SessionConfig | None, issues: list[str]
+    session: Any,
+    dialect: Dialect,
+    previous: SessionConfig | None,
+    issues: list[str],
+    session_type: str | None = None,
 ) -> SessionConfig | None:
     """The configuration a server's session object reports, or None when it cannot be read at all.
 
@@ -98,7 +102,7 @@ def read_report(
     wire: Mapping[str, Any] = session
     for _ in range(_MAX_UNREADABLE):
         try:
-            config = SessionConfig.from_wire(wire, dialect)
+            config = SessionConfig.from_wire(wire, dialect, session_type=session_type)
             return config.replace(**kept) if kept else config
         except ConfigError as err:
             field = _field_of(err.param, dialect)
@@ -123,22 +127,36 @@ class SessionHistory:
 
     def __init__(self) -> None:
         self._confirmed: SessionConfig | None = None
-        self._requests: list[tuple[str | None, Any, Dialect]] = []  # sent, not answered yet
+        self._requests: list[tuple[str | None, Any, Dialect, str | None]] = []  # sent, not answered yet
         self._seqs: list[int] = []
         self._configs: list[SessionConfig | None] = []
         self.current: SessionConfig | None = None
         self.input_format = DEFAULT.input_format  # of `current`, or the default: read per append
         self.output_format = DEFAULT.output_format
 
-    def request(self, seq: int, event_id: Any, session: Any, dialect: Dialect) -> None:
-        """A client's ``session.update``: in force until answered, if the protocol accepts it."""
-        self._requests.append((event_id if isinstance(event_id, str) else None, session, dialect))
+    def request(
+        self, seq: int, event_id: Any, session: Any, dialect: Dialect, session_type: str | None = None
+    ) -> None:
+        """A client's ``session.update``: in force until answered, if the protocol accepts it.
+        `session_type`: the session's kind when the wire does not say (preview
+        ``transcription_session.update``)."""
+        self._requests.append(
+            (event_id if isinstance(event_id, str) else None, session, dialect, session_type)
+        )
         self._settle(seq)
 
-    def report(self, seq: int, answer: bool, session: Any, dialect: Dialect, issues: list[str]) -> None:
+    def report(
+        self,
+        seq: int,
+        answer: bool,
+        session: Any,
+        dialect: Dialect,
+        issues: list[str],
+        session_type: str | None = None,
+    ) -> None:
         """The server's ``session.created`` / ``session.updated`` (`answer`: the latter, which
         answers the oldest request still open)."""
-        config = read_report(session, dialect, self.current, issues)
+        config = read_report(session, dialect, self.current, issues, session_type)
         if config is None:
             return  # unreadable: nothing changes, the request it may answer stays open
         self._confirmed = config
@@ -165,9 +183,10 @@ class SessionHistory:
         config = self._confirmed
         still_valid = []
         for request in self._requests:
-            _, session, dialect = request
+            _, session, dialect, kind = request
+            start = config or (DEFAULT if kind in (None, "realtime") else SessionConfig.for_transcription())
             try:
-                config = apply_session_update(config or DEFAULT, session, dialect)
+                config = apply_session_update(start, session, dialect)
             except ConfigError:
                 continue  # the service refuses it as well: it never takes effect
             still_valid.append(request)

@@ -227,7 +227,10 @@ class TuningPanel(widgets.VBox):
         self._update_visibility(values)
 
     def _update_visibility(self, values: PanelValues) -> None:
-        shown = visible_controls(values.turn_type, values.transcription, self.dialect)
+        transcribes_only = self.effective is not None and self.effective.transcribes_only
+        shown = visible_controls(
+            values.turn_type, values.transcription, self.dialect, transcribes_only=transcribes_only
+        )
         for name, row in self._rows.items():
             row.layout.display = None if name in shown else "none"
 

@@ -5,7 +5,8 @@
   layer, so the message names the allowed range);
 * `values_from_config` / `values_from_updated`: the server's answer (``session.updated``) -> what
   the controls show;
-* `visible_controls`: which controls apply to a turn-detection type and dialect;
+* `visible_controls`: which controls apply to a turn-detection type, dialect and session kind (a
+  transcription session makes no responses: the controls that start or stop one are hidden);
 * `Debounce`: when a burst of edits becomes one update.
 
 Which controls exist and their defaults come from the protocol's field table.
@@ -61,6 +62,9 @@ SERVER_VAD_ONLY = tuple(row.key for row in _TURN_FIELDS if row.kinds == (ServerV
 SEMANTIC_VAD_ONLY = tuple(row.key for row in _TURN_FIELDS if row.kinds == (SemanticVad.type,))
 ANY_VAD = tuple(row.key for row in _TURN_FIELDS if len(row.kinds) > 1)
 ALWAYS = ("turn_type", "noise_reduction", "transcription")
+# Turn-detection settings that act on responses (start one, cancel one, or start one after an idle
+# spell); a transcription session has none, so these are hidden there.
+RESPONSE_CONTROLS = ("create_response", "interrupt_response", "idle_timeout_ms")
 # In display order.
 CONTROL_NAMES: tuple[str, ...] = (
     "turn_type",
@@ -232,9 +236,12 @@ def values_from_updated(event: dict[str, Any], previous: PanelValues | None = No
     return values_from_config(config_from_updated(event), previous)
 
 
-def visible_controls(turn_type: str, transcription: bool, dialect: Dialect) -> frozenset[str]:
+def visible_controls(
+    turn_type: str, transcription: bool, dialect: Dialect, *, transcribes_only: bool = False
+) -> frozenset[str]:
     """The controls that apply: VAD settings of the chosen type only, idle timeout in GA only,
-    the language only while transcription is on."""
+    the language only while transcription is on; in a transcription session (`transcribes_only`)
+    none of the response controls."""
     shown = set(ALWAYS)
     if turn_type == "server_vad":
         shown.update(SERVER_VAD_ONLY, ANY_VAD)
@@ -245,6 +252,8 @@ def visible_controls(turn_type: str, transcription: bool, dialect: Dialect) -> f
         shown.update(SEMANTIC_VAD_ONLY, ANY_VAD)
     if transcription:
         shown.add("language")
+    if transcribes_only:
+        shown.difference_update(RESPONSE_CONTROLS)
     return frozenset(shown)
 
 
@@ -265,7 +274,11 @@ def describe_config(config: SessionConfig | None) -> str:
         ]
     else:
         parts = [f"semantic_vad eagerness {td.eagerness}"]
-    if td is not None:
+    if config.transcribes_only:
+        parts.insert(0, "transcription session")
+        if isinstance(td, ServerVad):  # idle timeout starts a response: not shown
+            parts = [p for p in parts if not p.startswith("idle ")]
+    elif td is not None:
         parts.append(f"create_response {'on' if td.create_response else 'off'}")
         parts.append(f"interrupt_response {'on' if td.interrupt_response else 'off'}")
     parts.append(f"noise reduction {config.noise_reduction or 'off'}")

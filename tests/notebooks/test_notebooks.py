@@ -159,6 +159,21 @@ def _check_workshop_barge_in(out: str, sessions: Path) -> None:
     assert "is already shorter than" in out  # the exercise's too-late truncate was refused
 
 
+def _check_captions(out: str, sessions: Path) -> None:
+    live = EventLog.load(sessions / "09_captions_live.rtlog").transcripts()
+    assert list(live["status"]) == ["completed"] * 3
+    assert "pizza" in " ".join(live["text"]).lower()
+    assert (live["first_delta_ms"] >= 0).all() and (live["done_ms"] >= live["first_delta_ms"]).all()
+    assert (live["mean_logprob"] <= 0).all()  # include asked for the logprobs
+    short = EventLog.load(sessions / "09_captions_silence_300_ms.rtlog").transcripts()
+    long = EventLog.load(sessions / "09_captions_silence_1000_ms.rtlog").transcripts()
+    assert len(short) == 2 and len(long) == 1  # the 700 ms pause ends a turn only under 300 ms
+    assert "server refused: invalid_value" in out and "not sent: unknown_parameter" in out
+    for name in ("off", "near_field", "far_field"):
+        noisy = EventLog.load(sessions / f"09_captions_noise_{name}.rtlog")
+        assert noisy.session_config().noise_reduction == (None if name == "off" else name)
+
+
 CHECKS: dict[str, Callable[[str, Path], None]] = {
     "00_start_here": _check_start_here,
     "01_event_protocol": _check_event_protocol,
@@ -167,6 +182,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "04_semantic_vad_eagerness": _check_eagerness,
     "05_interruptions": _check_interruptions,
     "06_cloud": _check_cloud,
+    "09_captions": _check_captions,
     "workshop/2_tune_vad": _check_workshop_vad,
     "workshop/4_barge_in": _check_workshop_barge_in,
 }

@@ -477,7 +477,7 @@ def test_tool_choice_must_name_a_defined_tool() -> None:
             "unique",
         ),
         (lambda: SessionConfig(tools=[{"type": "function"}]), "tools[0].name", None, "name"),
-        (lambda: SessionConfig(type="transcription"), "type", "transcription", "realtime"),
+        (lambda: SessionConfig(type="conversation"), "type", "conversation", "transcription"),
         (
             lambda: SessionConfig(turn_detection={"type": "semantic_vad", "threshold": 0.3}),
             "turn_detection.threshold",

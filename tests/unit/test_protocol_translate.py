@@ -205,10 +205,19 @@ def test_ga_session_without_type_change_and_ga_only_keys_dropped_for_preview() -
     assert preview == {"instructions": "x", "turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000}}
 
 
-def test_transcription_sessions_have_no_preview_form() -> None:
-    event = {"type": "session.update", "session": {"type": "transcription"}}
-    assert to_wire(event, Dialect.PREVIEW) is None
+@pytest.mark.parametrize("kind", ["update", "created", "updated"])
+def test_transcription_sessions_are_transcription_session_events_in_preview(kind: str) -> None:
+    session = {"type": "transcription", "audio": {"input": {"noise_reduction": {"type": "far_field"}}}}
+    event = {"type": f"session.{kind}", "session": session}
+    wire = to_wire(event, Dialect.PREVIEW)
+    assert wire == {
+        "type": f"transcription_session.{kind}",
+        "session": {"input_audio_noise_reduction": {"type": "far_field"}},
+    }
+    assert to_canonical(wire, Dialect.PREVIEW) == event
     assert to_wire(event, Dialect.GA) is event
+    realtime = {"type": f"session.{kind}", "session": {"type": "realtime", "instructions": "x"}}
+    assert to_wire(realtime, Dialect.PREVIEW) == {"type": f"session.{kind}", "session": {"instructions": "x"}}
 
 
 def test_preview_required_fields_are_filled_when_ga_omits_them() -> None:

@@ -452,3 +452,41 @@ async def test_a_dropped_connection_greys_out_the_panel_with_the_reason() -> Non
     # a panel made after the drop starts greyed out
     late = TuningPanel(session)
     assert late.disconnected and late.controls["turn_type"].disabled
+
+
+# ---------------------------------------------------------------------- transcription sessions
+def test_a_transcription_session_hides_the_response_controls() -> None:
+    response = {"create_response", "interrupt_response", "idle_timeout_ms"}
+    assert response <= visible_controls("server_vad", True, GA)
+    shown = visible_controls("server_vad", True, GA, transcribes_only=True)
+    assert not response & shown
+    assert {"threshold", "silence_duration_ms", "noise_reduction", "transcription", "language"} <= shown
+    assert not response & visible_controls("semantic_vad", True, PREVIEW, transcribes_only=True)
+    text = describe_config(SessionConfig.for_transcription())
+    assert text.startswith("transcription session") and "create_response" not in text and "idle" not in text
+
+
+@pytest.mark.parametrize("dialect", [GA, PREVIEW])
+async def test_the_panel_tunes_a_transcription_session(engine: Any, dialect: Dialect) -> None:
+    endpoint = Endpoint.local(engine.url, dialect=dialect).transcription()
+    session = RealtimeSession(endpoint, timeout=60)
+    await session.connect()
+    try:
+        panel = TuningPanel(session, debounce_s=0.05)
+        for name in ("create_response", "interrupt_response", "idle_timeout_ms"):
+            assert panel._rows[name].layout.display == "none", name
+        assert panel.controls["threshold"].layout.display is None
+        panel.controls["silence_duration_ms"].value = 900
+        panel.controls["noise_reduction"].value = "far_field"
+        await panel.settled()
+        assert panel.message == "" and panel.refusals == []
+        sent = _updates(session)
+        assert len(sent) == 1
+        wanted = "session.update" if dialect is GA else "transcription_session.update"
+        assert sent[0]["type"] == wanted
+        assert panel.effective is not None and panel.effective.transcribes_only
+        assert panel.effective.turn_detection.silence_duration_ms == 900
+        assert panel.effective.noise_reduction == "far_field"
+        panel.close()
+    finally:
+        await session.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,26 @@ from realtime_nb.engine.models._common import ModelUnavailableError, as_float_au
 
 SAMPLE_RATE = 16000
 _REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as Whisper decoded it: its text (with the leading space Whisper gives every word
+    after the first), the model's probability for it (faster-whisper: the mean of its tokens'
+    probabilities) and where it lies in the transcribed audio, in seconds."""
+
+    text: str
+    probability: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded segment with its words (what `transcribe(..., words=True)` yields)."""
+
+    text: str
+    words: tuple[Word, ...]
 
 
 class UnsupportedLanguageError(ValueError):
@@ -82,9 +103,16 @@ class WhisperTranscriber:
         return f"WhisperTranscriber(tiny.en at {self.model_dir})"
 
     def transcribe(
-        self, audio16k: np.ndarray, language: str | None = None, prompt: str | None = None
-    ) -> Iterator[str]:
-        """Yield the text of each segment as soon as it is decoded (leading space stripped).
+        self,
+        audio16k: np.ndarray,
+        language: str | None = None,
+        prompt: str | None = None,
+        *,
+        words: bool = False,
+    ) -> Iterator[str] | Iterator[Segment]:
+        """Yield the text of each segment as soon as it is decoded (leading space stripped); with
+        `words`, a `Segment` with its words, probabilities and times (Whisper's word alignment,
+        a little slower).
 
         `language` must be English (None, "en", "en-US", ...); `prompt` is Whisper's initial
         prompt (spellings, names, style). Checks run before the first segment is decoded.
@@ -97,9 +125,11 @@ class WhisperTranscriber:
             raise ValueError("nothing to transcribe: the audio is empty")
         with self._lock:
             self.calls += 1
+        if words:
+            return self._worded(audio, lang, prompt or None)
         return self._segments(audio, lang, prompt or None)
 
-    def _segments(self, audio: np.ndarray, language: str, prompt: str | None) -> Iterator[str]:
+    def _decode(self, audio: np.ndarray, language: str, prompt: str | None, words: bool) -> Iterator[object]:
         segments, _info = self._model.transcribe(
             audio,
             language=language,
@@ -107,8 +137,23 @@ class WhisperTranscriber:
             beam_size=self.beam_size,
             vad_filter=False,  # the engine already cut the turn with its own VAD
             condition_on_previous_text=False,
+            word_timestamps=words,
         )
-        for segment in segments:
-            text = segment.text.strip()
+        return iter(segments)
+
+    def _segments(self, audio: np.ndarray, language: str, prompt: str | None) -> Iterator[str]:
+        for segment in self._decode(audio, language, prompt, False):
+            text = segment.text.strip()  # type: ignore[attr-defined]
             if text:
                 yield text
+
+    def _worded(self, audio: np.ndarray, language: str, prompt: str | None) -> Iterator[Segment]:
+        for segment in self._decode(audio, language, prompt, True):
+            found = tuple(
+                Word(w.word, float(w.probability), float(w.start), float(w.end))
+                for w in (segment.words or ())  # type: ignore[attr-defined]
+                if w.word.strip()
+            )
+            text = segment.text.strip()  # type: ignore[attr-defined]
+            if text:
+                yield Segment(text, found)
