@@ -46,6 +46,7 @@ from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.rules import (
     Flag,
     Format,
+    Includes,
     Kind,
     Language,
     Millis,
@@ -121,6 +122,8 @@ def _plain(row: Field, dialect: Dialect) -> st.SearchStrategy[Any]:
         return st.integers(1, rule.maximum) | st.just("inf")
     if isinstance(rule, Modalities):
         return st.sampled_from([("audio",), ("text",)])
+    if isinstance(rule, Includes):
+        return st.none() | st.lists(st.sampled_from(rule.values), max_size=len(rule.values)).map(tuple)
     raise TypeError(f"no strategy for {row.name} ({type(rule).__name__})")
 
 

@@ -112,6 +112,21 @@ def _as_endpoint(endpoint: object) -> Endpoint:
     return endpoint
 
 
+def decode_frame(frame: str | bytes) -> Event | str:
+    """The event a frame carries, or a sentence saying why it carries none."""
+    if isinstance(frame, bytes):
+        return f"binary frame of {len(frame)} bytes (Realtime events are JSON text frames)"
+    try:
+        event = json.loads(frame)
+    except ValueError as exc:
+        return f"malformed JSON from the peer: {exc}"
+    except RecursionError:  # json's C decoder recurses per level: a hostile frame can exhaust it
+        return "JSON from the peer is nested too deeply to decode"
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return "frame is not an event object with a string 'type'"
+    return event
+
+
 class SessionCore:
     """State, reader, log, waiters and subscribers of one session; see the module docstring.
 
@@ -273,22 +288,11 @@ class SessionCore:
             self._finish(code, reason, by_client=self._state is ConnectionState.CLOSING)
 
     def _handle_frame(self, frame: str | bytes, t_ns: int) -> None:
-        if isinstance(frame, bytes):
-            self._protocol_problem(
-                f"binary frame of {len(frame)} bytes (Realtime events are JSON text frames)", frame, t_ns
-            )
+        event = decode_frame(frame)
+        if isinstance(event, str):
+            self._protocol_problem(event, frame, t_ns)
             return
-        try:
-            event = json.loads(frame)
-        except ValueError as exc:
-            self._protocol_problem(f"malformed JSON from the peer: {exc}", frame, t_ns)
-            return
-        except RecursionError:  # json's C decoder recurses per level: a hostile frame can exhaust it
-            self._protocol_problem("JSON from the peer is nested too deeply to decode", frame, t_ns)
-            return
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            self._protocol_problem("frame is not an event object with a string 'type'", frame, t_ns)
-            return
+        assert isinstance(frame, str)
         recorded = False
         try:
             if self._is_known(event["type"]):
@@ -334,10 +338,11 @@ class SessionCore:
             if kind == "session.created" and isinstance(canonical.get("session"), dict):
                 self.session_id = canonical["session"].get("id", self.session_id)
             reported = canonical.get("session")
-            kind = reported.get("type") if isinstance(reported, dict) else None  # preview: from the name
+            # preview: None, and the reader tells the kind from the event's name
+            session_type = reported.get("type") if isinstance(reported, dict) else None
             try:
                 self.config = SessionConfig.from_wire(
-                    wire.get("session") or {}, self.dialect, session_type=kind
+                    wire.get("session") or {}, self.dialect, session_type=session_type
                 )
                 self._session_problem = None
             except ConfigError as exc:

@@ -1,7 +1,7 @@
 """The shapes of the keys a session or response accepts without modelling them.
 
 `fields.SESSION_FIELDS` / `RESPONSE_FIELDS` list keys the SDKs send that the engine takes and
-does not act on (`truncation`, `tracing`, `include`, a transcription's `languages`, ...). Accepted
+does not act on (`truncation`, `tracing`, a transcription's `languages`, ...). Accepted
 is not unchecked: each is held to its shape in the SDK's types here, so `truncation: {"type": {}}`
 is refused as the service would refuse it, with the key's wire path. A key the table lists and
 this module does not describe is accepted as any JSON value (bounded by `limits`); a test keeps
@@ -226,7 +226,6 @@ PASSTHROUGH: Mapping[tuple[str, str], Shape] = {
     ("", "tracing"): Nullable(
         Either((OneOf(("auto",)), Obj({"workflow_name": Str(), "group_id": Str(), "metadata": AnyJson()})))
     ),
-    ("", "include"): ListOf(OneOf(("item.input_audio_transcription.logprobs",))),
     ("", "truncation"): Either(
         (
             OneOf(("auto", "disabled")),
