@@ -87,8 +87,16 @@ def run(args: argparse.Namespace) -> int:
         client = executor = Client(args.dask)
     print(f"{corpus!r}: {len(settings)} settings, mode {args.mode}", file=sys.stderr)
     try:
-        results = sweep(corpus, settings, mode=args.mode, executor=executor, out=args.out,
-                        collar_ms=args.collar_ms, progress=not args.no_progress, confirm=_confirm(args.yes))  # fmt: skip
+        results = sweep(
+            corpus,
+            settings,
+            mode=args.mode,
+            executor=executor,
+            out=args.out,
+            collar_ms=args.collar_ms,
+            progress=not args.no_progress,
+            confirm=_confirm(args.yes),
+        )
     except RuntimeError as exc:  # a refused cloud sweep
         print(f"realtime-nb sweep: {exc}", file=sys.stderr)
         return 2

@@ -61,7 +61,7 @@ def _values(key: str, spec: Any) -> list[Any]:
             raise GridError(f"grid: {key} range start, stop and step must be numbers, got {dict(spec)}")
         if step <= 0 or stop < start or not all(map(math.isfinite, (start, stop, step))):
             raise GridError(f"grid: {key} range needs step > 0 and stop >= start, got {dict(spec)}")
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        count = math.floor((stop - start) / step + 1e-9) + 1
         values = [start + i * step for i in range(count)]
         if key in INTEGER_MS:
             return [round(v) for v in values]
@@ -98,7 +98,8 @@ def _expand_one(grid: Mapping[str, Any]) -> list[Setting]:
         unknown = sorted(set(grid) - allowed_keys)
         if unknown:
             raise GridError(
-                f"grid: {', '.join(unknown)} cannot be swept for {kind}; settings: {', '.join(sorted(allowed_keys))}"
+                f"grid: {', '.join(unknown)} cannot be swept for {kind}; "
+                f"settings: {', '.join(sorted(allowed_keys))}"
             )
         axes: dict[str, list[Any]] = {}
         for key in (*SWEPT[kind], "noise_reduction"):
@@ -161,7 +162,10 @@ def session_options(setting: Setting) -> dict[str, Any]:
 def describe(setting: Setting) -> str:
     """A short label: ``server_vad t=0.5 s=500 p=300`` (plus the noise reduction when on)."""
     if setting["type"] == "server_vad":
-        text = f"server_vad t={setting['threshold']:g} s={setting['silence_duration_ms']} p={setting['prefix_padding_ms']}"
+        text = (
+            f"server_vad t={setting['threshold']:g} s={setting['silence_duration_ms']} "
+            f"p={setting['prefix_padding_ms']}"
+        )
     else:
         text = f"semantic_vad {setting['eagerness']}"
     return text + (f" nr={setting['noise_reduction']}" if setting.get("noise_reduction") else "")

@@ -166,8 +166,16 @@ def run_cloud(
 
         async def one(rec: Recording, sid: str, setting: Setting, rep: int) -> None:
             async with gate:
-                turns = await session_turns(endpoint, rec, setting, chunk_ms=chunk_ms, tail_ms=tail_ms, speed=1.0,
-                                            quiet_s=1.0, timeout=60.0)  # fmt: skip
+                turns = await session_turns(
+                    endpoint,
+                    rec,
+                    setting,
+                    chunk_ms=chunk_ms,
+                    tail_ms=tail_ms,
+                    speed=1.0,
+                    quiet_s=1.0,
+                    timeout=60.0,
+                )
             on_result(rec, sid, setting, rep, turns)
 
         await asyncio.gather(

@@ -267,8 +267,8 @@ def sweep(
     """Score every setting of ``grid`` on every file of ``corpus``: one row per (file, setting).
 
     ``grid``: a grid or a list of grids (see :mod:`~realtime_nb.sweeps.grid`; None: server_vad
-    threshold x silence); a list of settings is a list of one-value grids. ``mode``: "trace" (the models once per file and noise setting, the
-    engine's detector replayed per setting), "live" (one embedded-engine session per file and
+    threshold x silence); a list of settings is a list of one-value grids. ``mode``: "trace" (the
+    models once per file and noise setting, the engine's detector replayed per setting), "live" (one embedded-engine session per file and
     setting) or "cloud" (the keyed cloud endpoint at real time; ``confirm`` is shown the cost and
     must say yes). ``out``: a folder; rows are written there as they finish and a rerun resumes.
     """

@@ -23,7 +23,9 @@ def _wav(folder: Path, stem: str, seconds: float = 5.0) -> Path:
 def test_rttm_audacity_json_and_uem(tmp_path: Path) -> None:
     _wav(tmp_path, "a")
     (tmp_path / "a.rttm").write_text(
-        ";; a comment\nSPEAKER a 1 0.50 1.00 <NA> <NA> spk1 <NA> <NA>\nSPEAKER a 1 2.00 1.50 <NA> <NA> spk1 <NA> <NA>\n"
+        ";; a comment\n"
+        "SPEAKER a 1 0.50 1.00 <NA> <NA> spk1 <NA> <NA>\n"
+        "SPEAKER a 1 2.00 1.50 <NA> <NA> spk1 <NA> <NA>\n"
     )
     (tmp_path / "a.uem").write_text("a 1 0.0 4.5\nother 1 0 1\n")
     _wav(tmp_path, "b")
@@ -93,5 +95,5 @@ def test_unreadable_wav(tmp_path: Path) -> None:
 
 
 def test_folder_without_wavs(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no .wav files"):
+    with pytest.raises(ValueError, match=r"no \.wav files"):
         Corpus.from_folder(tmp_path)

@@ -67,7 +67,9 @@ def test_an_interrupted_sweep_resumes_from_what_was_written(serial, corpus, tmp_
     assert sum(len(job.settings) for job in ran) == len(serial) - 6  # only what was missing
     pd.testing.assert_frame_equal(resumed, serial)
     monkeypatch.setattr(run_module, "run_job", lambda job: pytest.fail("nothing should run again"))
-    pd.testing.assert_frame_equal(sweep(corpus, GRID, executor="serial", out=tmp_path, progress=False), serial)
+    pd.testing.assert_frame_equal(
+        sweep(corpus, GRID, executor="serial", out=tmp_path, progress=False), serial
+    )
 
 
 def dies_once(marker_dir: str, job):
