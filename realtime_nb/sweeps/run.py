@@ -268,9 +268,11 @@ def sweep(
 
     ``grid``: a grid or a list of grids (see :mod:`~realtime_nb.sweeps.grid`; None: server_vad
     threshold x silence); a list of settings is a list of one-value grids. ``mode``: "trace" (the
-    models once per file and noise setting, the engine's detector replayed per setting), "live" (one embedded-engine session per file and
-    setting) or "cloud" (the keyed cloud endpoint at real time; ``confirm`` is shown the cost and
-    must say yes). ``out``: a folder; rows are written there as they finish and a rerun resumes.
+    models once per file and noise setting, the engine's detector replayed per setting), "live"
+    (one embedded-engine session per file and setting) or "cloud" (the keyed cloud endpoint at real
+    time, ``repeats`` times, ``concurrency`` sessions at once; ``confirm`` is shown the cost estimate
+    and must say yes). ``executor``: see the module docstring. ``out``: a folder; rows are written
+    there as they finish and a rerun resumes.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
