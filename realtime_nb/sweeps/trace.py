@@ -352,8 +352,8 @@ class TraceCache:
             if disk.is_file():
                 try:
                     hit = Trace.load(disk)
-                except (OSError, ValueError, KeyError):
-                    hit = None  # damaged or old: made again below
+                except Exception:  # damaged (any of numpy's unpickling errors) or old: made again below
+                    hit = None
         if hit is None:
             hit = model_pass(audio, noise_reduction, chunk_ms=chunk_ms, tail_ms=tail_ms, digest=digest)
             if disk is not None:

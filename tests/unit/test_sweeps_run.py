@@ -96,3 +96,32 @@ def test_bad_executor_and_mode() -> None:
         sweep(Corpus.builtin(["single"]), GRID, mode="fast")
     with pytest.raises(ValueError, match="executor must be"):
         list(execute(plan_jobs(Corpus.builtin(["single"]), expand(GRID), Params(), set()), executor="gpu"))
+
+
+def test_traces_cached_on_disk_replay_the_same(corpus, tmp_path) -> None:
+    from realtime_nb.sweeps.grid import turn_detection
+    from realtime_nb.sweeps.trace import TraceCache, replay
+
+    rec = corpus["hesitation"]
+    made = TraceCache(tmp_path).get(rec.audio, rec.digest, None, 40.0, 1500.0)
+    [saved] = tmp_path.glob("trace-*.npz")
+    loaded = TraceCache(tmp_path).get(rec.audio, rec.digest, None, 40.0, 1500.0)  # from disk, no models
+    assert loaded is not made and loaded.chunks == made.chunks
+    for setting in expand(GRID):
+        td = turn_detection(setting)
+        assert replay(loaded, td) == replay(made, td)
+    saved.write_bytes(b"damaged")
+    assert TraceCache(tmp_path).get(rec.audio, rec.digest, None, 40.0, 1500.0).chunks == made.chunks
+
+
+def test_a_corpus_from_recorded_sessions(corpus) -> None:
+    from realtime_nb.sweeps.labels import Turn
+
+    class Log:  # what Corpus.from_logs reads of an EventLog
+        def sent_audio(self):
+            return corpus["single"].audio
+
+    logs = Corpus.from_logs({"call-1": Log()}, {"call-1": [Turn(500, 2500)]})
+    assert logs.names == ["call-1"] and logs[0].turns[0].end_ms == 2500
+    with pytest.raises(ValueError, match="beyond the audio"):
+        Corpus.from_logs({"call-1": Log()}, {"call-1": [Turn(500, 99_000)]})
