@@ -32,16 +32,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("corpus", help="corpus folder, or 'builtin'")
     p.add_argument("--grid", type=Path, default=None, help="grid file (YAML or JSON); see docs/sweeps.md")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results/)")
-    p.add_argument("--mode", choices=("trace", "live", "cloud"), default="trace",
-                   help="trace: models once per file, detector replayed (default); live: engine sessions; "
-                   "cloud: the keyed cloud endpoint at real time")  # fmt: skip
+    p.add_argument(
+        "--mode",
+        choices=("trace", "live", "cloud"),
+        default="trace",
+        help="trace: models once per file, detector replayed (default); live: engine sessions; "
+        "cloud: the keyed cloud endpoint at real time",
+    )
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="run on the Dask scheduler at ADDRESS")
     p.add_argument(
         "--collar-ms", type=float, default=250.0, help="detection collar, total width (default 250)"
     )
-    p.add_argument("--constraint", default="false_cut_rate <= 0.05",
-                   help="what the best setting must meet (default: 'false_cut_rate <= 0.05')")  # fmt: skip
+    p.add_argument(
+        "--constraint",
+        default="false_cut_rate <= 0.05",
+        help="what the best setting must meet (default: 'false_cut_rate <= 0.05')",
+    )
     p.add_argument("--yes", action="store_true", help="cloud mode: accept the cost estimate without asking")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

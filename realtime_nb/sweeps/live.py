@@ -122,8 +122,13 @@ def cloud_plan(
 ) -> CloudPlan:
     per_pass = sum(r.duration_ms + tail_ms for r in recordings) / 60000.0
     minutes = per_pass * len(settings) * repeats
-    return CloudPlan(len(recordings) * len(settings) * repeats, minutes, minutes * usd_per_audio_minute,
-                     concurrency, minutes / max(1, concurrency))  # fmt: skip
+    return CloudPlan(
+        len(recordings) * len(settings) * repeats,
+        minutes,
+        minutes * usd_per_audio_minute,
+        concurrency,
+        minutes / max(1, concurrency),
+    )
 
 
 def _cloud_endpoint() -> Any:
@@ -156,8 +161,14 @@ def run_cloud(
     never spends money on its own).
     """
     endpoint = _cloud_endpoint()
-    plan = cloud_plan(recordings, [s for _, s in settings], repeats=repeats, concurrency=concurrency,
-                      tail_ms=tail_ms, usd_per_audio_minute=usd_per_audio_minute)  # fmt: skip
+    plan = cloud_plan(
+        recordings,
+        [s for _, s in settings],
+        repeats=repeats,
+        concurrency=concurrency,
+        tail_ms=tail_ms,
+        usd_per_audio_minute=usd_per_audio_minute,
+    )
     if confirm is None or not confirm(plan.describe()):
         raise CloudSweepRefused(f"not confirmed, nothing was sent: {plan.describe()}")
 

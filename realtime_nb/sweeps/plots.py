@@ -37,8 +37,13 @@ def plot_pareto(
     if chosen is not None and chosen in table.index:
         point = table.loc[chosen]
         ax.scatter([point[x]], [point[y]], marker="*", s=220, color="crimson", zorder=5, label="chosen")
-        ax.annotate(str(point.get("label", chosen)), (point[x], point[y]), xytext=(8, 8),
-                    textcoords="offset points", fontsize="small")  # fmt: skip
+        ax.annotate(
+            str(point.get("label", chosen)),
+            (point[x], point[y]),
+            xytext=(8, 8),
+            textcoords="offset points",
+            fontsize="small",
+        )
     ax.set_xlabel("end-of-turn latency, median (ms)" if x == "eot_latency_ms" else x)
     ax.set_ylabel("false-cut rate (turns cut)" if y == "false_cut_rate" else y)
     ax.legend(fontsize="small")
@@ -59,10 +64,12 @@ def plot_heatmap(
     table = _summary(results).dropna(subset=[x, y])
     grid = table.pivot_table(index=y, columns=x, values=value, aggfunc="min").sort_index(ascending=False)
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(12, 1 + 0.5 * grid.shape[1]), 1 + 0.4 * grid.shape[0]),
-                             constrained_layout=True)  # fmt: skip
+        _, ax = plt.subplots(
+            figsize=(min(12, 1 + 0.5 * grid.shape[1]), 1 + 0.4 * grid.shape[0]), constrained_layout=True
+        )
     image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], rotation=90 if grid.shape[1] > 12 else 0)
+    rotation = 90 if grid.shape[1] > 12 else 0
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], rotation=rotation)
     ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
@@ -84,7 +91,8 @@ def plot_file(corpus: Corpus, results: pd.DataFrame, file: str, setting_id: str,
     recording = corpus[file]
     ends = [float(e) for e in row["turn_ends_ms"]]
     stream_end = recording.duration_ms + float(row["tail_ms"])
-    spans = [(float(s), stream_end if math.isnan(e) else e) for s, e in zip(row["turn_starts_ms"], ends, strict=True)]
+    starts = [float(s) for s in row["turn_starts_ms"]]
+    spans = [(s, stream_end if math.isnan(e) else e) for s, e in zip(starts, ends, strict=True)]
     ax = plot_segments(recording.audio, PCM_RATE, spans, truth_ms=recording.speech_ms, ax=ax, label=file)
     ax.vlines([e for e in ends if not math.isnan(e)], -1, 1, color="crimson", lw=1)
     for a, b in recording.pauses_ms:

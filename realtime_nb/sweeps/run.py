@@ -1,8 +1,9 @@
 """Running a sweep: jobs, executors, results written as they finish, and resuming.
 
 A *job* is one file, one noise setting and a batch of turn-detection settings (trace mode: the
-model pass once, then every setting replayed from it), or one file and one setting (live mode: one
-engine session). Jobs run
+model pass once, then every setting replayed from it; all of the file's settings unless there are
+fewer files than twice the workers, see :func:`trace_batch`), or one file and one setting (live
+mode: one engine session). Jobs run
 
 * in this process (``executor="serial"``, or ``1``),
 * in local worker processes (the default, ``"local"`` or a number of workers): joblib's loky
@@ -36,7 +37,6 @@ from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, score_file
 from realtime_nb.sweeps.trace import DEFAULT_CHUNK_MS, DEFAULT_TAIL_MS, DetectedTurn, TraceCache, replay
 
 MODES = ("trace", "live", "cloud")
-TRACE_BATCH = 50  # settings per trace job: enough to pay for the model pass, small enough to spread
 _CACHE: TraceCache | None = None
 
 
@@ -77,9 +77,16 @@ def _row(
     scored = score_file(
         job.recording, turns, setting, stream_end_ms=stream_end_ms, collar_ms=job.params.collar_ms
     )
-    return {"file": job.recording.name, "setting_id": sid, **_setting_columns(setting), **scored,
-            "mode": job.params.mode, "chunk_ms": job.params.chunk_ms, "tail_ms": job.params.tail_ms,
-            "collar_ms": job.params.collar_ms}  # fmt: skip
+    return {
+        "file": job.recording.name,
+        "setting_id": sid,
+        **_setting_columns(setting),
+        **scored,
+        "mode": job.params.mode,
+        "chunk_ms": job.params.chunk_ms,
+        "tail_ms": job.params.tail_ms,
+        "collar_ms": job.params.collar_ms,
+    }
 
 
 SETTING_COLUMNS = (
@@ -122,8 +129,7 @@ def plan_jobs(
     done: set[tuple[str, str]],
     batch: int | None = None,
 ) -> list[Job]:
-    """The jobs still to run (pairs in ``done`` are skipped)."""
-    size = batch or (TRACE_BATCH if params.mode == "trace" else 1)
+    """The jobs still to run (pairs in ``done`` are skipped); ``batch`` settings per job at most."""
     jobs = []
     ids = [(setting_id(s), s) for s in settings]
     for rec in corpus:
@@ -132,6 +138,7 @@ def plan_jobs(
             if (rec.name, sid) not in done:
                 by_nr.setdefault(s.get("noise_reduction"), []).append((sid, s))
         for nr, todo in by_nr.items():
+            size = batch or (len(todo) if params.mode == "trace" else 1)
             for k in range(0, len(todo), size):
                 jobs.append(Job(rec, nr, tuple(todo[k : k + size]), params))
     return jobs
@@ -241,6 +248,26 @@ def execute(
     )
 
 
+def trace_batch(settings: int, files: int, workers: int) -> int:
+    """Settings per trace job: a file's model pass runs in one job (so once) unless there are too few
+    files to keep every worker busy twice over; then each file's settings are split that many ways."""
+    splits = max(1, math.ceil(2 * workers / max(1, files)))
+    return max(1, math.ceil(settings / splits))
+
+
+def _workers(executor: Any) -> int:
+    if executor in ("serial", 1):
+        return 1
+    if executor in (None, "local"):
+        return os.cpu_count() or 1
+    if isinstance(executor, int) and not isinstance(executor, bool):
+        return max(1, executor)
+    try:
+        return max(1, len(executor.scheduler_info()["workers"]))
+    except Exception:  # not a Dask client: execute() names the problem
+        return 1
+
+
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -287,6 +314,8 @@ def sweep(
     if mode == "cloud":
         _sweep_cloud(corpus, settings, params, done, rows, out_path, confirm, repeats, concurrency)
         return tidy(rows, settings)
+    if batch is None and mode == "trace":
+        batch = trace_batch(len(settings), len(corpus), _workers(executor))
     jobs = plan_jobs(corpus, settings, params, done, batch)
     bar = _progress(sum(len(j.settings) for j in jobs), progress)
     try:
@@ -300,9 +329,17 @@ def sweep(
     return tidy(rows, settings)
 
 
-def _sweep_cloud(corpus: Corpus, settings: list[Setting], params: Params, done: set[tuple[str, str]],
-                 rows: list[dict[str, Any]], out: Path | None, confirm: Any, repeats: int,
-                 concurrency: int) -> None:  # fmt: skip
+def _sweep_cloud(
+    corpus: Corpus,
+    settings: list[Setting],
+    params: Params,
+    done: set[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    out: Path | None,
+    confirm: Any,
+    repeats: int,
+    concurrency: int,
+) -> None:
     from realtime_nb.sweeps.live import run_cloud
 
     todo = [(setting_id(s), s) for s in settings]
@@ -316,8 +353,16 @@ def _sweep_cloud(corpus: Corpus, settings: list[Setting], params: Params, done: 
         rows.append(row)
 
     if recordings:
-        run_cloud(recordings, todo, confirm=confirm, repeats=repeats, concurrency=concurrency,
-                  chunk_ms=params.chunk_ms, tail_ms=params.tail_ms, on_result=on_result)  # fmt: skip
+        run_cloud(
+            recordings,
+            todo,
+            confirm=confirm,
+            repeats=repeats,
+            concurrency=concurrency,
+            chunk_ms=params.chunk_ms,
+            tail_ms=params.tail_ms,
+            on_result=on_result,
+        )
 
 
 def tidy(rows: Iterable[dict[str, Any]], settings: Sequence[Setting] | None = None) -> pd.DataFrame:

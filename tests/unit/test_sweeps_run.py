@@ -125,3 +125,11 @@ def test_a_corpus_from_recorded_sessions(corpus) -> None:
     assert logs.names == ["call-1"] and logs[0].turns[0].end_ms == 2500
     with pytest.raises(ValueError, match="beyond the audio"):
         Corpus.from_logs({"call-1": Log()}, {"call-1": [Turn(500, 99_000)]})
+
+
+def test_trace_jobs_run_each_model_pass_once_when_files_are_enough() -> None:
+    from realtime_nb.sweeps.run import trace_batch
+
+    assert trace_batch(1000, files=10, workers=2) == 1000  # one job per file
+    assert trace_batch(1000, files=1, workers=2) == 250  # one file: split to keep 2 workers busy
+    assert trace_batch(3, files=1, workers=8) == 1
