@@ -29,6 +29,10 @@ Turn taking, per reference turn (start s, end e, pauses inside):
   into the next, or never ended);
 * a *false start*: detected speech over no reference speech; a *missed turn*: no detected speech
   overlaps it.
+
+Noise reduction (trace mode, where the processed audio is at hand): ``noise_floor_change_db`` and
+``speech_level_change_db``, processed minus input level over the non-speech (200 ms away from speech)
+and over the speech.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_nb.engine.input_path import SEMANTIC_PREFIX_PADDING_MS
+from realtime_nb.protocol import PCM_RATE
 from realtime_nb.sweeps.corpus import Recording
 from realtime_nb.sweeps.intervals import Span, contains, intersect, subtract, total, union
 from realtime_nb.sweeps.trace import DetectedTurn
@@ -183,3 +188,33 @@ def score_file(
     row["turn_starts_ms"] = [t.start_ms for t in turns]
     row["turn_ends_ms"] = [t.end_ms for t in turns]
     return row
+
+
+NOISE_MARGIN_MS = 200.0  # keep this far from speech when measuring the noise floor
+
+
+def _level_db(audio: Any, spans: list[Span]) -> float:
+    import numpy as np
+
+    per_ms = PCM_RATE / 1000.0
+    parts = [audio[round(a * per_ms) : round(b * per_ms)] for a, b in spans]
+    x = np.concatenate(parts) if parts else np.zeros(0)
+    if not x.size:
+        return math.nan
+    power = float(np.mean(np.square(x, dtype=np.float64))) / 32768.0**2
+    return 10.0 * math.log10(max(power, 1e-12))
+
+
+def level_changes(recording: Recording, processed: Any) -> dict[str, float]:
+    """What noise reduction did to the levels (trace mode; 0 dB without it): the change of the noise
+    floor (the scored non-speech at least 200 ms from speech) and of the speech, processed minus
+    input, in dB. The processed audio is aligned with the input sample for sample."""
+    n = min(recording.audio.size, processed.size)
+    inp, out = recording.audio[:n], processed[:n]
+    speech = recording.speech_ms
+    near = union((a - NOISE_MARGIN_MS, b + NOISE_MARGIN_MS) for a, b in speech)
+    quiet = subtract(intersect(recording.scored_ms, [(0.0, n * 1000.0 / PCM_RATE)]), near)
+    return {
+        "noise_floor_change_db": _level_db(out, quiet) - _level_db(inp, quiet),
+        "speech_level_change_db": _level_db(out, speech) - _level_db(inp, speech),
+    }

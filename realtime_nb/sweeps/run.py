@@ -33,7 +33,7 @@ import pandas as pd
 
 from realtime_nb.sweeps.corpus import Corpus, Recording
 from realtime_nb.sweeps.grid import Setting, expand, setting_id, turn_detection
-from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, score_file
+from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, level_changes, score_file
 from realtime_nb.sweeps.trace import DEFAULT_CHUNK_MS, DEFAULT_TAIL_MS, DetectedTurn, TraceCache, replay
 
 MODES = ("trace", "live", "cloud")
@@ -109,8 +109,10 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     stream_end = rec.duration_ms + p.tail_ms
     if p.mode == "trace":
         trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
+        levels = level_changes(rec, trace.processed)
         return [
-            _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) for sid, s in job.settings
+            _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) | levels
+            for sid, s in job.settings
         ]
     if p.mode == "live":
         from realtime_nb.sweeps.live import engine_turns

@@ -30,7 +30,7 @@ import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES
 from realtime_nb.engine.input_path import InputPath, SpeechStart, SpeechStop
-from realtime_nb.engine.input_pipeline import InputPipeline, PcmBuffer
+from realtime_nb.engine.input_pipeline import SILENT_DB, InputPipeline, PcmBuffer, ms_to_samples
 from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.state import VadState
 from realtime_nb.engine.turn_detection import SEMANTIC_VAD_THRESHOLD
@@ -62,6 +62,7 @@ class Trace:
     model_seconds: float = 0.0
     _turn_memo: dict[bytes, float] = field(default_factory=dict, repr=False, compare=False)
     _frame_lists: list[list[tuple[float, float, float]]] = field(default_factory=list, repr=False)
+    _energy: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def chunks(self) -> int:
@@ -78,6 +79,16 @@ class Trace:
             starts = np.concatenate([[0], self.frame_ends[:-1]])
             self._frame_lists.extend(rows[a:b] for a, b in zip(starts, self.frame_ends, strict=True))
         return self._frame_lists
+
+    def energy(self) -> np.ndarray:
+        """Cumulative sum of squared samples (int64, a leading 0), built once: level queries in O(1).
+
+        Exact: a square is < 2**30, so sums stay far below 2**53, where float64 is exact too.
+        """
+        if not self._energy:
+            squares = self.processed.astype(np.int64) ** 2
+            self._energy.append(np.concatenate([[0], np.cumsum(squares)]))
+        return self._energy[0]
 
     def chunks_over(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the chunks holding a frame >= ``threshold``, and of those holding one below."""
@@ -215,7 +226,18 @@ class TracedPipeline(InputPipeline):
         self._trace = trace
         self._frame_lists = trace.frame_lists()
         self._input_ends = np.cumsum(trace.input_sizes)
+        self._energy = trace.energy()
         self._index = 0
+
+    def level_db(self, start_ms: float, end_ms: float) -> float:
+        """:meth:`InputPipeline.level_db` from the trace's cumulative energy: the same value to the
+        last bit (the sum of squares is exact either way, and so is the one division by the count)."""
+        a = max(ms_to_samples(start_ms), self.processed.start)
+        b = min(ms_to_samples(end_ms), self.processed.end)
+        if b <= a:
+            return SILENT_DB
+        power = float(self._energy[b] - self._energy[a]) / (b - a) / 32768.0**2
+        return 10.0 * np.log10(max(power, 1e-12))
 
     def append(self, native: np.ndarray) -> list[tuple[float, float, float]]:
         i, trace = self._index, self._trace

@@ -115,3 +115,18 @@ def test_score_file_row_has_detection_and_turn_columns() -> None:
     row = score_file(rec, [DetectedTurn(700, 3500)], SERVER, stream_end_ms=7500, collar_ms=0)
     assert row["der"] == 0.0 and row["f1"] == 1.0 and row["eot_latency_ms"] == 500
     assert row["audio_ms"] == 6000 and row["turn_ends_ms"] == [3500]
+
+
+def test_level_changes_measure_noise_floor_and_speech_separately() -> None:
+    from realtime_nb.sweeps.metrics import level_changes
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(24 * 4000) * 1000).astype(np.int16)  # 4 s; speech labelled 1-2 s
+    rec = Recording("r", audio, (Turn(1000, 2000),))
+    processed = audio.copy()
+    quiet = np.ones(audio.size, bool)
+    quiet[24 * 800 : 24 * 2200] = False  # 200 ms margins around the speech are not noise floor
+    processed[quiet] = (audio[quiet] / 10).astype(np.int16)  # -20 dB on the noise
+    got = level_changes(rec, processed)
+    assert got["noise_floor_change_db"] == pytest.approx(-20, abs=0.1)
+    assert got["speech_level_change_db"] == 0.0

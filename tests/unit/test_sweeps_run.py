@@ -133,3 +133,25 @@ def test_trace_jobs_run_each_model_pass_once_when_files_are_enough() -> None:
     assert trace_batch(1000, files=10, workers=2) == 1000  # one job per file
     assert trace_batch(1000, files=1, workers=2) == 250  # one file: split to keep 2 workers busy
     assert trace_batch(3, files=1, workers=8) == 1
+
+
+def test_the_traced_level_is_the_live_pipelines_to_the_last_bit(corpus) -> None:
+    import numpy as np
+
+    from realtime_nb.engine.input_pipeline import InputPipeline
+    from realtime_nb.sweeps.trace import TracedPipeline, model_pass
+
+    rec = corpus["turns"]
+    trace = model_pass(rec.audio)
+    live = InputPipeline(vad_stream=None)
+    live.processed.append(trace.processed)  # what the live buffer holds before any turn is taken
+    traced = TracedPipeline(trace)
+    traced.processed.end = live.processed.end
+    rng = np.random.default_rng(1)
+    for start in rng.uniform(-50, trace.duration_ms, 500):
+        end = start + rng.choice([4.0, 8.0, 32.0, 256.0, 1000.0])
+        assert traced.level_db(start, end) == live.level_db(start, end)
+    live.processed.drop_before(24000)  # a turn was taken: audio before it is gone for both
+    traced.processed.drop_before(24000)
+    assert traced.level_db(900, 1100) == live.level_db(900, 1100)
+    assert traced.level_db(0, 900) == live.level_db(0, 900) == -120.0
