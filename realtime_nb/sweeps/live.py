@@ -13,6 +13,7 @@ import asyncio
 import math
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,18 @@ def engine_turns(
     engine = local_engine()
     engine.wait_ready(LOCAL_TIMEOUT_S)
     endpoint = Endpoint.local(engine.url)
-    return asyncio.run(session_turns(endpoint, recording, setting, chunk_ms=chunk_ms, tail_ms=tail_ms))
+    return run_coroutine(session_turns(endpoint, recording, setting, chunk_ms=chunk_ms, tail_ms=tail_ms))
+
+
+def run_coroutine(coro: Any) -> Any:
+    """``asyncio.run``, also from inside a running loop (a notebook cell calling ``sweep``): there
+    on a thread of its own, so the caller's loop is not re-entered."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-live") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclass(frozen=True)
@@ -193,4 +205,4 @@ def run_cloud(
             *(one(r, sid, s, k) for r in recordings for sid, s in settings for k in range(repeats))
         )
 
-    asyncio.run(main())
+    run_coroutine(main())

@@ -59,3 +59,11 @@ def test_trace_and_live_agree_with_noise_reduction() -> None:
     grid = {"threshold": [0.5, 0.7], "silence_duration_ms": 400, "noise_reduction": "near_field"}
     _same(sweep(corpus, grid, mode="trace", executor="serial", progress=False),
           sweep(corpus, grid, mode="live", executor="serial", progress=False))  # fmt: skip
+
+
+async def test_live_mode_runs_from_inside_an_event_loop() -> None:
+    """As in a notebook cell: ``sweep(mode="live")`` called while a loop is running."""
+    corpus = Corpus.builtin(["single"])
+    grid = {"threshold": 0.5, "silence_duration_ms": 500}
+    live = sweep(corpus, grid, mode="live", executor="serial", progress=False)
+    _same(sweep(corpus, grid, mode="trace", executor="serial", progress=False), live)
