@@ -74,6 +74,27 @@ def bench_trace(corpus: Corpus, grid: dict, cache: Path) -> tuple[float, float, 
     return cold, warm, models
 
 
+def cpu_costs(corpus: Corpus, settings: int = 20) -> tuple[float, float]:
+    """CPU seconds (this process, one core) of the model pass per minute of audio, and of one
+    setting's replay per minute of audio: what a loaded machine's wall clock hides."""
+    import realtime_nb as rt
+    from realtime_nb.sweeps.trace import replay
+
+    rec = corpus[0]
+    minutes = rec.duration_ms / 60000
+    start = time.process_time()
+    trace = model_pass(rec.audio)
+    model = (time.process_time() - start) / minutes
+    tds = [
+        rt.ServerVad(threshold=0.3 + 0.05 * (k % 10), silence_duration_ms=100 + 100 * k)
+        for k in range(settings)
+    ]
+    start = time.process_time()
+    for td in tds:
+        replay(trace, td)
+    return model, (time.process_time() - start) / settings / minutes
+
+
 def bench_live(corpus: Corpus, repeat: int) -> tuple[float, float]:
     """Real-time factors (audio seconds per wall second) of live engine replays, 1 and 2 workers."""
     grid = [{"threshold": 0.5, "silence_duration_ms": 500}, {"threshold": 0.7, "silence_duration_ms": 300}]
@@ -132,6 +153,10 @@ def main() -> None:
     rate = n * corpus.duration_ms / 60000 / warm
     print(f"  model pass cached:        {warm:6.1f} s   ({rate:.0f} setting-minutes of audio per second)")
     print(f"  model pass alone, 1 core: {models:6.1f} s")
+    model_cpu, replay_cpu = cpu_costs(corpus)
+    idle = (model_cpu * minutes + replay_cpu * n * minutes) / 2
+    print(f"  CPU per minute of audio: model pass {model_cpu:.2f} s, replay {1000 * replay_cpu:.1f} ms per setting")
+    print(f"  so on 2 idle cores this sweep would take about {idle:.0f} s (CPU time / 2, model pass included)")
     live_corpus = corpus.subset(corpus.names[:2]) if not args.quick else corpus.subset(corpus.names[:1])
     rtf1, rtf2 = bench_live(live_corpus, args.repeat)
     print(f"live replay (engine sessions, {live_corpus.duration_ms / 60000:.1f} min x 2 settings):")
