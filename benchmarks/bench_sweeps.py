@@ -155,8 +155,11 @@ def main() -> None:
     print(f"  model pass alone, 1 core: {models:6.1f} s")
     model_cpu, replay_cpu = cpu_costs(corpus)
     idle = (model_cpu * minutes + replay_cpu * n * minutes) / 2
-    print(f"  CPU per minute of audio: model pass {model_cpu:.2f} s, replay {1000 * replay_cpu:.1f} ms per setting")
-    print(f"  so on 2 idle cores this sweep would take about {idle:.0f} s (CPU time / 2, model pass included)")
+    per_setting = 1000 * replay_cpu
+    print(f"  CPU per minute of audio: model pass {model_cpu:.2f} s, replay {per_setting:.1f} ms per setting")
+    print(
+        f"  so on 2 idle cores this sweep would take about {idle:.0f} s (CPU time / 2, model pass included)"
+    )
     live_corpus = corpus.subset(corpus.names[:2]) if not args.quick else corpus.subset(corpus.names[:1])
     rtf1, rtf2 = bench_live(live_corpus, args.repeat)
     print(f"live replay (engine sessions, {live_corpus.duration_ms / 60000:.1f} min x 2 settings):")
