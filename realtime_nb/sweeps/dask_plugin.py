@@ -19,22 +19,20 @@ PLUGIN_NAME = "realtime_nb-models"
 
 
 class ModelsPlugin(WorkerPlugin):
-    """Loads ``models`` into the worker process's shared ``Models`` when the worker starts."""
+    """Loads ``models`` (``run.models_needed``) into the worker process when the worker starts."""
 
     def __init__(self, models: Sequence[str] = ("vad",)) -> None:
         self.models = tuple(models)
 
     def setup(self, worker: Any) -> None:
-        from realtime_nb.engine.models import Models
-        from realtime_nb.sweeps.run import worker_cache
+        from realtime_nb.sweeps.run import prepare_worker
 
-        Models.shared().preload(self.models, parallel=False, strict=True)
-        worker_cache()
+        prepare_worker(self.models)
 
 
 def ensure_plugin(client: Any, models: Sequence[str] = ("vad",)) -> None:
-    """Register the plugin once per client (registering again would reload nothing, but costs a
-    round trip to every worker)."""
+    """Register the plugin for ``models`` (again only when a sweep needs other models: each
+    registration runs ``setup`` on every worker)."""
     if getattr(client, "_realtime_nb_plugin", None) == tuple(models):
         return
     client.register_plugin(ModelsPlugin(models), name=PLUGIN_NAME)

@@ -187,19 +187,28 @@ def _serial(jobs: Sequence[Job], fn: Callable[[Job], Any]) -> Iterator[tuple[Job
 
 
 def _local(
-    jobs: Sequence[Job], fn: Callable[[Job], Any], workers: int, retries: int
+    jobs: Sequence[Job], fn: Callable[[Job], Any], workers: int, retries: int, prepare: tuple[str, ...]
 ) -> Iterator[tuple[Job, Any]]:
-    """joblib/loky, unordered; a worker that dies breaks the pool: the jobs not yet back run again."""
-    from joblib import Parallel, delayed
+    """loky's reusable process pool, results as they come. Each worker runs :func:`prepare_worker`
+    first, so the models are loaded before loky takes the worker's reference memory size (it
+    restarts a worker that grows 300 MB past it). A worker that dies breaks the pool: the jobs not
+    yet back run again on a fresh one."""
+    from concurrent.futures import as_completed
+
+    from joblib.externals.loky import get_reusable_executor
 
     pending = {job.key: job for job in jobs}
     for attempt in range(retries + 1):
         if not pending:
             return
-        todo = list(pending.values())
+        pool = get_reusable_executor(
+            max_workers=min(workers, len(pending)), initializer=prepare_worker, initargs=(prepare,)
+        )
+        futures = {pool.submit(fn, job): job for job in pending.values()}
         try:
-            runner = Parallel(n_jobs=min(workers, len(todo)), backend="loky", return_as="generator_unordered")
-            for job, result in runner(delayed(_keyed)(fn, job) for job in todo):
+            for future in as_completed(futures):
+                job = futures[future]
+                result = future.result()
                 pending.pop(job.key, None)
                 yield job, result
             return
@@ -208,8 +217,29 @@ def _local(
                 raise
 
 
-def _keyed(fn: Callable[[Job], Any], job: Job) -> tuple[Job, Any]:
-    return job, fn(job)
+def models_needed(settings: Sequence[Setting], mode: str) -> tuple[str, ...]:
+    """What a worker loads before its first job: the VAD, the end-of-turn model for semantic_vad,
+    each noise reduction in the grid; in live mode the whole engine (``"engine"``)."""
+    if mode != "trace":
+        return ("engine",)
+    names = ["vad"]
+    if any(s["type"] == "semantic_vad" for s in settings):
+        names.append("turn")
+    names += sorted({s["noise_reduction"] for s in settings if s.get("noise_reduction")})
+    return tuple(names)
+
+
+def prepare_worker(names: Sequence[str]) -> None:
+    """Load ``names`` (see :func:`models_needed`) into this process's shared models."""
+    if "engine" in names:
+        from realtime_nb.notebook import local_engine
+
+        local_engine().wait_ready(300)
+        return
+    from realtime_nb.engine.models import Models
+
+    Models.shared().preload(names, parallel=False, strict=True)
+    worker_cache()
 
 
 def _worker_died(exc: BaseException) -> bool:
@@ -218,13 +248,13 @@ def _worker_died(exc: BaseException) -> bool:
 
 
 def _dask(
-    jobs: Sequence[Job], fn: Callable[[Job], Any], client: Any, retries: int
+    jobs: Sequence[Job], fn: Callable[[Job], Any], client: Any, retries: int, prepare: tuple[str, ...]
 ) -> Iterator[tuple[Job, Any]]:
     from distributed import as_completed
 
     from realtime_nb.sweeps.dask_plugin import ensure_plugin
 
-    ensure_plugin(client)
+    ensure_plugin(client, prepare)
     futures = {
         client.submit(fn, job, key=f"realtime_nb-sweep-{job.key}", retries=retries): job for job in jobs
     }
@@ -233,18 +263,23 @@ def _dask(
 
 
 def execute(
-    jobs: Sequence[Job], fn: Callable[[Job], Any] = run_job, executor: Any = "local", retries: int = 2
+    jobs: Sequence[Job],
+    fn: Callable[[Job], Any] = run_job,
+    executor: Any = "local",
+    retries: int = 2,
+    prepare: Sequence[str] = ("vad",),
 ) -> Iterator[tuple[Job, Any]]:
-    """``(job, fn(job))`` as jobs finish, on ``executor`` (see the module docstring)."""
+    """``(job, fn(job))`` as jobs finish, on ``executor`` (see the module docstring); ``prepare``
+    names what each worker loads first (:func:`models_needed`)."""
     if executor in ("serial", 1) or not jobs:
         return _serial(jobs, fn)
     if executor in (None, "local") or (isinstance(executor, int) and not isinstance(executor, bool)):
         workers = (os.cpu_count() or 1) if executor in (None, "local") else int(executor)
         if workers < 1:
             raise ValueError(f"executor: a number of workers must be >= 1, got {executor}")
-        return _local(jobs, fn, workers, retries)
+        return _local(jobs, fn, workers, retries, tuple(prepare))
     if hasattr(executor, "submit") and hasattr(executor, "register_plugin"):
-        return _dask(jobs, fn, executor, retries)
+        return _dask(jobs, fn, executor, retries, tuple(prepare))
     raise ValueError(
         f"executor must be 'local', 'serial', a number of workers or a dask Client, got {executor!r}"
     )
@@ -321,7 +356,7 @@ def sweep(
     jobs = plan_jobs(corpus, settings, params, done, batch)
     bar = _progress(sum(len(j.settings) for j in jobs), progress)
     try:
-        for job, result in execute(jobs, run_job, executor, retries):
+        for job, result in execute(jobs, run_job, executor, retries, models_needed(settings, mode)):
             if out_path is not None:
                 _write_part(out_path, job, result)
             rows.extend(result)
