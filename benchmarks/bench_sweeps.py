@@ -100,7 +100,7 @@ def bench_live(corpus: Corpus, repeat: int) -> tuple[float, float]:
     grid = [{"threshold": 0.5, "silence_duration_ms": 500}, {"threshold": 0.7, "silence_duration_ms": 300}]
     audio_s = sum(r.duration_ms for r in corpus) / 1000 * len(grid)
     sweep(corpus.subset(corpus.names[:1]), grid[:1], mode="live", executor="serial", progress=False)  # warm
-    sweep(corpus.subset(corpus.names[:2]), grid[:1], mode="live", executor=2, progress=False)  # warm workers
+    sweep(corpus.subset(corpus.names[:1]), grid, mode="live", executor=2, progress=False)  # 2 workers, warm
     rtf = {}
     for workers in (1, 2):
         walls = []
