@@ -12,6 +12,7 @@ Audio is held as 24 kHz mono int16 (the engine's rate), so sample n is audio-clo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -66,9 +67,9 @@ class Recording:
         """The UEM, or the whole file."""
         return union(self.uem_ms) if self.uem_ms else [(0.0, self.duration_ms)]
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """Identifies the audio (caches of the model pass are keyed by it)."""
+        """Identifies the audio (caches of the model pass are keyed by it); computed once."""
         return hashlib.sha1(np.ascontiguousarray(self.audio).tobytes()).hexdigest()[:16]
 
 
