@@ -1,4 +1,5 @@
-"""Command line: ``realtime-nb serve`` runs the local engine in the foreground.
+"""Command line: ``realtime-nb serve`` runs the local engine in the foreground; ``realtime-nb sweep``
+scores settings over a labelled corpus (:mod:`realtime_nb.sweeps.cli`).
 
 The token should come from the environment variable ``REALTIME_NB_TOKEN``: a command line is visible
 to every user of the machine (``ps``, ``/proc/PID/cmdline``), the environment is not. ``--token``
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="session length before session_expired (default: 30 preview, 60 GA, as the service)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    from realtime_nb.sweeps.cli import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -180,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "sweep":
+        from realtime_nb.sweeps.cli import run as run_sweep
+
+        return run_sweep(args)
     if args.command == "serve":
         logging.basicConfig(
             level=logging.INFO if args.verbose else logging.WARNING,

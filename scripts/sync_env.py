@@ -13,8 +13,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a Binder / conda user runs: the engine, the voice, the notebook UI and WebRTC (not the test tools).
-EXTRAS = ("engine", "voice", "notebook", "webrtc")
+# What a Binder / conda user runs: the engine, the voice, the notebook UI, WebRTC and sweeps (not the
+# test tools).
+EXTRAS = ("engine", "voice", "notebook", "webrtc", "sweeps")
 
 
 def _name(req: str) -> str:

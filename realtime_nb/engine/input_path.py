@@ -120,7 +120,9 @@ class InputPath:
     """Input audio of one session, on the audio clock (see the module docstring).
 
     ``models`` is a :class:`~realtime_nb.engine.models.Models`; ``record_vad`` keeps every VAD frame
-    in :attr:`vad_frames` (what ``vad_trace`` plots).
+    in :attr:`vad_frames` (what ``vad_trace`` plots). ``pipeline`` replaces the model-running
+    :class:`InputPipeline` (built from ``models``, ``input_format`` and ``noise_reduction`` when
+    None) with one that replays what it computed before: a sweep's trace mode.
     """
 
     def __init__(
@@ -133,10 +135,16 @@ class InputPath:
         release_delta: float = 0.15,
         min_speech_ms: float = 96,
         record_vad: bool = False,
+        pipeline: InputPipeline | None = None,
     ) -> None:
         self._models = models
-        vad = models.vad().stream()
-        self._pipeline = InputPipeline(vad, input_format, self.denoiser_for(noise_reduction))
+        # The seam a sweep's trace mode uses: a pipeline that hands out cached processed audio and
+        # VAD frames instead of running the models (realtime_nb.sweeps.trace). Everything after it
+        # (buffer, detector, level, turn model) is this class either way.
+        if pipeline is None:
+            vad = models.vad().stream()
+            pipeline = InputPipeline(vad, input_format, self.denoiser_for(noise_reduction))
+        self._pipeline = pipeline
         self.input_format = input_format
         self.noise_reduction = noise_reduction
         self.turn_detection = turn_detection
@@ -148,9 +156,14 @@ class InputPath:
 
     @classmethod
     def for_config(
-        cls, models: Any, config: SessionConfig, options: EngineOptions | None = None
+        cls,
+        models: Any,
+        config: SessionConfig,
+        options: EngineOptions | None = None,
+        pipeline: InputPipeline | None = None,
     ) -> InputPath:
-        """The input path a session with ``config`` (and engine ``options``) runs."""
+        """The input path a session with ``config`` (and engine ``options``) runs; ``pipeline`` as in
+        the constructor (None: the live one)."""
         options = options or EngineOptions()
         return cls(
             models,
@@ -159,6 +172,7 @@ class InputPath:
             turn_detection=config.turn_detection,
             release_delta=options.release_delta,
             min_speech_ms=options.min_speech_ms,
+            pipeline=pipeline,
         )
 
     # --- state ------------------------------------------------------------------------------------

@@ -148,6 +148,20 @@ def _check_cloud(out: str, sessions: Path) -> None:
     assert "No OpenAI or Azure key is set" in out and "Bearer ********" in out
 
 
+def _check_sweeps(out: str, sessions: Path) -> None:
+    assert "same as the sweep: True" in out  # the chosen setting, live, turns as the trace predicted
+    assert "identical to the local run: True" in out  # Dask
+    found = re.search(r"(\d+) settings x 5 files", out)
+    assert found and int(found[1]) >= 200
+    assert any((sessions / "08_sweep" / "parts").glob("*.parquet"))  # written as jobs finished
+
+
+def _check_workshop_sweep(out: str, sessions: Path) -> None:
+    found = re.search(r"shortest silence that keeps every turn whole: (\d+) ms", out)
+    assert found and 700 < int(found[1]) <= 1000  # the hesitation pause is 700 ms
+    assert "GridError" in out and "0.0 to 1.0" in out  # the bad grid was refused, naming the range
+
+
 def _check_workshop_vad(out: str, sessions: Path) -> None:
     found = re.search(r"shortest silence without a cut-in: (\d+) ms", out)
     assert found and 700 < int(found[1]) <= 1000  # the sample's hesitation pause is 700 ms
@@ -182,9 +196,11 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "04_semantic_vad_eagerness": _check_eagerness,
     "05_interruptions": _check_interruptions,
     "06_cloud": _check_cloud,
+    "08_sweeps": _check_sweeps,
     "09_captions": _check_captions,
     "workshop/2_tune_vad": _check_workshop_vad,
     "workshop/4_barge_in": _check_workshop_barge_in,
+    "workshop/5_sweep": _check_workshop_sweep,
 }
 
 

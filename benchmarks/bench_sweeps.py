@@ -1,0 +1,181 @@
+"""Sweeps: trace mode over 1 000 server_vad settings, live replay throughput, Dask vs local.
+
+Prints (medians of ``--repeat`` runs where it says so; the machine's load changes the absolute
+numbers, the ratios within one run are what to read):
+
+1. trace-mode sweep of 1 000 server_vad settings (threshold 10 x silence 100) over 10 minutes of
+   audio with 2 local workers, including the model pass (cold trace cache) and excluding it (the
+   traces cached on disk); goal <= 60 s including the model pass;
+2. live replay through embedded-engine sessions: real-time factor with 1 and 2 workers; goal:
+   >= 1.7x with 2;
+3. the same trace sweep on a 2-worker Dask LocalCluster vs the local executor (warm); goal: <= 15 %
+   overhead.
+
+Run: ``python benchmarks/bench_sweeps.py`` (add ``--quick`` for a smaller, faster run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realtime_nb.sweeps import Corpus, Recording, Turn, sweep
+from realtime_nb.sweeps.trace import model_pass
+
+
+def long_corpus(minutes: float) -> Corpus:
+    """The bundled samples laid end to end (labels shifted) into ~1-minute files, ``minutes`` in all."""
+    base = list(Corpus.builtin())
+    files, k = [], 0
+    total_ms = 0.0
+    while total_ms < minutes * 60000:
+        parts, turns, offset = [], [], 0.0
+        while offset < 60000:
+            rec = base[k % len(base)]
+            k += 1
+            parts.append(rec.audio)
+            for t in rec.turns:
+                pauses = tuple((a + offset, b + offset) for a, b in t.pauses_ms)
+                turns.append(Turn(t.start_ms + offset, t.end_ms + offset, pauses))
+            offset += rec.duration_ms
+        files.append(Recording(f"long{len(files):02d}", np.concatenate(parts), tuple(turns)))
+        total_ms += offset
+    return Corpus(files, f"{minutes:g} min")
+
+
+GRID_1000 = {
+    "threshold": {"start": 0.3, "stop": 0.75, "step": 0.05},
+    "silence_duration_ms": {"start": 100, "stop": 2080, "step": 20},
+}
+
+
+def bench_trace(corpus: Corpus, grid: dict, cache: Path) -> tuple[float, float, float]:
+    """(wall incl. model pass, wall with traces cached, model pass alone on one core)."""
+    os.environ["REALTIME_NB_TRACE_CACHE"] = str(cache)  # read by each worker at its first job
+    start = time.perf_counter()
+    sweep(corpus, grid, executor=2, progress=False)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    sweep(corpus, grid, executor=2, progress=False)
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    for rec in corpus:
+        model_pass(rec.audio)
+    models = time.perf_counter() - start
+    return cold, warm, models
+
+
+def cpu_costs(corpus: Corpus, settings: int = 20) -> tuple[float, float]:
+    """CPU seconds (this process, one core) of the model pass per minute of audio, and of one
+    setting's replay per minute of audio: what a loaded machine's wall clock hides."""
+    import realtime_nb as rt
+    from realtime_nb.sweeps.trace import replay
+
+    rec = corpus[0]
+    minutes = rec.duration_ms / 60000
+    start = time.process_time()
+    trace = model_pass(rec.audio)
+    model = (time.process_time() - start) / minutes
+    tds = [
+        rt.ServerVad(threshold=0.3 + 0.05 * (k % 10), silence_duration_ms=100 + 100 * k)
+        for k in range(settings)
+    ]
+    start = time.process_time()
+    for td in tds:
+        replay(trace, td)
+    return model, (time.process_time() - start) / settings / minutes
+
+
+def bench_live(corpus: Corpus, repeat: int) -> tuple[float, float]:
+    """Real-time factors (audio seconds per wall second) of live engine replays, 1 and 2 workers."""
+    grid = [{"threshold": 0.5, "silence_duration_ms": 500}, {"threshold": 0.7, "silence_duration_ms": 300}]
+    audio_s = sum(r.duration_ms for r in corpus) / 1000 * len(grid)
+    sweep(corpus.subset(corpus.names[:1]), grid[:1], mode="live", executor="serial", progress=False)  # warm
+    sweep(corpus.subset(corpus.names[:1]), grid, mode="live", executor=2, progress=False)  # 2 workers, warm
+    rtf = {}
+    for workers in (1, 2):
+        walls = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            sweep(corpus, grid, mode="live", executor="serial" if workers == 1 else 2, progress=False)
+            walls.append(time.perf_counter() - start)
+        rtf[workers] = audio_s / statistics.median(walls)
+    return rtf[1], rtf[2]
+
+
+def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> tuple[float, float]:
+    from distributed import Client, LocalCluster
+
+    sweep(corpus, grid, executor=2, progress=False)  # warm local workers
+    local = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sweep(corpus, grid, executor=2, progress=False)
+        local.append(time.perf_counter() - start)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:  # fmt: skip
+        sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
+        on_dask = []
+        for _ in range(repeat):  # each sweep's futures are released when it returns: no result reuse
+            start = time.perf_counter()
+            sweep(corpus, grid, executor=client, progress=False)
+            on_dask.append(time.perf_counter() - start)
+    return statistics.median(local), statistics.median(on_dask)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 minutes of audio, 200 settings")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    minutes = 2.0 if args.quick else 10.0
+    grid = (
+        GRID_1000
+        if not args.quick
+        else {**GRID_1000, "silence_duration_ms": {"start": 100, "stop": 480, "step": 20}}
+    )
+    corpus = long_corpus(minutes)
+    n = 10 * (100 if not args.quick else 20)
+    print(f"corpus: {corpus!r}; {os.cpu_count()} cores (shared: figures from a loaded machine vary)")
+    with tempfile.TemporaryDirectory(prefix="bench-sweeps-") as tmp:
+        cold, warm, models = bench_trace(corpus, grid, Path(tmp))
+    print(f"trace sweep, {n} server_vad settings x {corpus.duration_ms / 60000:.1f} min, 2 workers:")
+    print(f"  including the model pass: {cold:6.1f} s   (goal <= 60 s)")
+    rate = n * corpus.duration_ms / 60000 / warm
+    print(f"  model pass cached:        {warm:6.1f} s   ({rate:.0f} setting-minutes of audio per second)")
+    print(f"  model pass alone, 1 core: {models:6.1f} s")
+    model_cpu, replay_cpu = cpu_costs(corpus)
+    idle = (model_cpu * minutes + replay_cpu * n * minutes) / 2
+    per_setting = 1000 * replay_cpu
+    print(f"  CPU per minute of audio: model pass {model_cpu:.2f} s, replay {per_setting:.1f} ms per setting")
+    print(
+        f"  so on 2 idle cores this sweep would take about {idle:.0f} s (CPU time / 2, model pass included)"
+    )
+    live_corpus = corpus.subset(corpus.names[:2]) if not args.quick else corpus.subset(corpus.names[:1])
+    rtf1, rtf2 = bench_live(live_corpus, args.repeat)
+    print(f"live replay (engine sessions, {live_corpus.duration_ms / 60000:.1f} min x 2 settings):")
+    print(f"  1 worker  {rtf1:6.1f}x real time")
+    print(f"  2 workers {rtf2:6.1f}x real time   speed-up {rtf2 / rtf1:.2f}x (goal >= 1.7x)")
+    dask_grid = {
+        "threshold": [0.4, 0.5, 0.6, 0.7],
+        "silence_duration_ms": {"start": 100, "stop": 2000, "step": 20},
+    }
+    local, on_dask = bench_dask(corpus, dask_grid, args.repeat)
+    print(
+        f"trace sweep, 384 settings, warm, median of {args.repeat}: local 2 workers {local:.1f} s, "
+        f"Dask LocalCluster 2 workers {on_dask:.1f} s: "
+        f"overhead {100 * (on_dask / local - 1):+.0f} % (goal <= 15 %)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The same sweep on a real Dask cluster (a 2-worker LocalCluster of processes): the same rows as
+the local executor, the models loaded once per worker by the plugin, and a worker that dies
+mid-sweep has its job rerun with nothing lost."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from realtime_nb.sweeps.corpus import Corpus
+from realtime_nb.sweeps.dask_plugin import PLUGIN_NAME
+from realtime_nb.sweeps.grid import expand
+from realtime_nb.sweeps.run import Params, execute, plan_jobs, run_job, sweep
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow
+
+GRID = {"threshold": [0.4, 0.6], "silence_duration_ms": [300, 800]}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def client():
+    # workers are new processes: they import this checkout and the tests package like the parent
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{before or ''}"
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40)  # fmt: skip
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_dask_gives_the_local_rows(client, tmp_path) -> None:
+    corpus = Corpus.builtin(["turns", "hesitation", "single"])
+    local = sweep(corpus, GRID, executor="serial", progress=False)
+    on_dask = sweep(corpus, GRID, executor=client, out=tmp_path, progress=False, batch=2)
+    pd.testing.assert_frame_equal(on_dask, local)
+    assert len(list((tmp_path / "parts").glob("*.parquet"))) == 3 * 2  # written as jobs finished
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert PLUGIN_NAME in plugins
+    loaded = client.run(
+        lambda: __import__("realtime_nb.engine.models", fromlist=["Models"]).Models.shared().is_loaded("vad")
+    )
+    assert all(loaded.values()) and len(loaded) == 2
+
+
+def dies_once(marker_dir: str, job):
+    marker = Path(marker_dir) / job.key
+    if job.recording.name == "hesitation" and not marker.exists():
+        marker.touch()
+        os._exit(3)
+    return run_job(job)
+
+
+def test_a_dask_worker_that_dies_has_its_job_rerun(client, tmp_path) -> None:
+    corpus = Corpus.builtin(["turns", "hesitation"])
+    jobs = plan_jobs(corpus, expand(GRID), Params(), set(), batch=4)
+    got = list(execute(jobs, functools.partial(dies_once, str(tmp_path)), executor=client))
+    assert sorted(job.key for job, _ in got) == sorted(job.key for job in jobs)
+    assert list(tmp_path.iterdir())
+    assert sum(len(rows) for _, rows in got) == len(corpus) * 4
