@@ -7,8 +7,10 @@ import fractions
 
 import numpy as np
 import pytest
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from realtime_nb.engine.rtc_media import (
     FRAME_S,
@@ -78,6 +80,17 @@ def test_decoded_frames_of_any_layout_become_24k_mono():
     assert np.argmax(spectrum) * PCM_RATE / (y.size - 4800) == pytest.approx(440, abs=3)
 
 
+_DECODER: list[OpusDecoder] = []
+
+
+def _decode(packet: Packet) -> np.ndarray:
+    """One packet through aiortc's Opus decoder (as a peer decodes it), mono int16 at 48 kHz."""
+    if not _DECODER:
+        _DECODER.append(OpusDecoder())
+    [frame] = _DECODER[0].decode(JitterFrame(bytes(packet), int(packet.pts)))
+    return to_mono_int16(frame)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -99,13 +112,17 @@ async def test_playout_track_paces_by_the_clock_with_consistent_pts(monkeypatch)
 
     def pull(now: float) -> np.ndarray:
         pulls.append(now)
-        return np.full(480, 100, np.int16)
+        return tone(PCM_RATE, 0.02)  # 20 whole periods of 1 kHz: a continuous tone frame after frame
 
     track = PlayoutTrack(pull, clock=clock)
-    frames = [await track.recv() for _ in range(5)]
-    assert [f.pts for f in frames] == [0, 960, 1920, 2880, 3840]
-    assert all(f.sample_rate == WIRE_RATE and f.time_base == fractions.Fraction(1, WIRE_RATE) for f in frames)
-    assert all(f.samples == WIRE_FRAME and f.layout.name == "mono" for f in frames)
+    packets = [await track.recv() for _ in range(5)]
+    # Opus packets the track encoded itself (aiortc's sender only wraps them in RTP), on its clock
+    assert all(isinstance(p, Packet) for p in packets)
+    assert [p.pts for p in packets] == [0, 960, 1920, 2880, 3840]
+    assert all(p.time_base == fractions.Fraction(1, WIRE_RATE) for p in packets)
+    decoded = [_decode(p) for p in packets]
+    assert all(d.size == WIRE_FRAME for d in decoded)
+    assert 7000 < np.abs(decoded[-1]).max() < 9000  # the 8000-peak tone comes through (Opus is lossy)
     assert slept == pytest.approx([FRAME_S] * 4)
     assert np.diff(pulls) == pytest.approx([FRAME_S] * 4)
     # a stall of 1 s: no burst of 50 frames, the schedule starts over from now
@@ -144,9 +161,9 @@ async def test_an_idle_track_sends_the_first_frame_of_an_answer_at_once(monkeypa
     clock.now += 0.005
     queued.append(np.full(480, 1000, np.int16))
     track.wake()
-    frame = await asyncio.wait_for(waiting, 1.0)
-    assert np.any(frame.to_ndarray()) and track.wakes == 1
-    assert frame.pts == 2 * WIRE_FRAME  # the timestamps stay contiguous
+    packet = await asyncio.wait_for(waiting, 1.0)
+    assert track.wakes == 1 and np.abs(_decode(packet)).max() > 100
+    assert packet.pts == 2 * WIRE_FRAME  # the timestamps stay contiguous
     # the grid now runs from the woken frame: the next is due 20 ms after it, and a track that is
     # playing ignores wake (it never sends early while audio flows)
     queued.append(np.full(480, 1000, np.int16))
