@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from realtime_nb.audio.halfband import _H, DELAY_HIGH, TAPS, Downsampler2x, Upsampler2x
 from realtime_nb.protocol import PCM_RATE
-from realtime_nb.audio.halfband import DELAY_HIGH, TAPS, Downsampler2x, Upsampler2x, _H
 
 RNG = np.random.default_rng(7)
 
@@ -66,14 +66,14 @@ def test_silence_costs_nothing_and_stays_exact():
     assert not up.process(np.zeros(480, np.int16)).any()
     up.process(np.full(480, 5000, np.int16))
     tail = up.process(np.zeros(480, np.int16))
-    assert tail[:DELAY_HIGH + 2].any() and not tail[2 * DELAY_HIGH + 2 :].any()
+    assert tail[: DELAY_HIGH + 2].any() and not tail[2 * DELAY_HIGH + 2 :].any()
 
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 480), np.int16), np.zeros(480, np.int32)])
 def test_bad_input_is_named(bad):
-    with pytest.raises(ValueError, match="mono|int16"):
+    with pytest.raises(ValueError, match=r"mono|int16"):
         Upsampler2x().process(bad)
-    with pytest.raises(ValueError, match="mono|int16"):
+    with pytest.raises(ValueError, match=r"mono|int16"):
         Downsampler2x().process(bad)
 
 
