@@ -718,7 +718,9 @@ async def test_abandoned_calls_are_closed_and_everyone_else_is_served(
                 engine, lambda: calls.open_call(offer, dialect=Dialect.GA, model=None, session=None)
             )
         stats = await registry_stats(engine, calls)
-        assert stats["calls"] + caplog.text.count("opened no data channel") == 100
+        # each is live or was closed for its deadline (one being closed is counted twice: it logs its
+        # reason before it leaves the registry, so on a slow machine the sum may pass 100)
+        assert stats["calls"] + caplog.text.count("opened no data channel") >= 100
         await ws_peer.send({"type": "input_audio_buffer.clear", "event_id": "evt_still_here"})
         await ws_peer.expect("input_audio_buffer.cleared", timeout=10)
     await freed(engine, calls, baseline, timeout=30.0)
