@@ -1,6 +1,6 @@
 """WebSocket vs WebRTC on the local engine over loopback, the same audio through both (one run).
 
-    .venv/bin/python benchmarks/bench_webrtc.py [--quick]
+    .venv/bin/python benchmarks/bench_webrtc.py [--quick] [--only latency|load]
 
 The engine runs as `realtime-nb serve --preload` in a subprocess (as bench_engine.py does), so the
 clients here do not share its GIL. Speech is `realtime_nb.samples.load("turns")` (three utterances,
@@ -52,6 +52,7 @@ from bench_engine import ServeProcess, _pct, _summary
 
 from realtime_nb import samples
 from realtime_nb.client import Endpoint, RealtimeSession
+from realtime_nb.client.errors import ConnectionClosedError
 from realtime_nb.protocol import PCM_RATE, ServerVad, SessionConfig
 
 SILENCE_MS = 500
@@ -138,22 +139,27 @@ def _measures(log: Any, transport: str) -> list[dict[str, float]]:
 
 async def _one_stream(
     url: str, transport: str, wav: Path, expected: int
-) -> tuple[list[dict[str, float]], float]:
-    """Stream ``wav`` in real time (+2 s of silence), wait for every answer; the per-turn measures
-    and how long the call was live (s)."""
+) -> tuple[list[dict[str, float]], float, str | None]:
+    """Stream ``wav`` in real time (+2 s of silence), wait for every answer; the per-turn measures,
+    how long the call was live (s) and, if it ended early, why (the turns measured until then count)."""
     t0 = time.monotonic()
-    async with _session(url, transport) as s:
-        await s.stream_file(wav, tail_silence_ms=2000)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            frame = s.log.frame()
-            done = (frame["type"] == "response.done").sum()
-            stopped = (frame["type"] == "output_audio_buffer.stopped").sum()
-            if done >= expected and (transport == "websocket" or stopped >= expected):
-                break
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(0.3)
-    return _measures(s.log, transport), time.monotonic() - t0
+    s = _session(url, transport)
+    dropped = None
+    try:
+        async with s:
+            await s.stream_file(wav, tail_silence_ms=2000)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                frame = s.log.frame()
+                done = (frame["type"] == "response.done").sum()
+                stopped = (frame["type"] == "output_audio_buffer.stopped").sum()
+                if done >= expected and (transport == "websocket" or stopped >= expected):
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.3)
+    except ConnectionClosedError as exc:
+        dropped = str(exc)
+    return _measures(s.log, transport), time.monotonic() - t0, dropped
 
 
 def _column(rows: list[dict[str, float]], key: str) -> list[float]:
@@ -169,7 +175,9 @@ async def bench_latency(url: str, passes: int, folder: Path) -> None:
     results: dict[str, list[dict[str, float]]] = {}
     packet_name = {"websocket": "first delta", "webrtc": "first frame >= -40 dBFS"}
     for transport in ("websocket", "webrtc"):
-        rows, _ = await _one_stream(url, transport, wav, expected)
+        rows, _, dropped = await _one_stream(url, transport, wav, expected)
+        if dropped:
+            print(f"   {transport:9s} the call ended early: {dropped}")
         results[transport] = rows
         print(
             f"   {transport:9s} end of speech -> speech_stopped          {_summary(_column(rows, 'stopped'))}"
@@ -200,7 +208,8 @@ async def _worker(url: str, calls: int, passes: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wav, expected = _wav(passes, Path(tmp))
         outcomes = await asyncio.gather(*(_one_stream(url, "webrtc", wav, expected) for _ in range(calls)))
-    print(json.dumps({"expected": expected, "calls": [{"rows": r, "live_s": live} for r, live in outcomes]}))
+    calls_out = [{"rows": r, "live_s": live, "dropped": why} for r, live, why in outcomes]
+    print(json.dumps({"expected": expected, "calls": calls_out}))
 
 
 async def bench_load(serve: ServeProcess, calls: int, passes: int) -> None:
@@ -238,6 +247,9 @@ async def bench_load(serve: ServeProcess, calls: int, passes: int) -> None:
         f"   ({cpu / wall:.2f} cores busy in the engine, {clients_cpu / wall:.2f} in the client workers; "
         f"{calls} calls, {wall:.1f} s; this machine has {os.cpu_count()})"
     )
+    for reason in sorted({c["dropped"] for c in per_call if c["dropped"]}):
+        count = sum(1 for c in per_call if c["dropped"] == reason)
+        print(f"   {count} of {calls} calls ended early: {reason}")
     windows: dict[int, list[dict[str, float]]] = {}
     missed = 0
     for c in per_call:
@@ -262,6 +274,7 @@ async def bench_load(serve: ServeProcess, calls: int, passes: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (1 pass, 2 calls)")
+    parser.add_argument("--only", choices=("latency", "load"), help="run one of the two parts")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "CALLS", "PASSES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -270,9 +283,11 @@ async def main() -> None:
         return
     serve = ServeProcess()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            await bench_latency(serve.url, 1 if args.quick else 3, Path(tmp))
-        await bench_load(serve, 2 if args.quick else 8, 1 if args.quick else 4)
+        if args.only != "load":
+            with tempfile.TemporaryDirectory() as tmp:
+                await bench_latency(serve.url, 1 if args.quick else 3, Path(tmp))
+        if args.only != "latency":
+            await bench_load(serve, 2 if args.quick else 8, 1 if args.quick else 4)
     finally:
         serve.stop()
 

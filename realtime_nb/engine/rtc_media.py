@@ -39,7 +39,6 @@ for any other rate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import time
 from collections.abc import Callable
@@ -120,7 +119,8 @@ class PlayoutTrack(MediaStreamTrack):
         self._opus = OpusPackets()
         self._start: float | None = None
         self._idle = True  # the last frame pulled was silence
-        self._wake = asyncio.Event()
+        self._woken = False  # wake() came while idle: the next frame goes now
+        self._waiter: asyncio.Future[None] | None = None  # the idle wait wake() cuts short
         self.frames = 0  # frames handed to the encoder
         self.resyncs = 0  # times the schedule restarted after a stall
         self.wakes = 0  # idle waits cut short because audio was queued
@@ -129,7 +129,9 @@ class PlayoutTrack(MediaStreamTrack):
         """Audio is ready to leave: if the track is idle, send the next frame now rather than at its
         slot (see the module docstring). Call it only when a whole frame is queued."""
         if self._idle:
-            self._wake.set()
+            self._woken = True
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
 
     async def recv(self) -> Packet | AudioFrame:
         if self.readyState != "live":
@@ -140,7 +142,7 @@ class PlayoutTrack(MediaStreamTrack):
         pcm24 = self._pull(self._clock())
         self._idle = not pcm24.any()
         if not self._idle:
-            self._wake.clear()
+            self._woken = False
         frame = AudioFrame.from_ndarray(self._wire.push(pcm24).reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = WIRE_RATE
         frame.pts = self.frames * WIRE_FRAME
@@ -155,11 +157,10 @@ class PlayoutTrack(MediaStreamTrack):
             return
         due = self._start + self.frames * FRAME_S
         if due > now and self._idle:
-            if not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), due - now)
-            if self._wake.is_set():  # audio was queued: this frame goes now, the grid follows it
-                self._wake.clear()
+            if not self._woken:
+                await self._idle_wait(due - now)
+            if self._woken:  # audio was queued: this frame goes now, the grid follows it
+                self._woken = False
                 self._start = self._clock() - self.frames * FRAME_S
                 self.wakes += 1
         elif due > now:
@@ -167,6 +168,23 @@ class PlayoutTrack(MediaStreamTrack):
         elif now - due > MAX_CATCH_UP_S:
             self._start = now - self.frames * FRAME_S
             self.resyncs += 1
+
+    async def _idle_wait(self, seconds: float) -> None:
+        """Sleep `seconds` unless `wake` comes first: a future and a timer, as cheap as asyncio.sleep
+        (no task per frame: every idle call waits here 50 times a second)."""
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class MicrophoneReader:
