@@ -1,7 +1,8 @@
 """Command line: ``realtime-nb serve`` runs the local engine in the foreground.
 
-The token may come from ``--token`` or from the environment variable ``REALTIME_NB_TOKEN`` (which
-keeps it out of ``ps`` listings); it is never printed.
+The token should come from the environment variable ``REALTIME_NB_TOKEN``: a command line is visible
+to every user of the machine (``ps``, ``/proc/PID/cmdline``), the environment is not. ``--token``
+still works, with a warning saying so. The token is never printed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default=None,
-        help=f"clients must present this key (Bearer or api-key); default: ${TOKEN_ENV} if set, else none",
+        help=f"clients must present this key (Bearer or api-key); prefer setting ${TOKEN_ENV} instead, "
+        "as other users of the machine can read a command line (ps); default: ${TOKEN_ENV} if set, else none",
     )
     serve.add_argument(
         "--allow-origin",
@@ -54,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_origin,
         default=[],
         metavar="URL",
-        help="a page origin (scheme://host[:port]) trusted to mint keys and place WebRTC calls, besides "
-        "loopback pages (http://127.0.0.1:*, http://localhost:*); repeatable",
+        help="a page origin (scheme://host[:port]) trusted to open WebSocket sessions, mint keys and place "
+        "WebRTC calls, besides loopback pages (http://127.0.0.1:*, http://localhost:*); pages from "
+        "other origins are refused (403); programs, which send no Origin, are not affected; repeatable",
     )
     serve.add_argument("--preload", action="store_true", help="load every model before listening")
     serve.add_argument(
@@ -134,7 +137,9 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
         f"  Azure preview: {url}/openai/realtime?api-version=2025-04-01-preview&deployment=DEPLOYMENT",
         flush=True,
     )
-    print(f"  auth: {'token required' if token else 'none (any key is accepted)'}; Ctrl-C stops", flush=True)
+    source = "--token" if args.token is not None else f"${TOKEN_ENV}"
+    auth = f"token required (from {source})" if token else "none (any key is accepted)"
+    print(f"  auth: {auth}; Ctrl-C stops", flush=True)
     http = url.replace("ws://", "http://", 1)
     print(
         f"  WebRTC:        POST {http}/v1/realtime/client_secrets, then {http}/v1/realtime/calls "
@@ -180,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=logging.INFO if args.verbose else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        if args.token is not None:
+            print(
+                f"warning: --token is visible to other users of this machine (ps); "
+                f"set the environment variable {TOKEN_ENV} instead",
+                file=sys.stderr,
+                flush=True,
+            )
         token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
         try:
             code = asyncio.run(_serve(args, token))

@@ -35,9 +35,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from realtime_nb.audio import duration_ms
-from realtime_nb.client import Endpoint, RealtimeSession, truncate_point
+from realtime_nb.client import Endpoint, RealtimeClientError, RealtimeSession, explain_failure, truncate_point
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect
+from realtime_nb.protocol.redaction import redact
 from realtime_nb.timeline import EventLog
 from realtime_nb.timeline.retrieved import committed_items
 
@@ -48,6 +49,7 @@ __all__ = [
     "EXTRAS",
     "MissingExtraError",
     "PlaybackClock",
+    "ServiceUnavailableError",
     "cloud_endpoints",
     "connect",
     "conversation_items",
@@ -80,6 +82,16 @@ _engine: Engine | None = None
 
 class MissingExtraError(ImportError):
     """An optional extra is not installed. In IPython it shows as its one-line message, no trace."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ServiceUnavailableError(RealtimeClientError):
+    """`connect()` could not use the cloud service the keys chose: one sentence says why and what to do.
+
+    In IPython it shows as that sentence, no trace (the original exception is its ``__cause__``).
+    """
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
@@ -167,7 +179,17 @@ class _Connect:
             session = RealtimeSession(endpoint, timeout=LOCAL_TIMEOUT_S, response_timeout=LOCAL_TIMEOUT_S)
         else:
             session = RealtimeSession(endpoint)
-        await session.connect()
+        if endpoint.service == "local":
+            await session.connect()
+        else:
+            try:
+                await session.connect()
+            except (RealtimeClientError, TimeoutError, OSError) as exc:
+                where = describe_endpoint(endpoint).removeprefix("Using ").rstrip(".")
+                raise ServiceUnavailableError(
+                    f"{where}: {explain_failure(exc, endpoint, session.timeout)} To run on the embedded "
+                    "engine instead, unset the key variables or use connect(local=True)."
+                ) from exc
         try:
             if self._options:
                 await session.update_session(**self._options)
@@ -432,12 +454,18 @@ def cloud_endpoints(
     found: dict[str, Endpoint] = {}
     env = {name: (os.environ.get(name) or "").strip() for name in
            ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")}  # fmt: skip
-    if env["OPENAI_API_KEY"]:
-        found["OpenAI GA"] = Endpoint.openai(model)
-    if env["AZURE_OPENAI_API_KEY"] and env["AZURE_OPENAI_ENDPOINT"]:
-        name = deployment or (os.environ.get("AZURE_OPENAI_DEPLOYMENT") or "").strip() or model
-        found["Azure GA"] = Endpoint.azure(name)
-        found["Azure preview"] = Endpoint.azure(name, api_version="2025-04-01-preview")
+    try:
+        if env["OPENAI_API_KEY"]:
+            found["OpenAI GA"] = Endpoint.openai(model)
+    except ValueError as exc:  # a malformed OPENAI_BASE_URL: say so, skip OpenAI, keep going
+        print(f"OpenAI: {exc}; skipped.")
+    try:
+        if env["AZURE_OPENAI_API_KEY"] and env["AZURE_OPENAI_ENDPOINT"]:
+            name = deployment or (os.environ.get("AZURE_OPENAI_DEPLOYMENT") or "").strip() or model
+            found["Azure GA"] = Endpoint.azure(name)
+            found["Azure preview"] = Endpoint.azure(name, api_version="2025-04-01-preview")
+    except ValueError as exc:  # a malformed AZURE_OPENAI_ENDPOINT (messages never hold the key)
+        print(f"Azure: {exc}; skipped.")
     if prompt and not any(env.values()):
         question = "OpenAI API key (input hidden; leave empty to skip): "
         key = _hidden_prompt(question, ask or getpass.getpass)
@@ -455,8 +483,11 @@ async def probe(
 
     Returns service, dialect, model, status, connect_ms (handshake to ``session.created``),
     first_audio_ms (``response.created`` to the first audio delta), response_ms (created to done),
-    audio_s and transcript. An error is returned as ``status="error: ..."`` with the rest empty, so a
-    table of several peers still fills; the message never holds a key.
+    audio_s, transcript and problem. A peer that cannot be used never raises: ``status="error"``, the
+    figures stay empty (so a table of several peers still fills) and ``problem`` is one sentence
+    saying why and what to check (`realtime_nb.client.explain_failure`: a refused key, an unreachable
+    host, a missing deployment...); a response that ends other than ``completed`` is a problem too.
+    ``problem`` is None when the round trip worked. No key ever appears in the row.
     """
     if endpoint is None:
         engine = local_engine()
@@ -465,7 +496,7 @@ async def probe(
     row: dict[str, Any] = {
         "service": endpoint.service, "dialect": endpoint.dialect.value, "model": endpoint.model,
         "status": None, "connect_ms": math.nan, "first_audio_ms": math.nan, "response_ms": math.nan,
-        "audio_s": math.nan, "transcript": None,
+        "audio_s": math.nan, "transcript": None, "problem": None,
     }  # fmt: skip
     session = RealtimeSession(endpoint, timeout=timeout, response_timeout=timeout)
     started = time.perf_counter()
@@ -479,8 +510,23 @@ async def probe(
         row.update(status=reply.get("status"), first_audio_ms=answer["first_audio_ms"],
                    response_ms=answer["duration_ms"], audio_s=answer["audio_s"],
                    transcript=answer["transcript"])  # fmt: skip
+        if reply.get("status") != "completed":
+            row["problem"] = redact(_unfinished(reply), *endpoint.secret_values)
     except Exception as exc:  # reported in the row: one failing peer must not stop the table
-        row["status"] = f"error: {type(exc).__name__}: {exc}"
+        row["status"] = "error"
+        row["problem"] = explain_failure(exc, endpoint, timeout)
     finally:
         await session.close()
     return row
+
+
+def _unfinished(response: Mapping[str, Any]) -> str:
+    """One sentence for a response that ended otherwise than completed (quota, a refused request)."""
+    details = response.get("status_details")
+    error = details.get("error") if isinstance(details, Mapping) else None
+    why = ""
+    if isinstance(error, Mapping) and (error.get("code") or error.get("type")):
+        why = f" ({error.get('code') or error.get('type')}: {str(error.get('message') or '')[:160]})"
+    elif isinstance(details, Mapping) and details.get("reason"):
+        why = f" ({details['reason']})"
+    return f"the service answered, but the response ended {response.get('status')}{why}."

@@ -3,6 +3,12 @@
 int16 in gives int16 out and float in gives float out, so callers never guess the dtype. The stream
 version keeps soxr's filter state between chunks: its concatenated output matches the one-shot
 result apart from rounding, which is what lets the engine resample audio as it arrives.
+
+A stream resamples int16 audio in float32 and rounds it back: libsoxr dithers int16 output, and a
+stream seeds that dither from the clock and its own address, so the same audio came out 1-2 LSB
+different on every run and the engine's VAD heard a live session and its offline replay differently.
+The one-shot `resample` keeps libsoxr's int16 path: its dither is the same on every call (digital
+silence comes out as +-1 LSB of it), and the end-of-turn model's scores were measured on that.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ def _check_quality(quality: str) -> str:
     if quality not in QUALITIES:
         raise ValueError(f"unknown resampling quality {quality!r}; expected one of {', '.join(QUALITIES)}")
     return quality
+
+
+def _to_float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / np.float32(32768.0) if x.dtype == np.int16 else x
+
+
+def _to_int16(y: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(y * np.float32(32768.0)), -32768, 32767).astype(np.int16)
 
 
 def resample(x: np.ndarray, src_rate: int, dst_rate: int, quality: str = _QUALITY) -> np.ndarray:
@@ -70,8 +84,9 @@ class StreamResampler:
         if self._dtype is None:
             self._dtype = dtype
             if self.src_rate != self.dst_rate:
+                work = "float32" if dtype == np.int16 else dtype.name  # no clock-seeded dither (docstring)
                 self._stream = soxr.ResampleStream(
-                    self.src_rate, self.dst_rate, 1, dtype=dtype.name, quality=self.quality
+                    self.src_rate, self.dst_rate, 1, dtype=work, quality=self.quality
                 )
         elif dtype != self._dtype:
             raise ValueError(f"chunk dtype {dtype} differs from the stream's dtype {self._dtype}")
@@ -84,7 +99,10 @@ class StreamResampler:
         self._ensure(chunk.dtype)
         if self._stream is None:
             return chunk.copy()
-        return self._stream.resample_chunk(chunk, last=False)
+        return self._out(self._stream.resample_chunk(_to_float(chunk), last=False))
+
+    def _out(self, y: np.ndarray) -> np.ndarray:
+        return _to_int16(y) if self._dtype == np.int16 else y
 
     def flush(self) -> np.ndarray:
         """Drain the filter's tail. The stream cannot be fed afterwards."""
@@ -93,4 +111,4 @@ class StreamResampler:
         self._flushed = True
         if self._stream is None:
             return np.zeros(0, dtype=self._dtype or np.int16)
-        return self._stream.resample_chunk(np.zeros(0, dtype=self._dtype), last=True)
+        return self._out(self._stream.resample_chunk(_to_float(np.zeros(0, self._dtype)), last=True))

@@ -11,6 +11,7 @@ from realtime_nb.client.errors import (
     RealtimeClientError,
     ServerError,
 )
+from realtime_nb.client.failures import explain_failure
 from realtime_nb.client.items import (
     AUDIO_PCM_KEY,
     AUDIO_RATE_KEY,
@@ -52,6 +53,7 @@ __all__ = [
     "SignallingError",
     "StreamResult",
     "Transport",
+    "explain_failure",
     "function_call_output",
     "message_text",
     "truncate_point",

@@ -11,10 +11,11 @@ import numpy as np
 
 from realtime_nb.audio import AUDIO_RATES, StreamResampler, duration_ms, encode, float_to_int16, resample
 from realtime_nb.protocol.formats import SAMPLE_BYTES
+from realtime_nb.protocol.limits import MAX_APPEND_B64_BYTES
 
 # The services accept at most 15 MiB of base64 per `input_audio_buffer.append`. Base64 turns 3 bytes
 # into 4, so 15 MiB of text holds 11.25 MiB of audio; that bound is a multiple of 2 (whole samples).
-MAX_APPEND_B64 = 15 * 1024 * 1024
+MAX_APPEND_B64 = MAX_APPEND_B64_BYTES
 MAX_APPEND_BYTES = MAX_APPEND_B64 // 4 * 3
 
 _MAX_CHANNELS = 16

@@ -13,12 +13,19 @@ What goes wrong, and how it shows:
 
 * an ``error`` event whose ``error.event_id`` names an event a call sent raises `ServerError` from
   that call. Every ``error`` (matched or not) is also recorded and delivered to iterators.
-* a frame that is not an event (malformed JSON, a binary frame, no ``type``) is recorded as a
-  ``protocol_error`` row; every pending call fails with `ProtocolError` (its reply may have been
-  that frame, so waiting on would only end in a misleading timeout), and iterators and ``"*"``
-  listeners get a synthetic ``{"type": "realtime_nb.protocol_error", "message", "raw"}`` event.
-  The connection stays open.
-* an event type nobody knows is recorded and delivered like any other; it never stops the reader.
+* a frame that is not an event (malformed JSON, JSON nested too deeply to decode, a binary frame,
+  no ``type``) is recorded as a ``protocol_error`` row (its first `MAX_RAW_KEPT` bytes: a 20 MB
+  garbage frame must not cost 20 MB per row); every pending call fails with `ProtocolError` (its
+  reply may have been that frame, so waiting on would only end in a misleading timeout), and
+  iterators and ``"*"`` listeners get a synthetic ``{"type": "realtime_nb.protocol_error",
+  "message", "raw"}`` event. The connection stays open.
+* an event type nobody knows is recorded and delivered like any other; an event of a known type in
+  a shape we cannot read is recorded as a ``protocol_error`` row holding the frame. Neither ever
+  stops the reader.
+* a peer that stalls never holds a call past its timeout: waiting for a reply is bounded, and so is
+  the send itself (a peer that stopped reading leaves the socket's buffers full: the send raises
+  `TimeoutError` saying so, the event stays queued and recorded). A peer that floods is recorded in
+  full; an iterator that falls behind drops its oldest events and says so once in the log.
 * a closed connection (the peer's close, a network drop, or `close()`) is recorded as a
   ``connection_closed`` row, fails every pending call with `ConnectionClosedError` (code, reason),
   ends every iterator, sets `closed` / `close_code` / `close_reason`, and makes any later call raise
@@ -70,7 +77,8 @@ Event = dict[str, Any]
 
 PROTOCOL_ERROR_EVENT = "realtime_nb.protocol_error"
 CONNECTION_CLOSED_EVENT = "realtime_nb.connection_closed"
-_RAW_PREVIEW_CHARS = 2000  # how much of a malformed frame a synthetic event carries (the log keeps it all)
+_RAW_PREVIEW_CHARS = 2000  # how much of a malformed frame a synthetic event carries
+MAX_RAW_KEPT = 64 * 1024  # how much of a malformed frame its protocol_error row (and ProtocolError) keeps
 
 
 class InvalidEventError(RealtimeClientError, ValueError):
@@ -274,9 +282,13 @@ class SessionCore:
         except ValueError as exc:
             self._protocol_problem(f"malformed JSON from the peer: {exc}", frame, t_ns)
             return
+        except RecursionError:  # json's C decoder recurses per level: a hostile frame can exhaust it
+            self._protocol_problem("JSON from the peer is nested too deeply to decode", frame, t_ns)
+            return
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             self._protocol_problem("frame is not an event object with a string 'type'", frame, t_ns)
             return
+        recorded = False
         try:
             if self._is_known(event["type"]):
                 self.log.record("received", event, self.dialect, t_ns=t_ns, wire_bytes=len(frame.encode()))
@@ -289,6 +301,7 @@ class SessionCore:
                     t_ns=t_ns,
                     dialect=self.dialect,
                 )
+            recorded = True
             canonical = to_canonical(event, self.dialect)
             self._track(event, canonical)
         except Exception as exc:  # a surprising event must never stop the reader
@@ -297,6 +310,9 @@ class SessionCore:
                 "received",
                 "protocol_error",
                 f"could not process {event['type']}: {exc}",
+                # Not lost: if the log could not take the event as an event, its frame is in this row.
+                raw=None if recorded else frame[:MAX_RAW_KEPT],
+                t_ns=t_ns,
                 dialect=self.dialect,
             )
             canonical = event
@@ -335,6 +351,10 @@ class SessionCore:
         """Called after each session.created / session.updated: a hook for state derived from `config`."""
 
     def _protocol_problem(self, message: str, raw: str | bytes, t_ns: int) -> None:
+        if len(raw) > MAX_RAW_KEPT:
+            message += f" (a frame of {len(raw)} {'bytes' if isinstance(raw, bytes) else 'characters'}; "
+            message += f"the first {MAX_RAW_KEPT} kept)"
+            raw = raw[:MAX_RAW_KEPT]
         self.log.record_problem(
             "received", "protocol_error", message, raw=raw, t_ns=t_ns, dialect=self.dialect
         )
@@ -416,14 +436,26 @@ class SessionCore:
         if issue is not None:
             raise InvalidEventError(f"{wire.get('type')}: {issue.message}", issue.code, issue.param)
 
-    async def _send_wire(self, wire: Event) -> None:
+    async def _send_wire(self, wire: Event, timeout: float | None = None) -> None:
+        """Record and send one wire event; the send waits at most `timeout` (default `timeout`).
+
+        The transport queues the frame at once and then waits while the socket's buffers are full;
+        a peer that stopped reading keeps them full, so that wait is bounded: `TimeoutError` then
+        says so (the frame stays queued, and recorded: it goes if the peer reads again).
+        """
         self._check_open()
         assert self._transport is not None
         text = json.dumps(wire)
         # Recorded before the send returns, so the reply can never precede its request in the log.
         self.log.record("sent", wire, self.dialect, t_ns=time.monotonic_ns(), wire_bytes=len(text))
+        limit = timeout or self.timeout
         try:
-            await self._transport.send(text)
+            await asyncio.wait_for(self._transport.send(text), limit)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the peer did not take {wire.get('type')} ({wire.get('event_id')}) within {limit:g} s: "
+                "it has stopped reading (the event stays queued)"
+            ) from None
         except ConnectionClosedError:
             if self._reader is not None:
                 await asyncio.shield(self._reader)
@@ -447,14 +479,18 @@ class SessionCore:
     ) -> Event:
         """Send `wire` and return the canonical reply; the waiter exists before the send starts."""
         self._check_open()
+        limit = timeout or self.timeout
+        deadline = asyncio.get_running_loop().time() + limit  # one budget for the send and the reply
         waiter = self._waiters.add(reply, where, event_id=wire["event_id"], exclusive=exclusive)
         try:
-            await self._send_wire(wire)
-            return await asyncio.wait_for(waiter.future, timeout or self.timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"no {reply} within {timeout or self.timeout:g} s after {wire['type']} ({wire['event_id']})"
-            ) from None
+            await self._send_wire(wire, limit)
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            try:
+                return await asyncio.wait_for(waiter.future, left)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no {reply} within {limit:g} s after {wire['type']} ({wire['event_id']})"
+                ) from None
         finally:
             self._waiters.discard(waiter)
 

@@ -67,6 +67,7 @@ _RESOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _REGION_RE = re.compile(r"^[a-z0-9]+$")
 _CALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _MODEL_KEYS = ("model", "deployment")
+_SOCKET_SCHEMES = {"https": "wss", "wss": "wss", "http": "ws", "ws": "ws"}
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,14 @@ class Endpoint:
         model: str = "gpt-realtime",
         dialect: Dialect | str = Dialect.GA,
         api_key: str | Secret | None = None,
+        base_url: str | None = None,
     ) -> Endpoint:
-        """OpenAI's service; the key comes from `api_key` or ``OPENAI_API_KEY``."""
+        """OpenAI's service; the key comes from `api_key` or ``OPENAI_API_KEY``.
+
+        `base_url` (or ``OPENAI_BASE_URL``, the variable the openai SDK reads) replaces
+        ``https://api.openai.com/v1`` for a gateway or proxy; the socket goes to ``{base}/realtime``.
+        Plain ``http://`` is accepted only for a loopback address: the key must not travel unencrypted.
+        """
         d = _dialect(dialect)
         model = _model(model, "model")
         key = api_key if api_key is not None else _env("OPENAI_API_KEY")
@@ -202,7 +209,8 @@ class Endpoint:
             raise MissingCredentialError(
                 "OPENAI_API_KEY", "No OpenAI API key: pass api_key=... or set the OPENAI_API_KEY variable."
             )
-        url = f"{OPENAI_URL}?{urlencode({'model': model})}"
+        base = base_url if base_url is not None else _env("OPENAI_BASE_URL")
+        url = f"{_openai_socket_url(base)}?{urlencode({'model': model})}"
         return cls(url, d, "openai", model, auth=_Auth("bearer", Secret(key)), extra_headers=_beta(d))
 
     @classmethod
@@ -478,6 +486,24 @@ def _local_url(url: str, model: str) -> str:
     if not any(k == "model" for k, _ in query):
         query.append(("model", model))
     return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
+
+
+def _openai_socket_url(base: str | None) -> str:
+    """The socket URL under an OpenAI-style API base: ``https://host/v1`` -> ``wss://host/v1/realtime``."""
+    if base is None:
+        return OPENAI_URL
+    parts = urlsplit(base.strip()) if isinstance(base, str) else None
+    scheme = _SOCKET_SCHEMES.get(parts.scheme.lower()) if parts is not None else None
+    if parts is None or scheme is None or not parts.hostname:
+        raise ValueError(f"OpenAI base URL must look like https://api.openai.com/v1, got {base!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("OpenAI base URL must be scheme://host[:port]/path, without credentials or a query")
+    if scheme == "ws" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"OpenAI base URL {base!r} is plain http: the key would travel unencrypted; use https:// "
+            "(http:// only for a loopback address)"
+        )
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/realtime", "", ""))
 
 
 def _azure_origin(endpoint: str) -> tuple[bool, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
 
@@ -60,12 +62,45 @@ class ConnectionClosedError(RealtimeClientError):
 
 
 class ConnectError(RealtimeClientError):
-    """The WebSocket handshake failed (refused, HTTP 401/403/404, timeout). `status` is the HTTP status."""
+    """The WebSocket handshake failed (refused, HTTP 401/403/404, timeout). `status` is the HTTP status.
 
-    def __init__(self, url: str, message: str, status: int | None = None) -> None:
+    `kind` says what failed, for a caller that explains it (`client.failures.explain_failure`):
+    ``"http"`` (the server answered `status`), ``"dns"`` (the host name did not resolve),
+    ``"refused"`` (nothing listens there), ``"timeout"``, ``"tls"``, ``"network"`` (another OS
+    error) or ``"handshake"`` (the server did not speak WebSocket). `code` is the service's error
+    code from a refusal's body (``invalid_api_key``, ``DeploymentNotFound``), when it gave one; the
+    body's message is never kept, as the services quote part of a refused key in it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        status: int | None = None,
+        *,
+        kind: str | None = None,
+        code: str | None = None,
+    ) -> None:
         self.url = url
         self.status = status
+        self.kind = kind or ("http" if status is not None else "handshake")
+        self.code = code
         super().__init__(f"could not connect to {url}: {message}")
+
+
+def connect_failure_kind(exc: BaseException) -> str:
+    """What a failed connection attempt ran into (`ConnectError.kind`), from the exception raised."""
+    if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
+        return "timeout"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, OSError):
+        return "network"
+    return "handshake"
 
 
 class ProtocolError(RealtimeClientError):

@@ -126,7 +126,7 @@ class SignallingError(ConnectError):
         kind = code or error_type
         where = f" (param {param})" if param else ""
         text = f"{_STEP_WHAT[step]} failed: {label}" + (f" {kind}" if kind else "") + f": {message}{where}"
-        super().__init__(url, text + _hint(step, status), status)
+        super().__init__(url, text + _hint(step, status), status, code=code)
 
 
 def _hint(step: Step, status: int | None) -> str:

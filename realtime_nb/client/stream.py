@@ -2,18 +2,21 @@
 
 The reader must never wait for a slow consumer (a notebook cell that plots on every event would
 otherwise stall the socket and the audio). So each iterator has its own bounded buffer: when it is
-full the *oldest* queued event is dropped and counted in `dropped`. The EventLog is the lossless
-record; an iterator is a live view.
+full the *oldest* queued event is dropped and counted in `dropped`, and the first drop of each
+iterator is logged as a warning (a consumer that silently misses events would draw wrong
+conclusions). The EventLog is the lossless record; an iterator is a live view.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 Event = dict[str, Any]
+logger = logging.getLogger(__name__)
 
 
 class EventStream:
@@ -42,6 +45,13 @@ class EventStream:
         if len(self._queue) >= self.maxsize:
             self._queue.popleft()
             self.dropped += 1
+            if self.dropped == 1:
+                logger.warning(
+                    "an event iterator fell behind: its queue of %d is full, so it drops its oldest "
+                    "events from now on (counted in .dropped; the EventLog keeps every event). "
+                    "Consume faster, or pass a larger maxsize to session.events()",
+                    self.maxsize,
+                )
         self._queue.append(event)
         self._wakeup.set()
 

@@ -41,7 +41,7 @@ from typing import Any
 from realtime_nb._rtc_loopback import fit_sctp_to_small_mtu, loopback_candidates_only, pass_audio_through
 from realtime_nb.client.core import InvalidEventError
 from realtime_nb.client.endpoints import Endpoint, Flow
-from realtime_nb.client.errors import ConnectError, ConnectionClosedError
+from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
 from realtime_nb.client.rtc_media import INSTALL_HINT, RtcMedia
 from realtime_nb.client.rtc_signalling import (
     EphemeralKey,
@@ -367,7 +367,7 @@ async def _send(http: Any, request: HttpRequest, endpoint: Endpoint) -> tuple[in
         )
     except httpx.TimeoutException:
         raise ConnectError(
-            request.url, f"no answer within {http.timeout.read:g} s ({request.step})"
+            request.url, f"no answer within {http.timeout.read:g} s ({request.step})", kind="timeout"
         ) from None
     except httpx.HTTPError as exc:
         hint = (
@@ -375,7 +375,9 @@ async def _send(http: Any, request: HttpRequest, endpoint: Endpoint) -> tuple[in
             if endpoint.service == "local"
             else ""
         )
-        raise ConnectError(request.url, f"{type(exc).__name__}: {exc}{hint}") from None
+        cause = exc.__cause__ or exc.__context__
+        kind = connect_failure_kind(cause) if isinstance(cause, OSError) else "network"
+        raise ConnectError(request.url, f"{type(exc).__name__}: {exc}{hint}", kind=kind) from None
     return response.status_code, dict(response.headers), response.content
 
 
@@ -387,7 +389,9 @@ async def _wait_open(channel: Any, pc: Any, timeout: float, endpoint: Endpoint) 
         if pc.connectionState in ("failed", "closed") or channel.readyState == "closed":
             state = pc.connectionState
             raise ConnectError(
-                endpoint.http_base, f"the WebRTC connection {state} before the data channel opened"
+                endpoint.http_base,
+                f"the WebRTC connection {state} before the data channel opened",
+                kind="network",
             )
         if loop.time() >= deadline:
             raise TimeoutError(

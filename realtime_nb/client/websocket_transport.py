@@ -9,7 +9,9 @@ into the `Transport` interface's close code and reason.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import websockets
@@ -18,8 +20,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from realtime_nb.client.endpoints import Endpoint
-from realtime_nb.client.errors import ConnectError, ConnectionClosedError
+from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
 from realtime_nb.protocol.redaction import RedactingLogger, is_secret
+
+_MAX_CLOSE_WAIT_S = 10.0  # websockets' own default, the most a close waits for the peer's answer
+_CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a service's error code, not free text
 
 
 class WebSocketTransport:
@@ -70,21 +75,38 @@ async def open_websocket(endpoint: Endpoint, timeout: float) -> WebSocketTranspo
             additional_headers=headers,
             user_agent_header=f"realtime-nb websockets/{websockets.__version__}",
             open_timeout=timeout,
+            # A peer that stopped reading never answers our close frame: give up (and drop the
+            # connection) after the session's timeout rather than websockets' default 10 s.
+            close_timeout=min(timeout, _MAX_CLOSE_WAIT_S),
             max_size=None,  # retrieved items carry whole utterances of base64 audio
             compression=None,
             logger=redactor,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        raise ConnectError(url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status) from None
+        code = error_code(exc.response.body)
+        raise ConnectError(
+            url, f"HTTP {status} at the WebSocket handshake{_hint(status)}", status, code=code
+        ) from None
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        kind = connect_failure_kind(exc)
         hint = (
             " (is the local engine running? see realtime_nb.engine.start_engine)"
-            if (endpoint.service == "local" and isinstance(exc, OSError))
+            if (endpoint.service == "local" and kind == "refused")
             else ""
         )
-        raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}") from None
+        raise ConnectError(url, f"{type(exc).__name__}: {exc}{hint}", kind=kind) from None
     return WebSocketTransport(ws)
+
+
+def error_code(body: bytes | None) -> str | None:
+    """The ``error.code`` of a refusal's JSON body, if it is a short identifier; never its message."""
+    try:
+        error = json.loads(body or b"").get("error")
+    except (ValueError, AttributeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and _CODE_RE.match(code) else None
 
 
 def _header_secrets(headers: dict[str, str]) -> list[str]:

@@ -19,6 +19,13 @@ from realtime_nb.engine.state import ITEM_TABLE, ItemState, ItemTrigger, advance
 from realtime_nb.protocol import PCM_RATE
 from realtime_nb.protocol.checks import is_int
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.limits import (
+    MAX_APPEND_B64_BYTES,
+    MAX_CONTENT_PARTS,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    quote,
+)
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
 # content part types a client may create, per role (canonical names)
@@ -181,26 +188,34 @@ def item_from_client(
 ) -> Item:
     """Validate a client item (canonical form) and build it; RequestError names the bad field.
 
-    ``decode_audio(b64, param)`` turns base64 audio in the session's input format into 24 kHz PCM16
-    (raising RequestError itself).
+    Every key is checked for type, value and length (`protocol.limits`), unknown keys are refused,
+    and nothing is built before the last check. ``decode_audio(b64, param)`` turns base64 audio in
+    the session's input format into 24 kHz PCM16 (raising RequestError itself).
     """
     if not isinstance(raw, dict):
         raise RequestError("invalid_type", f"'{param}' must be an object", param)
     item_type = raw.get("type", "message" if "role" in raw else None)
-    if item_type not in ITEM_TYPES:
+    if not isinstance(item_type, str) or item_type not in ITEM_TYPES:
         raise RequestError(
             "invalid_value",
-            f"Invalid value for '{param}.type': {item_type!r}. Supported values are: "
+            f"Invalid value for '{param}.type': {quote(item_type)}. Supported values are: "
             f"{', '.join(ITEM_TYPES)}.",
             f"{param}.type",
         )
+    _check_keys(raw, _ITEM_KEYS[item_type], param, f"a {item_type} item")
     item_id = raw.get("id")
-    if item_id is not None and (not isinstance(item_id, str) or not item_id):
-        raise RequestError("invalid_type", f"'{param}.id' must be a non-empty string", f"{param}.id")
-    status = raw.get("status", "completed")
-    if status not in ("completed", "incomplete", "in_progress"):
+    if item_id is not None:
+        _check_id(item_id, f"{param}.id")
+    if raw.get("object", "realtime.item") != "realtime.item":
         raise RequestError(
-            "invalid_value", f"Invalid value for '{param}.status': {status!r}.", f"{param}.status"
+            "invalid_value",
+            f"Invalid value for '{param}.object': {quote(raw['object'])}; it can only be 'realtime.item'.",
+            f"{param}.object",
+        )
+    status = raw.get("status", "completed")
+    if not isinstance(status, str) or status not in ("completed", "incomplete", "in_progress"):
+        raise RequestError(
+            "invalid_value", f"Invalid value for '{param}.status': {quote(status)}.", f"{param}.status"
         )
     item = Item(
         item_id or new_id("item"),
@@ -210,19 +225,69 @@ def item_from_client(
     if item_type == "message":
         _fill_message(item, raw, decode_audio, param)
     elif item_type == "function_call":
-        item.name = _str_field(raw, "name", param)
+        item.name = _str_field(raw, "name", param, MAX_ID_CHARS)
         item.arguments = _str_field(raw, "arguments", param)
         call_id = raw.get("call_id")
-        if call_id is not None and not isinstance(call_id, str):
-            raise RequestError("invalid_type", f"'{param}.call_id' must be a string", f"{param}.call_id")
+        if call_id is not None:
+            _check_id(call_id, f"{param}.call_id")
         item.call_id = call_id or new_id("call")
     else:
-        item.call_id = _str_field(raw, "call_id", param)
+        item.call_id = _str_field(raw, "call_id", param, MAX_ID_CHARS)
         item.output = _str_field(raw, "output", param)
     return item
 
 
-def _str_field(raw: dict[str, Any], key: str, param: str) -> str:
+# The keys each kind of client item may carry (canonical form), as the SDK types of both dialects have them.
+_COMMON_KEYS = frozenset({"id", "type", "object", "status"})
+_ITEM_KEYS: dict[str, frozenset[str]] = {
+    "message": _COMMON_KEYS | {"role", "content"},
+    "function_call": _COMMON_KEYS | {"call_id", "name", "arguments"},
+    "function_call_output": _COMMON_KEYS | {"call_id", "output"},
+}
+# ... and each kind of content part (preview parts may also carry an `id`).
+_PART_KEYS: dict[str, frozenset[str]] = {
+    "input_text": frozenset({"type", "text", "id"}),
+    "output_text": frozenset({"type", "text", "id"}),
+    "input_audio": frozenset({"type", "audio", "transcript", "id"}),
+    "output_audio": frozenset({"type", "audio", "transcript", "id"}),
+    "input_image": frozenset({"type", "image_url", "detail"}),
+}
+_IMAGE_DETAIL = ("auto", "low", "high")
+
+
+def _check_keys(raw: dict[str, Any], allowed_keys: frozenset[str], param: str, what: str) -> None:
+    for key in raw:
+        if key not in allowed_keys:
+            shown = key if len(key) <= MAX_ID_CHARS else key[:MAX_ID_CHARS] + "..."
+            raise RequestError(
+                "unknown_parameter",
+                f"Unknown parameter: '{param}.{shown}' ({what} takes {', '.join(sorted(allowed_keys))}).",
+                f"{param}.{shown}",
+            )
+
+
+def _shown_id(value: object) -> str:
+    """An id as messages show it: as sent when it is a plausible one, else quoted (cut)."""
+    return value if isinstance(value, str) and len(value) <= MAX_ID_CHARS else quote(value)
+
+
+def _check_id(value: object, param: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise RequestError("invalid_type", f"'{param}' must be a non-empty string", param)
+    _check_length(value, param, MAX_ID_CHARS)
+
+
+def _check_length(value: str, param: str, limit: int) -> None:
+    if len(value) > limit:
+        raise RequestError(
+            "string_above_max_length",
+            f"Invalid '{param}': string too long ({len(value)} characters, starting {quote(value, 40)}); "
+            f"the maximum is {limit}.",
+            param,
+        )
+
+
+def _str_field(raw: dict[str, Any], key: str, param: str, limit: int = MAX_TEXT_CHARS) -> str:
     value = raw.get(key)
     if value is None:
         raise RequestError(
@@ -232,6 +297,17 @@ def _str_field(raw: dict[str, Any], key: str, param: str) -> str:
         raise RequestError(
             "invalid_type", f"'{param}.{key}' must be a string, got {type(value).__name__}", f"{param}.{key}"
         )
+    _check_length(value, f"{param}.{key}", limit)
+    return value
+
+
+def _optional_str(part: dict[str, Any], key: str, where: str, limit: int = MAX_TEXT_CHARS) -> str | None:
+    value = part.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError("invalid_type", f"'{where}.{key}' must be a string", f"{where}.{key}")
+    _check_length(value, f"{where}.{key}", limit)
     return value
 
 
@@ -239,10 +315,11 @@ def _fill_message(
     item: Item, raw: dict[str, Any], decode_audio: Callable[[str, str], np.ndarray], param: str
 ) -> None:
     role = raw.get("role")
-    if role not in _PARTS_BY_ROLE:
+    if not isinstance(role, str) or role not in _PARTS_BY_ROLE:
         raise RequestError(
             "invalid_value",
-            f"Invalid value for '{param}.role': {role!r}. Supported values are: system, user, assistant.",
+            f"Invalid value for '{param}.role': {quote(role)}. "
+            "Supported values are: system, user, assistant.",
             f"{param}.role",
         )
     content = raw.get("content")
@@ -252,36 +329,38 @@ def _fill_message(
             f"'{param}.content' must be an array of content parts",
             f"{param}.content",
         )
-    item.role = role
+    if len(content) > MAX_CONTENT_PARTS:
+        raise RequestError(
+            "array_above_max_length",
+            f"Invalid '{param}.content': {len(content)} content parts; the maximum is {MAX_CONTENT_PARTS}.",
+            f"{param}.content",
+        )
+    parts: list[dict[str, Any]] = []
+    audio: dict[int, np.ndarray] = {}
+    heard: str | None = None
     for i, part in enumerate(content):
         where = f"{param}.content[{i}]"
         if not isinstance(part, dict):
             raise RequestError("invalid_type", f"'{where}' must be an object", where)
         ptype = part.get("type")
-        if ptype not in _PARTS_BY_ROLE[role]:
+        if not isinstance(ptype, str) or ptype not in _PARTS_BY_ROLE[role]:
             raise RequestError(
                 "invalid_value",
-                f"Invalid value for '{where}.type': {ptype!r}. A {role} message allows "
+                f"Invalid value for '{where}.type': {quote(ptype)}. A {role} message allows "
                 f"{', '.join(_PARTS_BY_ROLE[role])}.",
                 f"{where}.type",
             )
+        _check_keys(part, _PART_KEYS[ptype], where, f"an {ptype} part")
+        _optional_str(part, "id", where, MAX_ID_CHARS)
         if ptype in ("input_text", "output_text"):
-            item.content.append({"type": ptype, "text": _str_field(part, "text", where)})
+            parts.append({"type": ptype, "text": _str_field(part, "text", where)})
         elif ptype == "input_audio":
-            transcript = part.get("transcript")
-            if transcript is not None and not isinstance(transcript, str):
-                raise RequestError(
-                    "invalid_type", f"'{where}.transcript' must be a string", f"{where}.transcript"
-                )
-            audio = part.get("audio")
-            if audio is not None:
-                if not isinstance(audio, str):
-                    raise RequestError(
-                        "invalid_type", f"'{where}.audio' must be a base64 string", f"{where}.audio"
-                    )
-                item.audio[len(item.content)] = decode_audio(audio, f"{where}.audio")
-            item.content.append({"type": "input_audio", "transcript": transcript})
-            item.heard = transcript
+            transcript = _optional_str(part, "transcript", where)
+            b64 = _optional_str(part, "audio", where, MAX_APPEND_B64_BYTES)
+            if b64 is not None:
+                audio[len(parts)] = decode_audio(b64, f"{where}.audio")
+            parts.append({"type": "input_audio", "transcript": transcript})
+            heard = transcript
         elif ptype == "output_audio":
             if part.get("audio") is not None:
                 raise RequestError(
@@ -290,9 +369,21 @@ def _fill_message(
                     "transcript only or use an output_text part.",
                     f"{where}.audio",
                 )
-            item.content.append({"type": "output_audio", "transcript": _str_field(part, "transcript", where)})
-        else:  # input_image: kept as given, the engine's responder does not look at it
-            item.content.append(dict(part))
+            parts.append({"type": "output_audio", "transcript": _str_field(part, "transcript", where)})
+        else:  # input_image: kept as given (checked), the engine's responder does not look at it
+            _str_field(part, "image_url", where, MAX_APPEND_B64_BYTES)  # a URL or a data: URL
+            detail = part.get("detail", "auto")
+            if not isinstance(detail, str) or detail not in _IMAGE_DETAIL:
+                raise RequestError(
+                    "invalid_value",
+                    f"Invalid value for '{where}.detail': {quote(detail)}; allowed: auto, low, high.",
+                    f"{where}.detail",
+                )
+            parts.append(dict(part))
+    item.role = role  # every part checked: only now does the item take them
+    item.content = parts
+    item.audio = audio
+    item.heard = heard
 
 
 class Conversation:
@@ -315,7 +406,7 @@ class Conversation:
     def get(self, item_id: object, param: str = "item_id") -> Item:
         """The item, or a RequestError naming the missing id."""
         if not isinstance(item_id, str) or item_id not in self._items:
-            raise RequestError("item_not_found", f"Item with item_id not found: {item_id}", param)
+            raise RequestError("item_not_found", f"Item with item_id not found: {_shown_id(item_id)}", param)
         return self._items[item_id]
 
     def check_insert(self, item: Item, previous_item_id: object, param: str = "previous_item_id") -> None:
@@ -328,7 +419,9 @@ class Conversation:
             and previous_item_id not in self._items
         ):
             raise RequestError(
-                "item_not_found", f"Previous item with item_id not found: {previous_item_id}", param
+                "item_not_found",
+                f"Previous item with item_id not found: {_shown_id(previous_item_id)}",
+                param,
             )
 
     def insert(self, item: Item, previous_item_id: str | None = None) -> str | None:

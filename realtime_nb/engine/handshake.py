@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 
+from realtime_nb.engine.origins import ORIGIN_REFUSED_CODE, OriginPolicy, origin_refused_message
 from realtime_nb.protocol.dialect import Dialect
 
 PREVIEW_API_VERSIONS: tuple[str, ...] = ("2024-10-01-preview", "2025-04-01-preview")
@@ -263,3 +264,20 @@ def check_credentials(
         return True  # a key the engine minted (looked up by digest: no timing to compare)
     # compare_digest on every candidate: timing does not reveal which form or how much matched.
     return any([hmac.compare_digest(p.encode(), expected) for p in presented])
+
+
+def check_origin(origins: OriginPolicy, headers: Headers | Mapping[str, str]) -> Refusal | None:
+    """403 for a handshake from a page the engine does not trust (see `origins`); None to go ahead.
+
+    Browsers send ``Origin`` with every WebSocket handshake and apply no CORS to it, so without this
+    any site open in the user's browser could drive an engine on 127.0.0.1. Programs send none and
+    pass. A request with several ``Origin`` headers is no browser's and is refused.
+    """
+    values = headers.get_all("Origin") if isinstance(headers, Headers) else [headers.get("Origin")]
+    present = [v for v in values if v is not None]
+    if len(present) > 1:
+        return Refusal(HTTPStatus.FORBIDDEN, ORIGIN_REFUSED_CODE, origin_refused_message(", ".join(present)))
+    origin = present[0] if present else None
+    if origins.allows(origin):
+        return None
+    return Refusal(HTTPStatus.FORBIDDEN, ORIGIN_REFUSED_CODE, origin_refused_message(origin))

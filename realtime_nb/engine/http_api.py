@@ -48,7 +48,7 @@ from realtime_nb.engine.http_bodies import (
     unified_form,
     validated,
 )
-from realtime_nb.engine.origins import OriginPolicy
+from realtime_nb.engine.origins import ORIGIN_REFUSED_CODE, OriginPolicy, origin_refused_message
 from realtime_nb.engine.webrtc_filter import filter_wanted
 from realtime_nb.engine.webrtc_flows import FLOWS, Flow
 from realtime_nb.protocol.dialect import Dialect
@@ -73,7 +73,6 @@ _JSON = "application/json"
 _SDP = "application/sdp"
 _POST_ONLY = ("POST", "OPTIONS")
 _HANGUP = re.compile(r"^(?P<root>/v1/realtime/calls|/openai/v1/realtime/calls)/(?P<call_id>[^/]+)/hangup$")
-_MAX_ORIGIN_SHOWN = 100
 
 Pairs = tuple[tuple[str, str], ...]  # header (name, value) pairs, in order
 
@@ -443,14 +442,7 @@ def _preflight(request: HttpRequest, origin: str | None) -> Answer:
 
 
 def _origin_refused(origin: str | None) -> Answer:
-    shown = (origin or "")[:_MAX_ORIGIN_SHOWN]
-    return error_answer(
-        HTTPStatus.FORBIDDEN,
-        "origin_not_allowed",
-        f"Requests from pages on {shown!r} are not allowed: this engine trusts loopback origins "
-        "(http://127.0.0.1:*, http://localhost:*) and the origins named at start "
-        "(realtime-nb serve --allow-origin URL, start_engine(allowed_origins=[…])).",
-    )
+    return error_answer(HTTPStatus.FORBIDDEN, ORIGIN_REFUSED_CODE, origin_refused_message(origin))
 
 
 def _calls_unavailable(cors: Pairs) -> Answer:

@@ -27,9 +27,10 @@ from realtime_nb.engine.wire_audio import decode_b64_audio
 from realtime_nb.protocol import ServerVad, SessionConfig
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.limits import MAX_APPEND_B64_BYTES
 
 MIN_COMMIT_MS = 100.0
-MAX_APPEND_BYTES = 15 * 1024 * 1024  # of base64 text per input_audio_buffer.append
+MAX_APPEND_BYTES = MAX_APPEND_B64_BYTES  # of base64 text per input_audio_buffer.append
 
 
 class IdleTimer:

@@ -17,6 +17,7 @@ silence for an hour does not grow memory.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,15 @@ SILENT_DB = -120.0
 
 
 class PcmBuffer:
-    """Append-only int16 audio with a moving start, indexed in absolute samples (no O(n^2) copies)."""
+    """Append-only int16 audio with a moving start, indexed in absolute samples (no O(n^2) copies).
+
+    A slice finds its first chunk by bisection: the turn detector reads the level of many short
+    stretches near the end of a buffer that may hold minutes of 20 ms appends.
+    """
 
     def __init__(self, start: int = 0) -> None:
         self._chunks: list[np.ndarray] = []
+        self._starts: list[int] = []  # absolute index of each chunk's first sample
         self.start = start  # absolute index of the first kept sample
         self.end = start  # absolute index after the last sample
 
@@ -45,6 +51,7 @@ class PcmBuffer:
     def append(self, x: np.ndarray) -> None:
         if x.size:
             self._chunks.append(x.astype(np.int16, copy=False))
+            self._starts.append(self.end)
             self.end += x.size
 
     def slice(self, a: int, b: int) -> np.ndarray:
@@ -52,24 +59,25 @@ class PcmBuffer:
         a, b = max(a, self.start), min(b, self.end)
         if b <= a:
             return np.zeros(0, np.int16)
-        out, pos = [], self.start
-        for c in self._chunks:
+        out = []
+        for i in range(max(0, bisect_right(self._starts, a) - 1), len(self._chunks)):
+            c, pos = self._chunks[i], self._starts[i]
+            if pos >= b:
+                break
             lo, hi = max(a, pos), min(b, pos + c.size)
             if lo < hi:
                 out.append(c[lo - pos : hi - pos])
-            pos += c.size
-            if pos >= b:
-                break
         return np.concatenate(out) if len(out) > 1 else out[0].copy()
 
     def drop_before(self, n: int) -> None:
         """Forget samples before absolute index ``n``."""
         n = min(max(n, self.start), self.end)
-        while self._chunks and self.start + self._chunks[0].size <= n:
-            self.start += self._chunks.pop(0).size
-        if self._chunks and n > self.start:
-            self._chunks[0] = self._chunks[0][n - self.start :]
-            self.start = n
+        while self._chunks and self._starts[0] + self._chunks[0].size <= n:
+            self._chunks.pop(0)
+            self._starts.pop(0)
+        if self._chunks and n > self._starts[0]:
+            self._chunks[0] = self._chunks[0][n - self._starts[0] :]
+            self._starts[0] = n
         self.start = max(self.start, n)
 
 

@@ -21,6 +21,7 @@ from realtime_nb.engine.options import EngineOptions
 from realtime_nb.engine.state import ItemState
 from realtime_nb.engine.wire_audio import decode_item_audio
 from realtime_nb.protocol import PCM_RATE
+from realtime_nb.protocol.limits import MAX_ITEMS_PER_CONVERSATION
 
 
 class ItemRequests:
@@ -36,6 +37,13 @@ class ItemRequests:
         return decode_item_audio(b64, self._host.config().input_format, param)
 
     def create(self, canonical: dict[str, Any]) -> None:
+        if len(self._conversation) >= MAX_ITEMS_PER_CONVERSATION:
+            raise RequestError(
+                "conversation_full",
+                f"The conversation holds {len(self._conversation)} items, the engine's limit; delete "
+                "some (conversation.item.delete) before creating more.",
+                "item",
+            )
         item = item_from_client(canonical.get("item"), self.decode_audio)
         previous_id = canonical.get("previous_item_id")
         if previous_id is not None and not isinstance(previous_id, str):

@@ -1,5 +1,6 @@
-"""Which browser origins the engine trusts, sans-I/O: one rule for its HTTP endpoints (and, later,
-its WebSocket handshake).
+"""Which browser origins the engine trusts, sans-I/O: one rule for its HTTP endpoints and its
+WebSocket handshake (a page can open a WebSocket to any address, and browsers do not apply CORS to
+WebSockets: the ``Origin`` header is the only sign of who asks).
 
 A page's ``Origin`` names the site that runs the script, not the user: a page on any site the user
 happens to visit can POST to ``http://127.0.0.1:PORT`` from their browser. So a request that carries
@@ -8,6 +9,11 @@ an ``Origin`` is served only when that origin is trusted:
 * loopback origins of any port (``http://127.0.0.1:*``, ``http://localhost:*``, ``http://[::1]:*``
   and their ``https`` forms), so the notebook's own JupyterLab page works whatever port it got;
 * origins named when the engine starts (``--allow-origin``, ``allowed_origins=``).
+
+The notebook's own widgets never need this: the microphone and player talk to the kernel over
+Jupyter's comm channel, and the kernel (a program, no ``Origin``) opens the engine's socket. So a
+remote JupyterLab (Binder) works without naming its origin; only a page that itself connects to the
+engine (a custom front end, a WebRTC page on another host) must be named.
 
 A request without ``Origin`` comes from a program (the SDK, curl, httpx), not from a page, and is
 allowed: CORS protects browsers' users, and such a client must still pass the engine's token. The
@@ -21,10 +27,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["LOOPBACK_HOSTS", "OriginPolicy", "normalize_origin", "origin_allowed"]
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "ORIGIN_REFUSED_CODE",
+    "OriginPolicy",
+    "normalize_origin",
+    "origin_allowed",
+    "origin_refused_message",
+]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+ORIGIN_REFUSED_CODE = "origin_not_allowed"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_ORIGIN_SHOWN = 100  # a refused origin is quoted this far: the header is the client's text
 
 
 def normalize_origin(origin: str) -> str:
@@ -87,3 +102,13 @@ def origin_allowed(origin: str | None, named: frozenset[str] = frozenset()) -> b
     except ValueError:  # "null", garbage: no page we trust sends that
         return False
     return _is_loopback(normalized) or normalized in named
+
+
+def origin_refused_message(origin: str | None) -> str:
+    """The one sentence a refused page gets (403), over HTTP and at the WebSocket handshake alike."""
+    shown = (origin or "")[:_MAX_ORIGIN_SHOWN]
+    return (
+        f"Requests from pages on {shown!r} are not allowed: this engine trusts loopback origins "
+        "(http://127.0.0.1:*, http://localhost:*) and the origins named at start "
+        "(realtime-nb serve --allow-origin URL, start_engine(allowed_origins=[…]))."
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.engine.conversation import Conversation, Item, item_from_client
+from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.responses import ResponseSpec
 from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.session_config import SessionConfig
@@ -79,6 +80,14 @@ def input_items(
     for i, entry in enumerate(entries):
         where = f"response.input[{i}]"
         if entry.get("type") == "item_reference":
+            extra = sorted(set(entry) - {"type", "id"})
+            if extra:
+                key = extra[0][:64]
+                raise RequestError(
+                    "unknown_parameter",
+                    f"Unknown parameter: '{where}.{key}' (an item_reference takes type and id).",
+                    f"{where}.{key}",
+                )
             items.append(conversation.get(entry.get("id"), f"{where}.id"))
         else:
             items.append(item_from_client(dict(entry), decode_audio, where))

@@ -35,12 +35,14 @@ from realtime_nb.engine.handshake import (
     Route,
     check_call,
     check_credentials,
+    check_origin,
     route_request,
     screen_handshake,
 )
 from realtime_nb.engine.http_api import HttpApi
 from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.protocol.dialect import Dialect
+from realtime_nb.protocol.limits import MAX_FRAME_BYTES
 from realtime_nb.protocol.redaction import RedactingLogger
 
 __all__ = [
@@ -61,7 +63,7 @@ log = logging.getLogger("realtime_nb.engine")
 
 # An append may carry 15 MiB of base64 audio; the frame around it must still reach the session so it
 # can answer with an `error` event. Anything past this cap is closed with 1009 by websockets.
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
+DEFAULT_MAX_MESSAGE_BYTES = MAX_FRAME_BYTES
 DEFAULT_TICK_INTERVAL_S = 0.02
 
 
@@ -285,6 +287,10 @@ class EngineServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        # A page from an untrusted origin is refused before anything else (the HTTP endpoints' rule).
+        refused_page = check_origin(self.origins, request.headers)
+        if refused_page is not None:
+            return _respond(connection, refused_page.status, refused_page.body())
         if urlsplit(request.path).path in ("", "/"):
             return _respond(connection, HTTPStatus.OK, HEALTH_TEXT, "text/plain")
         refusal = screen_handshake(self._token, request.path, request.headers, self.keys.opens_session)

@@ -42,7 +42,6 @@ becomes a ``server_error`` event and the session stays open.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -51,7 +50,7 @@ import numpy as np
 
 from realtime_nb.engine import api_versions
 from realtime_nb.engine.conversation import Conversation, Item
-from realtime_nb.engine.errors import RequestError
+from realtime_nb.engine.errors import RequestError, client_faults
 from realtime_nb.engine.host import Host
 from realtime_nb.engine.input_buffer import IdleTimer, InputBuffer
 from realtime_nb.engine.input_path import InputPath
@@ -75,9 +74,11 @@ from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
 from realtime_nb.protocol.fields import wire_param
 from realtime_nb.protocol.ids import new_id
+from realtime_nb.protocol.limits import MAX_EVENT_ID_CHARS
 from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.session_config import SessionConfig, apply_session_update
 from realtime_nb.protocol.translate import to_canonical, to_wire
+from realtime_nb.protocol.wire_json import WireJsonError, loads_client_event
 
 Transport = Literal["websocket", "webrtc"]
 TRANSPORTS: tuple[str, ...] = ("websocket", "webrtc")
@@ -167,18 +168,19 @@ class EngineSession:
         with self._engine_faults():
             self._advance_clock(now)
         event_id: str | None = None
-        with self._engine_faults(lambda: event_id):
+        with self._engine_faults(lambda: event_id), client_faults(self._emit, lambda: event_id):
             try:
                 try:
-                    event = json.loads(text)
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise RequestError("invalid_json", f"The event is not valid JSON: {exc}") from None
+                    event = loads_client_event(text)
+                except WireJsonError as exc:
+                    event_id = exc.event_id
+                    raise RequestError(exc.code, exc.message) from None
                 if not isinstance(event, dict):
                     raise RequestError(
                         "invalid_event", f"An event must be a JSON object, got {type(event).__name__}."
                     )
                 raw_id = event.get("event_id")
-                event_id = raw_id if isinstance(raw_id, str) else None
+                event_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_EVENT_ID_CHARS else None
                 if self.state is not EngineSessionState.OPEN:
                     raise self._closed_error()
                 self._check_event(event)

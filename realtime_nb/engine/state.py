@@ -170,7 +170,7 @@ class VadState(StrEnum):
 
 
 class VadTrigger(StrEnum):
-    SPEECH = "speech"  # the probability stayed over the threshold for min_speech_ms
+    SPEECH = "speech"  # the probability stayed over the threshold for min_speech_ms (dated at its rise)
     PAUSE = "pause"  # it fell under the release threshold
     RESUME = "resume"  # over the threshold again before the turn ended
     RESET = "reset"  # the turn ended, or the buffer started detection over

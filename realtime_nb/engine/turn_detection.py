@@ -7,8 +7,20 @@ clock, so replaying a file faster than real time yields the same events.
 server_vad
     Speech starts once the probability stays >= ``threshold`` for ``min_speech_ms`` (3 frames = 96 ms
     by default: a single 32 ms frame above threshold never starts speech, which is what makes a door
-    slam or a cough in noise a false start). The reported start is the first frame of that run, so
-    ``audio_start_ms`` does not lag by the confirmation time. Speech stops after ``silence_duration_ms``
+    slam or a cough in noise a false start). The start is dated from the beginning of that run, so
+    ``audio_start_ms`` does not lag by the confirmation time; and since Silero's probability also
+    lags the acoustic onset (a median 20 ms, more on soft onsets: the first window over the
+    threshold is the one *after* the one the speech began in), when the detector is given the
+    audio's level it dates the start from the energy onset, mirroring the offset below: once the
+    run is confirmed, it walks back in 8 ms steps from the end of the run's first frame over the
+    contiguous stretch louder than both 35 dB under the run's peak and 6 dB over the floor (the
+    median step of the 384 ms before the search), at most 128 ms before the first frame, and dates
+    the start at the earliest step of that rise. Over a floor that is quiet by that measure (clean
+    speech) the date may also move *later*, inside the first frame, when the frame began in silence;
+    over noise it only moves earlier, since speech that is still under the noise is heard late by
+    level too. When there is no such rise (nothing loud in the first frame, or loud all the way back:
+    speech in noise, babble) the VAD's own date is kept. Only the date moves: whether speech started
+    is the VAD's decision alone, so the rule adds no false starts. Speech stops after ``silence_duration_ms``
     of frames below the *release* threshold ``threshold - release_delta`` (hysteresis: a probability
     wobbling around the threshold does not flap); a fall through that band within 64 ms is the model's
     decaying tail and the silence is dated from its first frame under the threshold.
@@ -44,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import median
 
 from realtime_nb.engine.state import VAD_TABLE, VadState, VadTrigger, advance
 from realtime_nb.protocol import SemanticVad, ServerVad
@@ -92,20 +105,31 @@ OFFSET_REF_MS = 256.0  # the stretch whose loudest step is the utterance's recen
 OFFSET_STEP_MS = 8.0
 OFFSET_BELOW_PEAK_DB = 35.0
 OFFSET_ABOVE_FLOOR_DB = 6.0
+# Dating a start from the energy onset: the same steps and margins, mirrored (see the module docstring).
+ONSET_SEARCH_MS = 128.0  # how far before the VAD's first speech frame the energy onset may lie
+ONSET_FLOOR_MS = 384.0  # the stretch before the search whose median step is the floor speech rises from
 
 
 class _Segmenter:
     """Acoustic speech / pause tracking shared by both detectors."""
 
     def __init__(
-        self, threshold: float, release_delta: float, min_speech_ms: float, level: Level | None = None
+        self,
+        threshold: float,
+        release_delta: float,
+        min_speech_ms: float,
+        level: Level | None = None,
+        *,
+        date_onset: bool = True,
     ) -> None:
         self.threshold = threshold
         self.release = max(0.0, threshold - release_delta)
         self.min_speech_ms = min_speech_ms
         self.level = level
+        self.date_onset = date_onset
         self.state = VadState.QUIET
         self._run_start: float | None = None  # first frame of a candidate speech run
+        self._run_first_end = 0.0  # where that frame ends
         self._below_since: float | None = None  # first frame under `threshold` in the current dip
         self.silence_start: float | None = None
         self.quiet_db: float | None = None  # what counted as quiet when the pause was dated
@@ -116,10 +140,11 @@ class _Segmenter:
         if self.state is VadState.QUIET:
             if prob >= self.threshold:
                 if self._run_start is None:
-                    self._run_start = start_ms
+                    self._run_start, self._run_first_end = start_ms, end_ms
                 if end_ms - self._run_start >= self.min_speech_ms:
                     self._advance(VadTrigger.SPEECH)
-                    started, self._run_start = self._run_start, None
+                    started = self._energy_onset(self._run_start, self._run_first_end, end_ms)
+                    self._run_start = None
                     return SpeechStarted(started)
             else:
                 self._run_start = None
@@ -160,6 +185,32 @@ class _Segmenter:
                 break
         return vad_date  # nothing stands out (speech buried in noise): no evidence to move the date
 
+    def _energy_onset(self, vad_date: float, first_end: float, confirmed_at: float) -> float:
+        """Where the speech began by the audio's level: ``vad_date`` (the start of the first frame
+        over the threshold), up to 128 ms earlier, or, over a quiet floor, later inside that frame."""
+        if self.level is None or not self.date_onset:
+            return vad_date
+        earliest = vad_date - ONSET_SEARCH_MS
+        peak = max(self._step_db(t) for t in _steps(vad_date, confirmed_at))
+        floor = median(self._step_db(t) for t in _steps(earliest - ONSET_FLOOR_MS, earliest))
+        loud_db = max(peak - OFFSET_BELOW_PEAK_DB, floor + OFFSET_ABOVE_FLOOR_DB)
+        onset: float | None = None
+        t = first_end - OFFSET_STEP_MS  # newest first, from the end of the first frame over the threshold
+        while t >= earliest:
+            if self._step_db(t) > loud_db:
+                onset = t
+            elif onset is not None:  # the quiet step before the rise: the rise starts after it
+                over_silence = floor + OFFSET_ABOVE_FLOOR_DB <= peak - OFFSET_BELOW_PEAK_DB
+                return onset if over_silence else min(onset, vad_date)
+            elif t < vad_date:
+                break  # nothing loud in the first frame: no rise to date
+            t -= OFFSET_STEP_MS
+        return vad_date  # no rise within reach (loud all the way back, or nothing loud): the VAD's date
+
+    def _step_db(self, t: float) -> float:
+        assert self.level is not None
+        return self.level(t, t + OFFSET_STEP_MS)
+
     def quiet_since_frame(self, now_ms: float) -> bool:
         """Whether the processed audio after the last VAD frame is still as quiet as the pause."""
         if self.level is None or self.quiet_db is None:
@@ -184,6 +235,11 @@ class _Segmenter:
         self.quiet_db = None
 
 
+def _steps(start: float, end: float) -> list[float]:
+    """Starts of the 8 ms steps tiling [start, end)."""
+    return [start + k * OFFSET_STEP_MS for k in range(max(1, int((end - start) // OFFSET_STEP_MS)))]
+
+
 class ServerVadDetector:
     """server_vad: speech start after ``min_speech_ms``, end after ``silence_duration_ms``."""
 
@@ -194,13 +250,24 @@ class ServerVadDetector:
         release_delta: float = 0.15,
         min_speech_ms: float = 96,
         level: Level | None = None,
+        date_onset: bool = True,
     ) -> None:
         self.config = config
-        self._seg = _Segmenter(config.threshold, release_delta, min_speech_ms, level)
+        self._seg = _Segmenter(config.threshold, release_delta, min_speech_ms, level, date_onset=date_onset)
 
     @property
     def state(self) -> VadState:
         return self._seg.state
+
+    @property
+    def date_onset(self) -> bool:
+        """Whether speech starts are dated from the energy onset (False: the VAD's first frame over
+        the threshold, the rule before; benchmarks/bench_onset.py compares the two)."""
+        return self._seg.date_onset
+
+    @date_onset.setter
+    def date_onset(self, value: bool) -> None:
+        self._seg.date_onset = value
 
     def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         started = self._seg.feed(prob, start_ms, end_ms)
@@ -241,17 +308,22 @@ class SemanticVadDetector:
         release_delta: float = 0.15,
         min_speech_ms: float = 96,
         level: Level | None = None,
+        date_onset: bool = True,
     ) -> None:
         self.config = config
         self.policy = EAGERNESS[config.eagerness]
         self._ask = ask  # ask(now_ms) -> P(turn complete) for the turn's audio up to now_ms
-        self._seg = _Segmenter(SEMANTIC_VAD_THRESHOLD, release_delta, min_speech_ms, level)
+        self._seg = _Segmenter(
+            SEMANTIC_VAD_THRESHOLD, release_delta, min_speech_ms, level, date_onset=date_onset
+        )
         self._next_ask_ms: float | None = None
         self.last_probability: float | None = None
 
     @property
     def state(self) -> VadState:
         return self._seg.state
+
+    date_onset = ServerVadDetector.date_onset
 
     def feed(self, prob: float, start_ms: float, end_ms: float) -> list[TurnDecision]:
         was_paused = self._seg.state is VadState.PAUSED

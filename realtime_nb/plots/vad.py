@@ -17,6 +17,7 @@ def plot_vad_trace(
     release_delta: float | None = 0.15,
     segments_ms: Sequence[tuple[float, float]] = (),
     truth_ms: Sequence[tuple[float, float]] = (),
+    onsets_ms: Sequence[float] = (),
     ax: Any = None,
     label: str = "P(speech)",
 ) -> Any:
@@ -24,7 +25,10 @@ def plot_vad_trace(
 
     Draws ``threshold`` (speech starts above it), the release level ``threshold - release_delta``
     the embedded engine's server_vad uses to confirm a pause (None: not drawn), detected turns
-    (``segments_ms``, e.g. ``turn_segments(log.turns())``) shaded, and true speech as bars.
+    (``segments_ms``, e.g. ``turn_segments(log.turns())``) shaded, true speech as bars, and where
+    the detector dated the start of speech (``onsets_ms``: ``audio_start_ms + prefix_padding_ms``)
+    as green lines: the embedded engine dates it from the audio's level, so a line stands where the
+    sound rises, usually a window before the probability crosses the threshold.
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
@@ -44,6 +48,8 @@ def plot_vad_trace(
         ax.axhline(threshold - release_delta, color="tab:red", ls=":", lw=1, label="release")
     for start, end in truth_ms:
         ax.hlines(-0.06, start, end, color="black", lw=4)
+    for i, onset in enumerate(onsets_ms):
+        ax.axvline(onset, color="tab:green", lw=1.5, label=None if i else "dated onset")
     ax.set_ylim(-0.1, 1.05)
     ax.set_ylabel("P(speech)")
     ax.set_xlabel("audio clock (ms)")

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.limits import MAX_EVENT_ID_CHARS, MAX_ID_CHARS, quote
 
 __all__ = [
     "CLIENT_EVENTS",
@@ -290,6 +291,8 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
         return ProtocolIssue(
             "invalid_type", f"event_id must be a string, not {_json_name(event_id)}.", "event_id"
         )
+    if event_id is not None and len(event_id) > MAX_EVENT_ID_CHARS:
+        return _too_long("event_id", event_id, MAX_EVENT_ID_CHARS, None)
     if "type" not in event:
         return ProtocolIssue(
             "missing_required_parameter", "Missing required parameter 'type'.", "type", event_id
@@ -303,7 +306,7 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
             )
         return ProtocolIssue(
             "invalid_value",
-            f"Invalid value {event_type!r} for 'type'; {dialect} client events are: "
+            f"Invalid value {quote(event_type)} for 'type'; {dialect} client events are: "
             + ", ".join(sorted(_CHECK[dialect])),
             "type",
             event_id,
@@ -314,8 +317,8 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
         if allowed is None:
             return ProtocolIssue(
                 "unknown_parameter",
-                f"Unknown parameter {key!r} in {event_type}; it takes " + ", ".join(sorted(types)) + ".",
-                key,
+                f"Unknown parameter {quote(key)} in {event_type}; it takes " + ", ".join(sorted(types)) + ".",
+                _param_key(key),
                 event_id,
             )
         if not isinstance(value, allowed) or (value.__class__ is bool and bool not in allowed):
@@ -326,6 +329,9 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
                 key,
                 event_id,
             )
+        limit = _ID_LIMITS.get(key)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            return _too_long(key, value, limit, event_id)
     if len(required) > 1 and not required <= event.keys():
         missing = sorted(required - event.keys())[0]
         return ProtocolIssue(
@@ -335,3 +341,27 @@ def check_client_event(event: Any, dialect: Dialect) -> ProtocolIssue | None:
             event_id,
         )
     return None
+
+
+# String members of client events that hold ids (the `audio` of an append has its own limit, checked
+# with its decoding; `type` must be one of the catalogue's names anyway).
+_ID_LIMITS: dict[str, int] = {
+    "item_id": MAX_ID_CHARS,
+    "previous_item_id": MAX_ID_CHARS,
+    "response_id": MAX_ID_CHARS,
+}
+
+
+def _too_long(key: str, value: str, limit: int, event_id: str | None) -> ProtocolIssue:
+    return ProtocolIssue(
+        "string_above_max_length",
+        f"Invalid {key!r}: string too long ({len(value)} characters, starting {quote(value, 40)}); "
+        f"the maximum is {limit}.",
+        key,
+        event_id,
+    )
+
+
+def _param_key(key: str) -> str:
+    """A client's key as the error's `param`: cut, so an absurd key does not come back whole."""
+    return key if len(key) <= MAX_ID_CHARS else key[:MAX_ID_CHARS] + "..."

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.errors import ConfigError, show
+from realtime_nb.protocol.errors import ConfigError, show, too_long
 from realtime_nb.protocol.fields import ISO_639_1, Field
+from realtime_nb.protocol.limits import MAX_TEXT_CHARS
 from realtime_nb.protocol.rules import (
     Flag,
     Language,
@@ -70,11 +71,13 @@ def check_bool(name: str, value: Any) -> None:
         raise ConfigError(name, value, "true or false", code="invalid_type")
 
 
-def check_str(name: str, value: Any, *, nullable: bool = False) -> None:
+def check_str(name: str, value: Any, *, nullable: bool = False, limit: int = MAX_TEXT_CHARS) -> None:
     if value is None and nullable:
         return
     if not isinstance(value, str):
         raise ConfigError(name, value, "a string" + (" or null" if nullable else ""), code="invalid_type")
+    if len(value) > limit:
+        raise too_long(name, value, limit)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:

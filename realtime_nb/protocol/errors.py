@@ -6,20 +6,41 @@ from typing import Any, Literal, TypeAlias
 
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.fields import RESPONSE_FIELDS, SESSION_FIELDS, FieldTable
+from realtime_nb.protocol.limits import quote
 
 __all__ = ["ConfigError", "ErrorCode", "Scope"]
 
 ErrorCode: TypeAlias = Literal[
-    "invalid_value", "unknown_parameter", "missing_required_parameter", "invalid_type"
+    "invalid_value",
+    "unknown_parameter",
+    "missing_required_parameter",
+    "invalid_type",
+    "string_above_max_length",
+    "array_above_max_length",
 ]
 Scope: TypeAlias = Literal["session", "response"]
 _TABLES: dict[str, FieldTable] = {"session": SESSION_FIELDS, "response": RESPONSE_FIELDS}
 
 
 def show(value: Any) -> str:
-    """A value as error messages quote it (repr, cut at 80 characters)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """A value as error messages quote it (`limits.quote`: a repr cut at 80 characters)."""
+    return quote(value)
+
+
+_MAX_PARAM_CHARS = 200
+
+
+def _cut(param: str) -> str:
+    return param if len(param) <= _MAX_PARAM_CHARS else param[: _MAX_PARAM_CHARS - 3] + "..."
+
+
+def too_long(field: str, value: Any, limit: int, what: str = "string") -> ConfigError:
+    """The error for a string (or array) over its limit, as the services word it."""
+    if what == "string":
+        allowed = f"string too long ({len(value)} characters); the maximum is {limit}"
+        return ConfigError(field, value, allowed, code="string_above_max_length")
+    allowed = f"array too long ({len(value)} {what}); the maximum is {limit}"
+    return ConfigError(field, value, allowed, code="array_above_max_length")
 
 
 class ConfigError(ValueError):
@@ -48,7 +69,8 @@ class ConfigError(ValueError):
         self.code: ErrorCode = code
         self.scope: Scope = scope
         self._explicit_param = param is not None
-        self.param = param if param is not None else _TABLES[scope].param(field, Dialect.GA)
+        # A path built from the client's own keys is cut: an absurd key does not come back whole.
+        self.param = _cut(param if param is not None else _TABLES[scope].param(field, Dialect.GA))
         self._message = message
         super().__init__(self.message)
 
@@ -60,6 +82,8 @@ class ConfigError(ValueError):
             return f"Missing required parameter {self.param}; expected {self.allowed}."
         if self.code == "unknown_parameter":
             return f"Unknown parameter {self.param}: {self.allowed}."
+        if self.code in ("string_above_max_length", "array_above_max_length"):
+            return f"Invalid {self.param}: {self.allowed}."
         return f"Invalid {self.param}: {show(self.value)}; allowed: {self.allowed}."
 
     def __str__(self) -> str:

@@ -21,8 +21,9 @@ from typing import Any
 
 from realtime_nb.protocol.checks import check
 from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.errors import ConfigError, too_long
 from realtime_nb.protocol.fields import RESPONSE_FIELDS, Field
+from realtime_nb.protocol.limits import MAX_ITEMS_PER_CONVERSATION, MAX_TOOLS
 from realtime_nb.protocol.render import render
 from realtime_nb.protocol.rules import Items, Metadata, Modalities, ToolChoice, Tools, Voice
 from realtime_nb.protocol.values import (
@@ -136,6 +137,8 @@ def _tools(row: Field, value: Any, dialect: Dialect | None) -> tuple[FunctionToo
             code="invalid_type",
             param=_R.param(row.name, dialect or Dialect.GA),
         )
+    if len(value) > MAX_TOOLS:
+        raise too_long(row.name, value, MAX_TOOLS, "tools").at(_R.param(row.name, dialect or Dialect.GA))
     return _spelled(
         row, lambda: tuple(tool_from_dict(t, f"tools[{i}]") for i, t in enumerate(value)), dialect
     )
@@ -158,10 +161,11 @@ def _metadata(row: Field, value: Any, dialect: Dialect | None) -> dict[str, str]
     if len(value) > rule.max_pairs:
         raise ConfigError(row.name, len(value), allowed, param=param)
     for key, text in value.items():
-        if not isinstance(key, str) or not isinstance(text, str):
-            raise ConfigError(row.name, {key: text}, allowed, code="invalid_type", param=f"{param}.{key}")
+        where = f"{param}.{key}" if len(key) <= rule.max_key else param
+        if not isinstance(text, str):
+            raise ConfigError(row.name, {key: text}, allowed, code="invalid_type", param=where)
         if len(key) > rule.max_key or len(text) > rule.max_value:
-            raise ConfigError(row.name, key, allowed, param=f"{param}.{key}")
+            raise ConfigError(row.name, key if len(key) > rule.max_key else text, allowed, param=where)
     return dict(value)
 
 
@@ -178,6 +182,9 @@ def _items(row: Field, value: Any, dialect: Dialect | None) -> tuple[dict[str, A
             code="invalid_type",
             param=_R.param(row.name, Dialect.GA),
         )
+    if len(value) > MAX_ITEMS_PER_CONVERSATION:
+        error = too_long(row.name, value, MAX_ITEMS_PER_CONVERSATION, "items")
+        raise error.at(_R.param(row.name, Dialect.GA))
     return tuple(dict(item) for item in value)
 
 

@@ -87,7 +87,8 @@ def _item_with_parts(item: Any, table: dict[str, str]) -> Any:
         return item
     new_content = None
     for i, part in enumerate(content):
-        new_type = table.get(part.get("type")) if isinstance(part, dict) else None
+        ptype = part.get("type") if isinstance(part, dict) else None
+        new_type = table.get(ptype) if isinstance(ptype, str) else None  # any JSON may come here
         if new_type is not None:
             if new_content is None:
                 new_content = list(content)

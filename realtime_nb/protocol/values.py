@@ -16,8 +16,10 @@ from typing import Any, Literal, TypeAlias
 
 from realtime_nb.protocol.checks import check, check_choice, check_str
 from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.errors import ConfigError
+from realtime_nb.protocol.errors import ConfigError, too_long
 from realtime_nb.protocol.fields import SESSION_FIELDS, VOICES
+from realtime_nb.protocol.limits import MAX_ID_CHARS, MAX_TEXT_CHARS
+from realtime_nb.protocol.passthrough import check_passthrough
 from realtime_nb.protocol.rules import ToolChoice, ToolName
 
 __all__ = [
@@ -185,7 +187,10 @@ def transcription_from(
         if key in accepted:
             if value is not None:
                 kwargs[key] = value
-        elif key not in ignored and not lenient:
+        elif key in ignored:
+            if not lenient:  # accepted, not acted on, and still held to its shape
+                check_passthrough("transcription", key, value, f"{param}.{key}")
+        elif not lenient:
             raise ConfigError(
                 f"transcription.{key}",
                 value,
@@ -211,6 +216,8 @@ class CustomVoice:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise ConfigError("voice.id", self.id, "a non-empty voice id string", code="invalid_type")
+        if len(self.id) > MAX_ID_CHARS:
+            raise too_long("voice.id", self.id, MAX_ID_CHARS)
 
     def to_wire(self) -> dict[str, str]:
         return {"id": self.id}
@@ -264,7 +271,15 @@ class FunctionTool:
                 "tools.parameters", self.parameters, "a JSON Schema object", code="invalid_type"
             )
         # A private deep copy, so later edits to the caller's dict cannot change a frozen config.
-        object.__setattr__(self, "parameters", json.loads(json.dumps(dict(self.parameters))))
+        text = json.dumps(dict(self.parameters))
+        if len(text) > MAX_TEXT_CHARS:
+            raise ConfigError(
+                "tools.parameters",
+                self.parameters,
+                f"a JSON Schema of at most {MAX_TEXT_CHARS} characters (this one has {len(text)})",
+                code="string_above_max_length",
+            )
+        object.__setattr__(self, "parameters", json.loads(text))
 
     def __hash__(self) -> int:
         return hash((self.name, self.description, json.dumps(self.parameters, sort_keys=True)))

@@ -18,9 +18,11 @@ from typing import Any
 
 from realtime_nb.protocol.checks import check, is_int
 from realtime_nb.protocol.dialect import Dialect
-from realtime_nb.protocol.errors import ConfigError, unknown
+from realtime_nb.protocol.errors import ConfigError, too_long, unknown
 from realtime_nb.protocol.fields import SERVER_ONLY_SESSION_KEYS, SESSION_FIELDS, VOICES, Field, FieldTable
 from realtime_nb.protocol.formats import AUDIO_FORMATS, GA_FORMATS, PCM_RATE, ga_format_name
+from realtime_nb.protocol.limits import MAX_TOOLS
+from realtime_nb.protocol.passthrough import check_passthrough
 from realtime_nb.protocol.rules import (
     Fixed,
     Format,
@@ -112,7 +114,9 @@ def _read_noise_reduction(raw: Any, dialect: Dialect, param: str, lenient: bool 
         )
     ignored = _F.unmodelled(dialect, "noise_reduction")  # GA's later `strength`: sent by the SDK
     for key, value in raw.items():
-        if key != "type" and key not in ignored and not lenient:
+        if key in ignored and not lenient:
+            check_passthrough("noise_reduction", key, value, f"{param}.{key}")
+        elif key != "type" and key not in ignored and not lenient:
             raise unknown(key, value, f"{param}.{key}", "noise reduction takes type")
     kind = raw["type"]
     if kind not in kinds:
@@ -128,7 +132,10 @@ def read_voice(raw: Any, dialect: Dialect, param: str, lenient: bool = False) ->
     if isinstance(raw, Mapping) and dialect is Dialect.GA:
         if set(raw) != {"id"} or not isinstance(raw.get("id"), str) or not raw["id"]:
             raise ConfigError("voice", dict(raw), "a custom voice is {id: 'voice_...'}", param=param)
-        return CustomVoice(raw["id"])
+        try:
+            return CustomVoice(raw["id"])
+        except ConfigError as err:
+            raise err.at(f"{param}.id") from None
     allowed = "one of " + ", ".join(voices) + (" or {id: ...}" if dialect is Dialect.GA else "")
     if not isinstance(raw, str):
         raise ConfigError("voice", raw, allowed, code="invalid_type", param=param)
@@ -154,6 +161,8 @@ def read_modalities(raw: Any, dialect: Dialect, param: str, lenient: bool = Fals
 def read_tools(raw: Any, dialect: Dialect, param: str, lenient: bool = False) -> tuple[FunctionTool, ...]:
     if not isinstance(raw, list):
         raise ConfigError("tools", raw, "a list of function tools", code="invalid_type", param=param)
+    if len(raw) > MAX_TOOLS:
+        raise too_long("tools", raw, MAX_TOOLS, "tools").at(param)
     tools = []
     for i, tool in enumerate(raw):
         try:
@@ -267,7 +276,10 @@ class _Walk:
                 self.read(row, value, param)
             elif (key,) in containers:
                 self.container((key,), value)
-            elif key in self.table.unmodelled(dialect) or (lenient and key in server_only):
+            elif key in self.table.unmodelled(dialect):
+                if not lenient:  # accepted, not acted on, and still held to its shape
+                    check_passthrough("", key, value, param)
+            elif lenient and key in server_only:
                 continue
             elif key in elsewhere and (dialect is Dialect.GA or not lenient):
                 raise self.wrong_dialect(key, value, elsewhere[key])

@@ -3,7 +3,8 @@
 It is a *scripted* peer, not an engine: it keeps just enough state (session object, input buffer,
 items, one active response) to answer each client event in the order and shape the services use,
 in either dialect. Tests drive the rest by hand: `vad_turn()`, `send()` (e.g. an unknown event
-type), `send_raw()` (malformed JSON), `drop()` (abrupt close), `close()`.
+type), `send_raw()` (malformed JSON), `drop()` (abrupt close), `close()`, and the hostile ones:
+`stop_reading()` (a stalled server), `flood()`, `send_first_fragment()` (a message cut by a close).
 
 Every client frame it receives is validated against the official SDK's client-event union of its
 dialect (`openai.types.realtime.RealtimeClientEvent` for GA, `openai.types.beta.realtime.RealtimeClientEvent`
@@ -211,6 +212,24 @@ class ScriptedPeer:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         assert self.ws is not None
         await self.ws.close(code, reason)
+
+    def stop_reading(self) -> None:
+        """Stall: stop reading the socket, so the client's sends pile up in the TCP buffers."""
+        assert self.ws is not None
+        self.ws.transport.pause_reading()
+
+    async def send_first_fragment(self, text: str) -> None:
+        """Start a fragmented text message and never finish it (then `drop()` or `close()`)."""
+        assert self.ws is not None
+        self.ws.protocol.send_text(text.encode(), fin=False)
+        self.ws.send_data()
+
+    async def flood(self, count: int, event: Event) -> None:
+        """Send `event` `count` times as fast as the socket takes them (no validation)."""
+        assert self.ws is not None
+        text = json.dumps(event)
+        for _ in range(count):
+            await self.ws.send(text)
 
     async def wait_received(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:
         """Wait until `count` client events of `event_type` arrived; returns them all."""

@@ -236,3 +236,129 @@ async def test_malformed_first_frame_fails_connect_and_closes() -> None:
         with pytest.raises(ProtocolError):
             await asyncio.wait_for(connecting, 5)
         assert session.closed
+
+
+# ---- hostile peers: stalls, floods, garbage, a message cut by a close --------------------------------
+# Each test bounds the call under test with an outer guard several times its own timeout: a hang shows
+# as the guard's bare TimeoutError, which the `match=` of the expected, explained one does not accept.
+
+GUARD_S = 30.0
+RATE_LIMITS = {
+    "type": "rate_limits.updated",
+    "event_id": "event_flood",
+    "rate_limits": [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06}],
+}
+
+
+async def test_a_peer_that_stops_reading_makes_sends_time_out_not_hang() -> None:
+    async with ScriptedPeer("ga") as peer:
+        session = RealtimeSession(peer.url, timeout=1.0)
+        await session.connect()
+        peer.stop_reading()
+        chunk = "A" * 4_000_000  # base64 of 3 MB; 20 of them are more than loopback buffers hold
+        sent = 0
+        with pytest.raises(TimeoutError, match="stopped reading"):
+            for _ in range(20):
+                await asyncio.wait_for(
+                    session.send({"type": "input_audio_buffer.append", "audio": chunk}), GUARD_S
+                )
+                sent += 1
+        assert sent < 20
+        with pytest.raises(TimeoutError, match=r"input_audio_buffer\.committed|stopped reading"):
+            await asyncio.wait_for(session.commit(timeout=0.5), GUARD_S)
+        frame = session.log.frame()
+        assert (frame["type"] == "input_audio_buffer.append").sum() == sent + 1  # each recorded once
+        assert not session.closed  # a stall is not a close: the caller decides
+        await peer.drop()
+        await asyncio.wait_for(session.close(), GUARD_S)
+
+
+async def test_closing_on_a_peer_that_stopped_reading_is_bounded_by_the_timeout() -> None:
+    async with ScriptedPeer("ga") as peer:
+        session = RealtimeSession(peer.url, timeout=0.5)
+        await session.connect()
+        peer.stop_reading()
+        await asyncio.wait_for(session.close(), 5.0)  # websockets' own default would wait 10 s
+        assert session.closed and len(_problems(session, "connection_closed")) == 1
+
+
+async def test_a_response_that_stops_mid_stream_times_out(
+    session: RealtimeSession, peer: ScriptedPeer
+) -> None:
+    peer.hold_responses = True  # response.created, then nothing
+    with pytest.raises(TimeoutError, match=r"not done within 0\.3 s"):
+        await asyncio.wait_for(session.create_response(wait=True, timeout=0.3), GUARD_S)
+    assert "response.created" in set(session.log.frame()["type"])
+    await peer.finish_response()
+    await session.clear()  # still usable
+
+
+async def test_a_flood_is_recorded_whole_and_a_slow_iterator_reports_its_drops(
+    session: RealtimeSession, peer: ScriptedPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = session.events(maxsize=10, types=["rate_limits.updated"])
+    before = len(session.log)
+    flooding = asyncio.create_task(peer.flood(3000, RATE_LIMITS))
+    with pytest.raises(TimeoutError, match=r"never\.arrives"):  # waiters still time out during a flood
+        await asyncio.wait_for(session.wait_for("never.arrives", timeout=0.2), GUARD_S)
+    await asyncio.wait_for(flooding, GUARD_S)
+    await asyncio.wait_for(session.update_session(), GUARD_S)  # answered after the whole flood
+    assert len(session.log) - before >= 3000 + 2  # every flooded event recorded, and the round trip
+    assert stream.pending == 10 and stream.dropped == 2990
+    assert any("dropped" in r.getMessage() and "EventLog" in r.getMessage() for r in caplog.records)
+
+
+async def test_json_nested_too_deep_is_a_protocol_error_not_a_dead_reader(
+    session: RealtimeSession, peer: ScriptedPeer
+) -> None:
+    problems = session.events(types=[PROTOCOL_ERROR_EVENT])
+    await peer.send_raw("[" * 200_000 + "]" * 200_000)
+    await peer.send_raw('{"type": "error", "error": {"message": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    for _ in range(2):
+        assert "nested too deeply" in (await asyncio.wait_for(anext(problems), GUARD_S))["message"]
+    await asyncio.wait_for(session.clear(), GUARD_S)  # the reader is alive and still answers
+    rows = _problems(session, "protocol_error")
+    assert len(rows) == 2 and all("nested" in m for m in rows["error_message"])
+
+
+async def test_events_of_the_wrong_shape_are_kept_in_the_log(
+    session: RealtimeSession, peer: ScriptedPeer
+) -> None:
+    await peer.send({"type": "response.created", "event_id": "event_bad", "response": "not an object"})
+    await peer.send({"type": "session.updated", "event_id": "event_bad2", "session": ["nope"]})
+    await asyncio.wait_for(session.clear(), GUARD_S)
+    frame = session.log.frame()
+    assert {"event_bad", "event_bad2"} <= set(frame["event_id"].dropna())  # recorded, not lost
+    assert session.config is not None  # the config kept what it knew
+
+
+async def test_a_huge_garbage_frame_is_recorded_bounded(session: RealtimeSession, peer: ScriptedPeer) -> None:
+    problems = session.events(types=[PROTOCOL_ERROR_EVENT])
+    await peer.send_raw("x" * 20_000_000)
+    synthetic = await asyncio.wait_for(anext(problems), GUARD_S)
+    assert "20000000" in synthetic["message"] and len(synthetic["raw"]) <= 2000
+    await asyncio.wait_for(session.clear(), GUARD_S)  # still usable
+    rows = _problems(session, "protocol_error")
+    assert len(rows) == 1 and "20000000" in rows.iloc[0]["error_message"]
+    kept = session.log.event_json(int(rows.iloc[0]["seq"]))["raw"]
+    assert 0 < len(kept) <= 64 * 1024  # its start, not 20 MB of garbage per row
+
+
+@pytest.mark.parametrize("how", ["drop", "close"])
+async def test_a_message_cut_by_a_close_fails_waiters_and_keeps_the_log(
+    session: RealtimeSession, peer: ScriptedPeer, how: str
+) -> None:
+    await peer.flood(3, RATE_LIMITS)
+    pending = asyncio.create_task(session.wait_for("response.done", timeout=GUARD_S))
+    await asyncio.sleep(0.1)
+    await peer.send_first_fragment('{"type": "response.done", "response": {"id": "resp_')
+    if how == "drop":
+        await peer.drop()
+    else:
+        await peer.close(1000, "bye")
+    with pytest.raises(ConnectionClosedError):
+        await asyncio.wait_for(pending, GUARD_S)
+    frame = session.log.frame()
+    assert (frame["type"] == "rate_limits.updated").sum() == 3
+    assert len(_problems(session, "connection_closed")) == 1
+    assert "response.done" not in set(frame["type"])

@@ -248,3 +248,29 @@ async def test_disconnect_mid_response_frees_everything(engine: Any) -> None:
     )
     async with connect(engine.url + PATHS[Dialect.GA]) as ws:  # and the engine still serves
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "session.created"
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile events (issue 12): each was a crash that closed the socket with 1011, or came back whole
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_hostile_events_get_short_errors_and_the_socket_stays_open(
+    raw_peer: Any, dialect: Dialect
+) -> None:
+    peer = await raw_peer(dialect)
+    deep = "[" * 10_000 + "]" * 10_000
+    await peer.send(deep)
+    assert (await peer.error(None, "json_too_deep"))["param"] is None
+    await peer.send('{"type": "session.update", "event_id": "evt_deep", "session": ' + deep + "}")
+    await peer.error("evt_deep", "json_too_deep")  # not parsed, yet its event_id is read
+    item = {"type": "message", "role": {"x": []}, "content": [{"type": "input_text", "text": "hi"}]}
+    await peer.send({"type": "conversation.item.create", "event_id": "evt_role", "item": item})
+    assert (await peer.error("evt_role", "invalid_value"))["param"] == "item.role"
+    await peer.send({"type": "z" * 2**20, "event_id": "evt_huge_type"})
+    error = await peer.error("evt_huge_type", "invalid_value")
+    assert len(error["message"]) < 600
+    session = {"type": "realtime", "truncation": {"type": {}}} if dialect is Dialect.GA else {"voice": ["x"]}
+    await peer.send({"type": "session.update", "event_id": "evt_shape", "session": session})
+    await peer.error("evt_shape")
+    await peer.still_works()

@@ -46,9 +46,11 @@ class _Serve:
             found = re.search(r"listening on (ws://\S+)", line)
             if found:
                 self.url = found.group(1)
-                # the help lines that follow are printed before the loop waits
-                for _ in range(5):
-                    self.stdout_lines.append(self.proc.stdout.readline())
+                # The banner's other lines are printed before the loop waits. Read them all here:
+                # readline buffers ahead, and communicate() later reads the pipe, not that buffer.
+                while line and not line.startswith("  pages trusted:"):
+                    line = self.proc.stdout.readline()
+                    self.stdout_lines.append(line)
                 return self.url
 
     def interrupt(self) -> tuple[int, str, str]:
@@ -137,5 +139,47 @@ async def test_serve_token_from_environment_is_required_and_never_printed(serve_
         assert json.loads(await asyncio.wait_for(ws.recv(), STARTUP_TIMEOUT_S))["type"] == "session.created"
     code, out, err = await asyncio.to_thread(process.interrupt)
     assert code == 0
-    assert "token required" in out
+    assert "token required (from $REALTIME_NB_TOKEN)" in out
     assert secret not in out and secret not in err
+
+
+async def test_serve_token_on_the_command_line_works_and_warns_about_ps(serve_process: Any) -> None:
+    secret = "argv-token-9012"
+    process = serve_process("--port", "0", "--token", secret)
+    url = await asyncio.to_thread(process.wait_listening)
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url + "/v1/realtime?model=m"):
+            pass
+    assert refused.value.response.status_code == 401
+    async with connect(url + "/v1/realtime?model=m", additional_headers={"api-key": secret}) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), STARTUP_TIMEOUT_S))["type"] == "session.created"
+    code, out, err = await asyncio.to_thread(process.interrupt)
+    assert code == 0
+    assert "--token is visible" in err and "REALTIME_NB_TOKEN" in err
+    assert "token required (from --token)" in out
+    assert secret not in out and secret not in err
+
+
+async def test_serve_from_the_environment_does_not_warn(serve_process: Any) -> None:
+    process = serve_process("--port", "0", env={"REALTIME_NB_TOKEN": "env-token-3456"})
+    await asyncio.to_thread(process.wait_listening)
+    code, _, err = await asyncio.to_thread(process.interrupt)
+    assert code == 0 and "warning" not in err
+
+
+async def test_serve_allow_origin_trusts_the_named_page_and_refuses_others(serve_process: Any) -> None:
+    process = serve_process("--port", "0", "--allow-origin", "https://lab.example.org/")
+    url = await asyncio.to_thread(process.wait_listening)
+    target = url + "/v1/realtime?model=gpt-realtime"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(target, origin="http://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    assert b"origin_not_allowed" in (refused.value.response.body or b"")
+    for origin in ("https://lab.example.org", "http://127.0.0.1:8888", None):
+        async with connect(target, origin=origin) as ws:
+            event = json.loads(await asyncio.wait_for(ws.recv(), STARTUP_TIMEOUT_S))
+            assert event["type"] == "session.created", origin
+    code, out, _ = await asyncio.to_thread(process.interrupt)
+    assert code == 0
+    assert "pages trusted: loopback pages, https://lab.example.org" in out

@@ -7,7 +7,9 @@ WebRTC data channel will have to provide to the same session core.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -173,3 +175,104 @@ def test_connection_states_follow_their_table() -> None:
         transition(ConnectionState.CLOSED, ConnectionState.OPEN)
     with pytest.raises(RuntimeError, match="cannot go from"):
         transition(ConnectionState.CONNECTING, ConnectionState.CLOSING)
+
+
+# ---- a seeded fuzz of what a hostile peer can send: the reader records everything and never stops ----
+
+_BASE_EVENTS: list[dict[str, Any]] = [
+    {
+        "type": "response.created",
+        "response": {"id": "resp_1", "object": "realtime.response", "status": "in_progress"},
+    },
+    {"type": "response.done", "response": {"id": "resp_1", "status": "completed", "output": []}},
+    {"type": "response.output_audio.delta", "response_id": "resp_1", "item_id": "item_1", "delta": "AAAA"},
+    {
+        "type": "conversation.item.added",
+        "item": {"id": "item_1", "type": "message", "role": "user", "content": []},
+    },
+    {"type": "input_audio_buffer.committed", "item_id": "item_1", "previous_item_id": None},
+    {"type": "input_audio_buffer.speech_started", "audio_start_ms": 10, "item_id": "item_1"},
+    {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "code": "x", "message": "m", "event_id": "e"},
+    },
+    {"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": 1, "remaining": 0}]},
+    {
+        "type": "session.updated",
+        "session": {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm"}}}},
+    },
+]
+_JUNK: list[Any] = [
+    None,
+    True,
+    -1,
+    1e308,
+    "",
+    "x" * 5000,
+    [],
+    {},
+    [[[[[]]]]],
+    {"type": {}},
+    [{}],
+    "\u0000\ud7ff",
+]
+
+
+def _mutate(rng: random.Random, value: Any, depth: int = 0) -> Any:
+    """`value` with one random member replaced, removed or retyped (or `value` itself replaced)."""
+    if depth > 4 or not isinstance(value, dict | list) or not value or rng.random() < 0.25:
+        return rng.choice(_JUNK)
+    value = copy.deepcopy(value)
+    key = rng.choice(list(value)) if isinstance(value, dict) else rng.randrange(len(value))
+    if isinstance(value, dict) and rng.random() < 0.2:
+        del value[key]
+    else:
+        value[key] = _mutate(rng, value[key], depth + 1)
+    return value
+
+
+def _hostile_frame(rng: random.Random) -> str | bytes:
+    event = copy.deepcopy(rng.choice(_BASE_EVENTS))
+    roll = rng.random()
+    if roll < 0.05:
+        return json.dumps(event)[: rng.randrange(1, 20)]  # cut short
+    if roll < 0.08:
+        return rng.randbytes(rng.randrange(1, 64))
+    if roll < 0.11:
+        return json.dumps(rng.choice(_JUNK))  # JSON, not an event
+    if roll < 0.15:
+        depth = rng.randrange(10_000, 100_000)  # deeper than json's decoder can recurse
+        return '{"type": "error", "error": ' + "[" * depth + "]" * depth + "}"
+    if roll < 0.18:
+        event["type"] = rng.choice(["", "response.", "x" * 300, "session.created.extra"])
+    mutated = _mutate(rng, {k: v for k, v in event.items() if k != "type"})
+    if isinstance(mutated, dict):
+        return json.dumps({"type": event["type"], **mutated})
+    return json.dumps({"type": event["type"], "payload": mutated})
+
+
+async def test_a_seeded_stream_of_hostile_frames_never_stops_the_reader(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rng = random.Random(1234)
+    session, transport = await _open()
+    config = session.config
+    listened: list[dict[str, Any]] = []
+    session.on("*", listened.append)
+    received_before = int((session.log.frame()["direction"] == "received").sum())
+    count = 3000
+    for _ in range(count):
+        transport.push(_hostile_frame(rng))
+    while not transport._incoming.empty() and not session.closed:  # let the reader take every frame
+        await asyncio.sleep(0)
+    marker = asyncio.create_task(session.wait_for("input_audio_buffer.cleared", timeout=5))
+    await asyncio.sleep(0)
+    transport.push({"type": "input_audio_buffer.cleared", "event_id": "event_marker"})
+    assert (await marker)["event_id"] == "event_marker"  # the reader is alive after all of it
+    assert not session.closed and session.listener_errors == 0
+    frame = session.log.frame()
+    assert int((frame["direction"] == "received").sum()) - received_before >= count + 1  # nothing lost
+    assert len(listened) >= count  # every frame reached the listeners, as an event or a protocol error
+    assert session.config is not None and config is not None  # a bad session.updated kept the config
+    assert not [r for r in caplog.records if "reader stopped" in r.getMessage()]
+    await session.close()

@@ -276,3 +276,65 @@ def test_eagerness_mapping_is_ordered():
     assert low.ask_after_ms > medium.ask_after_ms > high.ask_after_ms
     assert low.threshold > medium.threshold > high.threshold
     assert (low.max_wait_ms, medium.max_wait_ms, high.max_wait_ms) == (8000, 4000, 2000)
+
+
+def _onset_level(onset_ms: float, loud_db: float = -20.0, floor_db: float = -120.0):
+    """A level function for speech beginning at ``onset_ms`` over a floor: a span is as loud as its
+    loudest part, as an RMS would be."""
+
+    def level(start_ms: float, end_ms: float) -> float:
+        return loud_db if end_ms > onset_ms else floor_db
+
+    return level
+
+
+def test_server_vad_dates_the_start_from_the_energy_onset_when_the_vad_lags():
+    # Speech begins at 70 ms; the VAD's first frame over the threshold is frame 3 (96 ms), as Silero's is.
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(70.0))
+    [(i, started)] = feed(det, [0.1, 0.1, 0.2, 0.9, 0.9, 0.9])
+    assert i == 5 and isinstance(started, SpeechStarted)
+    assert 62.0 <= started.start_ms <= 70.0  # within one 8 ms step of the true onset
+
+
+def test_the_energy_onset_never_lets_a_single_frame_start_speech():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(0.0))
+    assert feed(det, [0.1, 0.9, 0.1, 0.9, 0.9, 0.1, 0.1]) == []  # loud all along; runs of 1 and 2 frames
+    assert det.state is VadState.QUIET
+
+
+def test_server_vad_dates_the_start_later_inside_a_first_frame_that_began_in_silence():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(110.0))
+    assert feed(det, [0.1, 0.1, 0.1, 0.9, 0.9, 0.9]) == [(5, SpeechStarted(104.0))]
+
+
+def test_over_noise_the_start_only_moves_earlier():
+    # Over a floor 20 dB under the speech, a rise inside the first frame is no evidence that the
+    # speech began later (its first part may be under the noise): the VAD's date stands.
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(110.0, floor_db=-40.0))
+    assert feed(det, [0.1, 0.1, 0.1, 0.9, 0.9, 0.9]) == [(5, SpeechStarted(96.0))]
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(600.0, floor_db=-40.0))
+    [(_, started)] = feed(det, [0.1] * 20 + [0.9] * 3)
+    assert 592.0 <= started.start_ms <= 600.0  # 40 ms before the VAD's 640 ms
+
+
+def test_server_vad_keeps_the_vad_start_when_no_rise_stands_out():
+    # Steady noise as loud as the speech: loud all the way back, so no rise to date.
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=lambda a, b: -30.0)
+    assert feed(det, [0.1] * 10 + [0.9] * 3) == [(12, SpeechStarted(10 * FRAME))]
+
+
+def test_server_vad_moves_the_start_back_at_most_the_search_span():
+    det = ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(400.0))
+    assert feed(det, [0.1] * 20 + [0.9] * 3) == [(22, SpeechStarted(20 * FRAME))]  # 240 ms is too far
+
+
+def test_the_vad_date_is_the_rule_before_the_energy_onset():
+    for det in (
+        ServerVadDetector(ServerVad(silence_duration_ms=200), level=_onset_level(70.0), date_onset=False),
+        SemanticVadDetector(SemanticVad(), lambda now: 0.0, level=_onset_level(70.0), date_onset=False),
+    ):
+        assert not det.date_onset
+        assert feed(det, [0.1, 0.1, 0.2, 0.9, 0.9, 0.9]) == [(5, SpeechStarted(3 * FRAME))]
+    det = SemanticVadDetector(SemanticVad(), lambda now: 0.0, level=_onset_level(70.0))
+    [(_, started)] = feed(det, [0.1, 0.1, 0.2, 0.9, 0.9, 0.9])
+    assert det.date_onset and 62.0 <= started.start_ms <= 70.0

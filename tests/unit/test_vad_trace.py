@@ -82,3 +82,25 @@ def test_the_plot_draws_the_trace_the_threshold_and_the_turns(single: samples.Sa
         plot_vad_trace(trace, threshold=1.5)
     with pytest.raises(ValueError, match="probability"):
         plot_vad_trace(trace.drop(columns="probability"))
+
+
+def test_the_dated_onset_stands_before_the_probability_crosses_the_threshold(single: samples.Sample) -> None:
+    from realtime_nb.engine.input_path import InputPath, SpeechStart
+    from realtime_nb.engine.models import Models
+    from realtime_nb.protocol import ServerVad
+
+    trace = vad_trace(single.audio)
+    path = InputPath(Models.shared(), turn_detection=ServerVad())
+    try:
+        [start] = [d for d in path.feed(single.audio) if isinstance(d, SpeechStart)]
+    finally:
+        path.close()
+    onset = start.audio_start_ms + 300  # the default prefix_padding_ms
+    [(crossing, _)] = above(trace, 0.5)
+    true_start = single.segments[0].ms()[0]
+    assert abs(onset - true_start) <= 30 and onset < crossing
+
+    ax = plot_vad_trace(trace, truth_ms=[(true_start, 3000.0)], onsets_ms=[onset])
+    assert ax.get_legend_handles_labels()[1][-1] == "dated onset"
+    [line] = [ln for ln in ax.get_lines() if ln.get_label() == "dated onset"]
+    assert line.get_xdata()[0] == onset
