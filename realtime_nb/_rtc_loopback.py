@@ -1,4 +1,4 @@
-"""Two small, documented adjustments of aiortc / aioice that WebRTC over loopback and small MTUs needs.
+"""Three small, documented adjustments of aiortc / aioice that WebRTC over loopback and small MTUs needs.
 
 Shared by both ends of realtime_nb's WebRTC (the client that places calls and the engine that answers
 them), so each fact lives once. Both functions are idempotent and change nothing else.
@@ -29,13 +29,28 @@ them), so each fact lives once. Both functions are idempotent and change nothing
    packet at most ~1240 bytes with any of aiortc's suites (and with a TURN channel header on top).
    The module constant is read at run time by aiortc's SCTP code, so lowering it takes effect for
    every association created afterwards; it is only ever lowered, never raised.
+
+3. **No reordering delay on loopback** (`pass_audio_through`). aiortc's audio receiver puts every RTP
+   packet through a reordering buffer (``JitterBuffer(capacity=16, prefetch=4)``, built in
+   ``RTCRtpReceiver.__init__``, with no setting to change it) that releases a packet only once four
+   later ones have arrived: 80 ms on every packet, each way, i.e. 80 ms on the turn detection (the
+   microphone) and 80 ms more on the answer. It is not a play-out buffer (aiortc does no timing); it
+   only waits for packets that might come out of order, and over loopback none do. When both ends are
+   on this machine, each audio receiver's buffer is replaced by `PassThroughAudioBuffer`, which hands
+   every packet to the decoder as it arrives and drops one that comes after a later one (a duplicate
+   or a straggler; with Opus each packet is a whole frame, so nothing waits for a second packet). The
+   replacement sets one attribute of our own receiver object (aiortc names it privately, so
+   `pass_audio_through` checks it is the expected class first and otherwise leaves aiortc's buffer in
+   place and says so); calls to the services keep aiortc's buffer, since the Internet does reorder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 LOOPBACK_V4 = "127.0.0.1"
 SCTP_USER_DATA_BYTES = 1100
@@ -44,6 +59,9 @@ _only_loopback: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "realtime_nb_only_loopback", default=False
 )
 _PATCH_MARK = "_realtime_nb_loopback_patch"
+_JITTER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"  # where RTCRtpReceiver keeps its buffer
+
+log = logging.getLogger("realtime_nb.rtc")
 
 
 def allow_loopback_candidates() -> None:
@@ -108,3 +126,47 @@ def is_loopback_host(host: str | None) -> bool:
         return True
     parts = host.split(".")
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+class PassThroughAudioBuffer:
+    """What aiortc's receiver needs of its jitter buffer (``add(packet) -> (pli, frame)``), without the
+    wait: every audio packet is released as it arrives, in sequence order; a packet older than one
+    already released is dropped. See the module docstring (3)."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None  # the sequence number last released
+        self.dropped = 0
+
+    def add(self, packet: Any) -> tuple[bool, Any]:
+        from aiortc.jitterbuffer import JitterFrame
+
+        seq = int(packet.sequence_number)
+        if self._last is not None and (self._last - seq) % 65536 < 32768:
+            self.dropped += 1  # a duplicate, or behind what was already released: too late to play
+            return False, None
+        self._last = seq
+        # the receiver has already depayloaded the packet into `_data`, as aiortc's own buffer reads it
+        return False, JitterFrame(data=getattr(packet, "_data", packet.payload), timestamp=packet.timestamp)
+
+
+def pass_audio_through(pc: Any) -> int:
+    """Give each audio receiver of `pc` a `PassThroughAudioBuffer` (call it before media flows: after
+    the remote description on the answering side, after adding the transceiver on the offering one).
+    Returns how many receivers were changed; a receiver whose buffer is not aiortc's known class is
+    left alone and logged (a future aiortc may have moved it)."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    changed = 0
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind != "audio":
+            continue
+        receiver = transceiver.receiver
+        current = getattr(receiver, _JITTER_ATTRIBUTE, None)
+        if isinstance(current, PassThroughAudioBuffer):
+            continue
+        if type(current) is not JitterBuffer:
+            log.warning("aiortc's audio receiver has no jitter buffer where expected; keeping its own")
+            continue
+        setattr(receiver, _JITTER_ATTRIBUTE, PassThroughAudioBuffer())
+        changed += 1
+    return changed

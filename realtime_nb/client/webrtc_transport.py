@@ -38,7 +38,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from realtime_nb._rtc_loopback import fit_sctp_to_small_mtu, loopback_candidates_only
+from realtime_nb._rtc_loopback import fit_sctp_to_small_mtu, loopback_candidates_only, pass_audio_through
 from realtime_nb.client.core import InvalidEventError
 from realtime_nb.client.endpoints import Endpoint, Flow
 from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
@@ -288,6 +288,8 @@ async def open_webrtc(
     transport: WebRTCTransport | None = None
     try:
         pc.addTrack(media.track)
+        if endpoint.is_loopback:
+            pass_audio_through(pc)  # no 80 ms reordering wait on a path that cannot reorder
         channel = pc.createDataChannel(CHANNEL_LABEL)
         transport = WebRTCTransport(
             pc,

@@ -33,7 +33,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -44,12 +43,15 @@ from realtime_nb._rtc_loopback import (
     fit_sctp_to_small_mtu,
     is_loopback_host,
     loopback_candidates_only,
+    pass_audio_through,
 )
+from realtime_nb.engine.call_offers import CallRefused, OpenedCall, check_offer_text
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.handshake import Route
 from realtime_nb.engine.job_runner import JobRunner
 from realtime_nb.engine.output_buffer import FRAME_SAMPLES
 from realtime_nb.engine.state import CALL_TABLE, CallState, CallTrigger, advance
+from realtime_nb.engine.webrtc_filter import passes
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
 from realtime_nb.protocol.session_config import SessionConfig
@@ -74,38 +76,6 @@ _DRAIN_TIMEOUT_S = 1.0  # at close, how long queued events may take to leave
 CallSessionFactory = Callable[..., Any]
 
 
-class CallRefused(Exception):
-    """An offer the engine will not answer: the HTTP status, the service-style error code, a message
-    naming the problem and the offending parameter, if any."""
-
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = int(status)
-        self.code = code
-        self.message = message
-        self.param = param
-
-    def body(self) -> dict[str, Any]:
-        """The error body in the service's shape."""
-        return {
-            "error": {
-                "type": "invalid_request_error",
-                "code": self.code,
-                "message": self.message,
-                "param": self.param,
-            }
-        }
-
-    def __repr__(self) -> str:
-        return f"CallRefused({self.status}, {self.code!r}, {self.message!r}, param={self.param!r})"
-
-
-@dataclass(frozen=True)
-class OpenedCall:
-    call_id: str
-    answer_sdp: str
-
-
 class Call:
     """One live call (see the module docstring). All methods run on the registry's event loop."""
 
@@ -116,12 +86,15 @@ class Call:
         pc: Any,
         session: Any,
         dialect: Dialect,
+        *,
+        filtered: bool = False,
     ) -> None:
         from realtime_nb.engine.rtc_media import PlayoutTrack
 
         self.id = call_id
         self.dialect = dialect
         self.session = session
+        self.filtered = filtered  # ?webrtcfilter=on: the channel carries webrtc_filter.PASSED only
         self.state = CallState.CONNECTING
         self.close_reason: str | None = None
         self.closed = asyncio.Event()
@@ -281,15 +254,19 @@ class Call:
             return
         session = self.session
         for event in session.events_to_send():
-            self._deliver(_encode(event))
+            self._deliver(_encode(event), to_channel=not self.filtered or passes(event.get("type", "")))
         for job in session.jobs_to_run():
             self._jobs.submit(job)
         self._jobs.review(session)
+        if session.output is not None and session.output.ready:
+            self.track.wake()  # an answer's first frame leaves now, not at the next 20 ms tick
         if session.closed:
             self._close_soon(session.close_reason or "the session ended")
 
-    def _deliver(self, text: str) -> None:
-        if self.state is CallState.OPEN:
+    def _deliver(self, text: str, *, to_channel: bool = True) -> None:
+        if not to_channel:
+            pass  # filtered out of the page's channel; the sidebands below still get it
+        elif self.state is CallState.OPEN:
             self._send(text)
         else:
             self._backlog.append(text)
@@ -375,7 +352,8 @@ class CallRegistry:
 
     ``executor`` is the engine's job pool; ``session_factory(route, now, transport=, config=)``
     builds the call's session (``EngineServer.session_factory``: shared models and the engine's
-    options). ``for_server(server)`` wires both and the server's job accounting.
+    options). ``for_server(server)`` wires both, the server's job accounting and its idleness
+    (``on_call_end``: open calls keep ``EngineServer.idle`` false).
     ``channel_timeout_s`` / ``disconnect_grace_s``: see the module docstring.
     """
 
@@ -388,6 +366,7 @@ class CallRegistry:
         disconnect_grace_s: float = DEFAULT_DISCONNECT_GRACE_S,
         on_job_submit: Callable[[], None] | None = None,
         on_job_settle: Callable[[], None] | None = None,
+        on_call_end: Callable[[], None] | None = None,
         loopback_only: bool = True,
     ) -> None:
         if channel_timeout_s <= 0 or disconnect_grace_s <= 0:
@@ -398,6 +377,7 @@ class CallRegistry:
         self.disconnect_grace_s = disconnect_grace_s
         self.on_job_submit = on_job_submit
         self.on_job_settle = on_job_settle
+        self.on_call_end = on_call_end  # a call or a peer connection being set up is gone (idleness)
         # An engine listening on loopback answers with 127.0.0.1 candidates only: its peers are on
         # this machine, and ICE checks must never go to the machine's other addresses.
         self.loopback_only = loopback_only
@@ -414,6 +394,7 @@ class CallRegistry:
             session_factory=server.session_factory,
             on_job_submit=server.job_submitted,
             on_job_settle=server.job_done,
+            on_call_end=getattr(server, "call_ended", None),
             **{"loopback_only": is_loopback_host(getattr(server, "host", "127.0.0.1")), **options},
         )
 
@@ -436,9 +417,12 @@ class CallRegistry:
         model: str | None,
         session: dict[str, Any] | None,
         api_version: str | None = None,
+        webrtc_filter: bool = False,
     ) -> OpenedCall:
         """Answer ``offer_sdp``; ``session`` (the wire session object, in ``dialect``) is the call's
-        initial configuration. CallRefused(400) for a malformed SDP, an offer without audio or a
+        initial configuration; ``webrtc_filter``: the data channel carries only the events of
+        ``webrtc_filter.PASSED`` (Azure's ``?webrtcfilter=on``; the sideband still sees all).
+        CallRefused(400) for a malformed SDP, an offer without audio or a
         session object the dialect refuses (its param named as in a ``session.update`` error)."""
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
@@ -447,7 +431,7 @@ class CallRegistry:
             raise CallRefused(HTTPStatus.SERVICE_UNAVAILABLE, "engine_stopping", "The engine is stopping.")
         dialect = Dialect(dialect)
         route, config = self._configuration(dialect, model, session, api_version)
-        _check_offer_text(offer_sdp)
+        check_offer_text(offer_sdp)
         allow_loopback_candidates()
         fit_sctp_to_small_mtu()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -461,6 +445,8 @@ class CallRegistry:
                     HTTPStatus.BAD_REQUEST, "invalid_sdp", f"The SDP offer could not be read: {exc}", "sdp"
                 ) from None
             audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+            if audio and self.loopback_only:
+                pass_audio_through(pc)  # the peer is on this machine: no 80 ms reordering wait
             if not audio:
                 raise CallRefused(
                     HTTPStatus.BAD_REQUEST,
@@ -475,7 +461,7 @@ class CallRegistry:
                 self.executor,
                 lambda: self.session_factory(route, now, transport="webrtc", config=config),
             )
-            call = Call(self, new_id("rtc"), pc, engine_session, dialect)
+            call = Call(self, new_id("rtc"), pc, engine_session, dialect, filtered=webrtc_filter)
             pc.addTrack(call.track)
             microphones = [t.receiver.track for t in audio if t.receiver.track is not None]
             with loopback_candidates_only() if self.loopback_only else contextlib.nullcontext():
@@ -561,28 +547,20 @@ class CallRegistry:
         except Exception as exc:
             log.warning("closing a peer connection failed: %s", exc)
         self._pcs.discard(pc)
+        self._ended()
 
     def _forget(self, call: Call) -> None:
         if self._calls.get(call.id) is call:
             del self._calls[call.id]
+        self._ended()
+
+    def _ended(self) -> None:
+        if self.on_call_end is not None:
+            self.on_call_end()
 
 
 def _default_model(dialect: Dialect) -> str:
     return "gpt-4o-realtime-preview" if dialect is Dialect.PREVIEW else "gpt-realtime"
-
-
-def _check_offer_text(offer_sdp: object) -> None:
-    """Refuse what is not an SDP offer at all before aiortc sees it (its parser is lenient)."""
-    if not isinstance(offer_sdp, str) or not offer_sdp.strip():
-        raise CallRefused(HTTPStatus.BAD_REQUEST, "invalid_sdp", "The SDP offer is empty.", "sdp")
-    lines = [line.strip() for line in offer_sdp.strip().splitlines()]
-    if lines[0] != "v=0" or not any(line.startswith("m=") for line in lines):
-        raise CallRefused(
-            HTTPStatus.BAD_REQUEST,
-            "invalid_sdp",
-            "The body is not an SDP offer: it must start with 'v=0' and describe media ('m=' lines).",
-            "sdp",
-        )
 
 
 def _encode(event: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime_nb.engine.webrtc_flows import Flow
+from realtime_nb.protocol.dialect import Dialect
 
 __all__ = [
     "DEFAULT_MAX_LIVE_KEYS",
@@ -174,6 +175,16 @@ class KeyStore:
                 f"{flow.paths.mint_hint}, or post the offer to the {grant.flow.title} call endpoint.",
             )
         return grant
+
+    def opens_session(self, value: str, dialect: Dialect) -> bool:
+        """Whether `value` is a live key minted for a flow of `dialect`: on an engine with a token,
+        such a key also opens a WebSocket session of that dialect, as on the services (a page holds
+        the key, never the token)."""
+        if not value.startswith(KEY_PREFIX):
+            return False
+        self.purge()
+        grant = self._live.get(_digest(value))
+        return grant is not None and grant.flow.dialect is dialect
 
     def purge(self, now: float | None = None) -> None:
         """Forget every key whose time has come (`now >= expires_at`)."""

@@ -75,6 +75,7 @@ class CallRegistryLike(Protocol):
         model: str | None,
         session: dict[str, Any] | None,
         api_version: str | None = None,
+        webrtc_filter: bool = False,
     ) -> OpenedCallLike: ...
 
     async def hangup(self, call_id: str) -> bool: ...
@@ -228,6 +229,7 @@ class FrontDoor:
                     model=action.model,
                     session=action.session,
                     api_version=action.api_version,
+                    webrtc_filter=action.webrtc_filter,
                 ),
                 self.limits.call_timeout_s,
             )

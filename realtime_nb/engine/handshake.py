@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
@@ -209,16 +209,27 @@ TOKEN_REFUSAL = Refusal(
 )
 
 
-def screen_handshake(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> Refusal | None:
+def screen_handshake(
+    token: str | None,
+    path: str,
+    headers: Headers | Mapping[str, str],
+    keys: Callable[[str, Dialect], bool] | None = None,
+) -> Refusal | None:
     """The refusal a handshake (or a plain GET of a WebSocket path) gets, or None to go ahead.
 
     An unknown path is 404 before any auth (nothing there to protect), then the token, then the
     route's own refusals, so a client without the token learns nothing about the routes.
+    ``keys(value, dialect)``: whether a presented credential is a live ephemeral key the engine
+    minted for the route's dialect, which opens a session as the token does (browsers connect with
+    one); a sideband socket (``?call_id=``) needs the token itself, as on the services.
     """
     route = route_request(path, headers)
     if isinstance(route, Refusal) and route.status == HTTPStatus.NOT_FOUND:
         return route
-    if not check_credentials(token, path, headers):
+    minted = None
+    if keys is not None and isinstance(route, Route) and route.call_id is None:
+        minted = lambda value: keys(value, route.dialect)  # noqa: E731
+    if not check_credentials(token, path, headers, minted):
         return TOKEN_REFUSAL
     return route if isinstance(route, Refusal) else None
 
@@ -241,11 +252,17 @@ def check_call(route: Route, calls: CallLookup | None) -> Refusal | None:
     return None
 
 
-def check_credentials(token: str | None, path: str, headers: Headers | Mapping[str, str]) -> bool:
+def check_credentials(
+    token: str | None,
+    path: str,
+    headers: Headers | Mapping[str, str],
+    minted: Callable[[str], bool] | None = None,
+) -> bool:
     """True when no token is configured, or the request presents it in any form a client may use.
 
     Accepted: ``Authorization: Bearer T`` (OpenAI SDK, Entra style), ``api-key: T`` (Azure SDK), the
-    ``api-key`` query parameter and the ``openai-insecure-api-key.T`` subprotocol (browsers).
+    ``api-key`` query parameter and the ``openai-insecure-api-key.T`` subprotocol (browsers); in the
+    same places, a credential ``minted`` accepts (an ephemeral key of this engine).
     """
     if token is None:
         return True
@@ -263,6 +280,8 @@ def check_credentials(token: str | None, path: str, headers: Headers | Mapping[s
         for p in _offered_subprotocols(headers)
         if p.startswith(_BROWSER_KEY_PREFIX)
     )
+    if minted is not None and any(minted(p) for p in presented if p):
+        return True  # a key the engine minted (looked up by digest: no timing to compare)
     # compare_digest on every candidate: timing does not reveal which form or how much matched.
     return any([hmac.compare_digest(p.encode(), expected) for p in presented])
 

@@ -49,6 +49,7 @@ from realtime_nb.engine.http_bodies import (
     validated,
 )
 from realtime_nb.engine.origins import ORIGIN_REFUSED_CODE, OriginPolicy, origin_refused_message
+from realtime_nb.engine.webrtc_filter import filter_wanted
 from realtime_nb.engine.webrtc_flows import FLOWS, Flow
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.ids import new_id
@@ -116,6 +117,7 @@ class OpenCall:
     api_version: str | None
     flow: Flow
     headers: Pairs  # CORS headers every answer to this request carries
+    webrtc_filter: bool = False  # ?webrtcfilter=on: the data channel carries a subset (webrtc_filter.py)
 
 
 @dataclass(frozen=True)
@@ -243,9 +245,11 @@ class HttpApi:
     # --- outcomes of actions -----------------------------------------------------------------------
 
     def opened(self, action: OpenCall, call_id: str, answer_sdp: str) -> Answer:
-        """201 with the answer SDP, its call id in ``Location`` (the services' answer)."""
-        location = f"{action.flow.paths.calls_root}/{call_id}"
-        headers = (("Content-Type", _SDP), ("Location", location), ("Cache-Control", "no-store"))
+        """201 with the answer SDP and, on the GA flows, its call id in ``Location`` (the services'
+        answers; a preview answer names no call)."""
+        paths = action.flow.paths
+        location = (("Location", f"{paths.calls_root}/{call_id}"),) if paths.names_call else ()
+        headers = (("Content-Type", _SDP), *location, ("Cache-Control", "no-store"))
         return Answer(HTTPStatus.CREATED, (*headers, *action.headers), answer_sdp.encode())
 
     def refused(
@@ -375,7 +379,12 @@ class HttpApi:
             raise Refused(400, "missing_model", f"POST {paths.call} needs the {what} as ?model=…", "model")
         if model is None and session is not None and isinstance(session.get("model"), str):
             model = session["model"]
-        return OpenCall(offer, flow.dialect, model, session, grant_version, flow, cors)
+        filtered = filter_wanted(first(query, "webrtcfilter"))
+        if filtered is None:
+            raise Refused(
+                400, "invalid_value", "webrtcfilter takes 'on' or 'off' (Azure's option).", "webrtcfilter"
+            )
+        return OpenCall(offer, flow.dialect, model, session, grant_version, flow, cors, filtered)
 
     def _grant(self, flow: Flow, request: HttpRequest) -> KeyGrant:
         key = presented_key(request.headers)

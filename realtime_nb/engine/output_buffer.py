@@ -168,6 +168,14 @@ class OutputBuffer:
         return self.queued_samples * 1000.0 / PCM_RATE
 
     @property
+    def ready(self) -> bool:
+        """The next `frame` would carry audio (a whole frame is queued, or a finished response's last)."""
+        head = self._queue[0] if self._queue else None
+        return head is not None and (
+            head.queued >= FRAME_SAMPLES or (head.queued > 0 and not head.generating)
+        )
+
+    @property
     def empty(self) -> bool:
         return not self._queue
 

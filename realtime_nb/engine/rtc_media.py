@@ -3,22 +3,37 @@
 Out: :class:`PlayoutTrack` is the answer's audio track. aiortc's sender awaits ``recv()`` for each
 frame and encodes it to Opus; ``recv`` waits for the frame's time on the clock (20 ms apart from the
 first one), pulls 20 ms from the session (``pull(now)``, i.e. ``EngineSession.output_frame``, which
-is silence when nothing plays), upsamples it to 48 kHz with one :class:`StreamResampler` for the
-whole call (its filter state carries over, so frame edges do not click) and returns 960 samples with
-``pts`` counting samples at ``time_base`` 1/48000.
+is silence when nothing plays), upsamples it to 48 kHz with one `Upsampler2x` for the whole call (its
+filter state carries over, so frame edges do not click) and returns 960 samples with ``pts`` counting
+samples at ``time_base`` 1/48000.
 
-soxr hands its output out in blocks (about 1660 samples every other 20 ms at this ratio), so the
-48 kHz side is a small FIFO. While it holds less than a frame the track sends silence and keeps what
-it has; that happens only in the first frames of a call (the session is silent then) and leaves a
-constant cushion of about 20 ms, plus the filter's own ~21 ms. Everything pulled is sent, in order:
-a barge-in's truncation point (the audio pulled) is exactly what the peer receives.
+The upsampler is the short half-band filter of `realtime_nb.audio.halfband`: 480 samples in are
+exactly 960 out, delayed by ~1 ms. soxr (`StreamResampler`), used here before, held back 21 ms on
+average and released its output in blocks, so the track had to keep another 20 ms frame in reserve:
+40 ms on every answer's latency. Everything pulled is sent, in order: a barge-in's truncation point
+(the audio pulled) is what the peer receives, the last ~1 ms of it in the next (silent) frame.
+
+**Opus packets, not frames.** `PlayoutTrack.recv` hands aiortc's sender an encoded packet
+(`OpusPackets`: mono, 64 kbit/s, low-delay mode), which the sender only wraps in RTP. Given a raw frame
+it would, for every 20 ms of every call, compute the RFC 6465 audio level in a pure-Python loop over
+the samples (~0.25 ms), upmix to stereo, encode stereo at 96 kbit/s on the default thread pool and
+hop back: most of a call's media CPU on the engine's loop, and a thread hop on every frame. A mono
+stream is what WebRTC peers expect from a voice (browsers send mono too); the header extension with
+the audio level is simply absent.
+
+**The first frame of an answer is not left waiting for the next tick.** While the track sends
+silence, the call adapter calls `PlayoutTrack.wake` as soon as audio is queued: the frame that was
+due up to 20 ms later goes out now and the 20 ms grid continues from it (one idle interval is
+shortened; the RTP timestamps stay contiguous, and a receiver sees no more than 20 ms of jitter).
 
 If the loop falls behind (a stall, a busy machine) the late frames go out at once to catch up; past
 :data:`MAX_CATCH_UP_S` the schedule restarts from now instead of sending a burst, and the lag is
 counted (``PlayoutTrack.resyncs``).
 
 In: :class:`MicrophoneReader` turns the peer's decoded frames (Opus decodes to 48 kHz stereo; any
-rate, layout and sample format are accepted) into 24 kHz mono int16 with one resampler for the call.
+rate, layout and sample format are accepted) into 24 kHz mono int16 with one resampler for the call:
+`Downsampler2x` for 48 kHz (~1 ms, output aligned with the input as `StreamResampler`'s is), soxr
+for any other rate.
 """
 
 from __future__ import annotations
@@ -30,9 +45,10 @@ from collections.abc import Callable
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from av import AudioFrame, CodecContext, Packet
 
 from realtime_nb.audio import StreamResampler
+from realtime_nb.audio.halfband import Downsampler2x, Upsampler2x
 from realtime_nb.protocol.formats import PCM_RATE
 
 WIRE_RATE = 48000  # Opus in WebRTC
@@ -40,33 +56,52 @@ FRAME_S = 0.020
 WIRE_FRAME = int(WIRE_RATE * FRAME_S)  # 960 samples
 TIME_BASE = fractions.Fraction(1, WIRE_RATE)
 MAX_CATCH_UP_S = 0.2  # later than this, restart the schedule instead of sending a burst
-# The peer's audio is what the VAD hears; soxr's LQ recipe holds back 10 ms less than HQ and is
-# what the input pipeline already uses for its 16 kHz VAD feed.
+# The track encodes its own Opus (see the module docstring): mono, CELT's low-delay mode (2.5 ms of
+# look-ahead instead of 6.5, and it keeps speech's waveform at least as well as aiortc's "voip").
+OPUS_BITRATE = 64000
+OPUS_APPLICATION = "lowdelay"
+# A peer sending a rate other than 48 kHz (not Opus as WebRTC has it): soxr's LQ recipe, the one the
+# input pipeline uses for its 16 kHz VAD feed.
 MIC_QUALITY = "LQ"
 
 
 class WireFrames:
-    """24 kHz frames in, 960-sample 48 kHz frames out, filter state kept across frames."""
+    """24 kHz frames in, 960-sample 48 kHz frames out, filter state kept across frames (an idle
+    call's silence costs no filtering: see `Upsampler2x`)."""
 
     def __init__(self) -> None:
-        self._up = StreamResampler(PCM_RATE, WIRE_RATE)
-        self._fifo = np.zeros(0, np.int16)
-        self.underflows = 0  # frames sent as silence while the FIFO filled
+        self._up = Upsampler2x()
 
     def push(self, pcm24: np.ndarray) -> np.ndarray:
-        """Feed 20 ms at 24 kHz; returns the next 20 ms at 48 kHz (int16, 960 samples)."""
-        out = self._up.process(pcm24)
-        if out.size:
-            self._fifo = np.concatenate([self._fifo, out]) if self._fifo.size else out
-        if self._fifo.size < WIRE_FRAME:
-            self.underflows += 1
-            return np.zeros(WIRE_FRAME, np.int16)
-        frame, self._fifo = self._fifo[:WIRE_FRAME], self._fifo[WIRE_FRAME:]
-        return frame
+        """Feed 20 ms at 24 kHz; returns the same 20 ms at 48 kHz (int16, 960 samples)."""
+        if pcm24.size * 2 != WIRE_FRAME:
+            raise ValueError(f"expected {WIRE_FRAME // 2} samples (20 ms at 24 kHz), got {pcm24.size}")
+        return self._up.process(pcm24)
 
-    @property
-    def buffered_ms(self) -> float:
-        return self._fifo.size * 1000.0 / WIRE_RATE
+
+class OpusPackets:
+    """The track's own Opus encoder: one 20 ms mono frame in, its packet out (see the module docstring).
+
+    A frame the encoder answers with no packet (libopus always gives one for a whole 20 ms frame, so
+    this is only a safeguard) is handed on as the frame itself, which aiortc then encodes."""
+
+    def __init__(self) -> None:
+        self._codec = CodecContext.create("libopus", "w")
+        self._codec.bit_rate = OPUS_BITRATE
+        self._codec.format = "s16"
+        self._codec.layout = "mono"
+        self._codec.sample_rate = WIRE_RATE
+        self._codec.time_base = TIME_BASE
+        self._codec.options = {"application": OPUS_APPLICATION}
+
+    def encode(self, frame: AudioFrame) -> Packet | AudioFrame:
+        packets = self._codec.encode(frame)
+        if not packets:
+            return frame
+        packet = packets[-1]
+        packet.pts = frame.pts  # the track's clock, not the encoder's look-ahead-shifted one
+        packet.time_base = TIME_BASE
+        return packet
 
 
 class PlayoutTrack(MediaStreamTrack):
@@ -81,23 +116,39 @@ class PlayoutTrack(MediaStreamTrack):
         self._pull = pull
         self._clock = clock
         self._wire = WireFrames()
+        self._opus = OpusPackets()
         self._start: float | None = None
+        self._idle = True  # the last frame pulled was silence
+        self._woken = False  # wake() came while idle: the next frame goes now
+        self._waiter: asyncio.Future[None] | None = None  # the idle wait wake() cuts short
         self.frames = 0  # frames handed to the encoder
         self.resyncs = 0  # times the schedule restarted after a stall
+        self.wakes = 0  # idle waits cut short because audio was queued
 
-    async def recv(self) -> AudioFrame:
+    def wake(self) -> None:
+        """Audio is ready to leave: if the track is idle, send the next frame now rather than at its
+        slot (see the module docstring). Call it only when a whole frame is queued."""
+        if self._idle:
+            self._woken = True
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+
+    async def recv(self) -> Packet | AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         await self._wait_for_slot()
         if self.readyState != "live":  # stopped while waiting
             raise MediaStreamError
-        samples = self._wire.push(self._pull(self._clock()))
-        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        pcm24 = self._pull(self._clock())
+        self._idle = not pcm24.any()
+        if not self._idle:
+            self._woken = False
+        frame = AudioFrame.from_ndarray(self._wire.push(pcm24).reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = WIRE_RATE
         frame.pts = self.frames * WIRE_FRAME
         frame.time_base = TIME_BASE
         self.frames += 1
-        return frame
+        return self._opus.encode(frame)
 
     async def _wait_for_slot(self) -> None:
         now = self._clock()
@@ -105,11 +156,35 @@ class PlayoutTrack(MediaStreamTrack):
             self._start = now
             return
         due = self._start + self.frames * FRAME_S
-        if due > now:
+        if due > now and self._idle:
+            if not self._woken:
+                await self._idle_wait(due - now)
+            if self._woken:  # audio was queued: this frame goes now, the grid follows it
+                self._woken = False
+                self._start = self._clock() - self.frames * FRAME_S
+                self.wakes += 1
+        elif due > now:
             await asyncio.sleep(due - now)
         elif now - due > MAX_CATCH_UP_S:
             self._start = now - self.frames * FRAME_S
             self.resyncs += 1
+
+    async def _idle_wait(self, seconds: float) -> None:
+        """Sleep `seconds` unless `wake` comes first: a future and a timer, as cheap as asyncio.sleep
+        (no task per frame: every idle call waits here 50 times a second)."""
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class MicrophoneReader:
@@ -117,14 +192,20 @@ class MicrophoneReader:
 
     def __init__(self) -> None:
         self._rate: int | None = None
-        self._down: StreamResampler | None = None
+        self._down: Downsampler2x | StreamResampler | None = None
 
     def convert(self, frame: AudioFrame) -> np.ndarray:
         mono = to_mono_int16(frame)
         rate = int(frame.sample_rate)
         if rate != self._rate:  # first frame, or the peer changed its rate: a new filter
             self._rate = rate
-            self._down = None if rate == PCM_RATE else StreamResampler(rate, PCM_RATE, quality=MIC_QUALITY)
+            self._down = (
+                None
+                if rate == PCM_RATE
+                else Downsampler2x()
+                if rate == 2 * PCM_RATE
+                else StreamResampler(rate, PCM_RATE, quality=MIC_QUALITY)
+            )
         return mono if self._down is None else self._down.process(mono)
 
 
@@ -132,6 +213,11 @@ def to_mono_int16(frame: AudioFrame) -> np.ndarray:
     """One channel of int16 from any decoded audio frame (channels averaged)."""
     data = frame.to_ndarray()
     channels = len(frame.layout.channels)
+    if data.dtype == np.int16:  # what aiortc's Opus decoder gives: integer averaging, no float pass
+        per_channel = data.reshape(channels, -1) if frame.format.is_planar else data.reshape(-1, channels).T
+        if channels == 1:
+            return per_channel[0].copy()
+        return (per_channel.sum(axis=0, dtype=np.int32) // channels).astype(np.int16)
     if frame.format.is_planar:
         samples = data.reshape(channels, -1).astype(np.float64)
         mixed = samples.mean(axis=0)

@@ -239,8 +239,15 @@ class EngineServer:
 
     @property
     def idle(self) -> bool:
-        """No connection open and no job still on a worker thread (one of a gone socket included)."""
-        return not self._connections and self.jobs_in_flight == 0
+        """No connection or WebRTC call open (nor one being set up) and no job still on a worker thread
+        (one of a gone socket included)."""
+        calls = self.calls.stats() if self.calls is not None else {}
+        open_calls = calls.get("calls", 0) or calls.get("peer_connections", 0)
+        return not self._connections and not open_calls and self.jobs_in_flight == 0
+
+    def call_ended(self) -> None:
+        """A WebRTC call (or one being set up) is gone: the registry tells the server; on the loop."""
+        self._note_idle()
 
     def job_submitted(self) -> None:
         """A job went to the pool (for a socket or a call); on the loop."""
@@ -262,6 +269,8 @@ class EngineServer:
             self._idle = asyncio.Event()
         if self.idle:
             self._idle.set()
+        else:
+            self._idle.clear()  # set by an earlier idle moment: busy again now
         await self._idle.wait()
 
     async def stop(self) -> None:
@@ -285,7 +294,7 @@ class EngineServer:
             return _respond(connection, refused_page.status, refused_page.body())
         if urlsplit(request.path).path in ("", "/"):
             return _respond(connection, HTTPStatus.OK, HEALTH_TEXT, "text/plain")
-        refusal = screen_handshake(self._token, request.path, request.headers)
+        refusal = screen_handshake(self._token, request.path, request.headers, self.keys.opens_session)
         if refusal is not None:
             return _respond(connection, refusal.status, refusal.body())
         route = route_request(request.path, request.headers)

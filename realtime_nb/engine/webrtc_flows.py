@@ -10,7 +10,8 @@ A key is minted with the standard key (a JSON body) and opens calls of its flow 
 body, the key as ``Authorization: Bearer ek_…``). The GA call endpoints also take the "unified"
 form (``multipart/form-data`` with ``sdp`` and ``session``, sent with the standard key). A call is
 hung up at ``POST {calls_root}/{call_id}/hangup``, the GA calls path of its URL family, which is
-also what its ``Location`` names.
+also what a GA answer's ``Location`` names. A preview answer carries no ``Location`` (the services
+send none: a preview call has no id its caller learns, and is ended by closing the peer connection).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class FlowPaths:
     calls_root: str  # {calls_root}/{call_id} is the call's Location; /hangup below it hangs it up
     model_in_query: bool  # the call names its model (deployment) as ?model=
     unified: bool  # the call endpoint also takes multipart/form-data with the standard key
+    names_call: bool  # the answer names the call: Location: {calls_root}/{call_id} (GA only)
     api_version_required: bool = False
 
 
@@ -67,6 +69,7 @@ FLOWS: dict[Flow, FlowPaths] = {
         "/v1/realtime/calls",
         model_in_query=False,
         unified=True,
+        names_call=True,
     ),
     Flow.GA_AZURE: FlowPaths(
         "Azure GA",
@@ -77,6 +80,7 @@ FLOWS: dict[Flow, FlowPaths] = {
         "/openai/v1/realtime/calls",
         model_in_query=False,
         unified=True,
+        names_call=True,
     ),
     Flow.PREVIEW_OPENAI: FlowPaths(
         "OpenAI preview",
@@ -87,6 +91,7 @@ FLOWS: dict[Flow, FlowPaths] = {
         "/v1/realtime/calls",
         model_in_query=True,
         unified=False,
+        names_call=False,
     ),
     Flow.PREVIEW_AZURE: FlowPaths(
         "Azure preview",
@@ -97,6 +102,7 @@ FLOWS: dict[Flow, FlowPaths] = {
         "/openai/v1/realtime/calls",
         model_in_query=True,
         unified=False,
+        names_call=False,
         api_version_required=True,
     ),
 }

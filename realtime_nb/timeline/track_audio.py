@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from realtime_nb.protocol.formats import PCM_RATE
+
 SILENT_PEAK = 32
 """A received frame whose peak (int16) is at most this (about -60 dBFS) counts as silence: the idle
 frames a WebRTC peer sends between responses, and Opus's decoding noise around digital silence."""
@@ -167,6 +169,18 @@ class TrackAudio:
         for chunk in self.received.of_key(key):
             if self.received.peak[chunk] >= min_peak:
                 return self.received.t_ns[chunk]
+        return None
+
+    def first_sample_t_ns(self, key: str | None, level: float) -> int | None:
+        """When the first received sample of `key` reaching `level` (absolute int16) would play if each
+        chunk played the moment it arrived: its chunk's arrival plus its offset in the chunk (up to
+        20 ms). The frame-level `first_t_ns` is that chunk's arrival. None if no sample reaches it."""
+        for chunk in self.received.of_key(key):
+            if self.received.peak[chunk] < SILENT_PEAK + 1 or self.received.offset[chunk] < 0:
+                continue
+            loud = np.flatnonzero(np.abs(self.received.samples(chunk).astype(np.int32)) >= level)
+            if loud.size:
+                return self.received.t_ns[chunk] + round(int(loud[0]) * 1e9 / PCM_RATE)
         return None
 
     # --- persistence ----------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class FakeCalls:
         model: str | None,
         session: dict[str, Any] | None,
         api_version: str | None = None,
+        webrtc_filter: bool = False,
     ) -> Opened:
         if "m=audio" not in offer_sdp:
             raise Refused(400, "invalid_offer", "The offer has no audio m-line.", "sdp")
@@ -95,6 +96,7 @@ class FakeCalls:
                 "model": model,
                 "session": session,
                 "api_version": api_version,
+                "webrtc_filter": webrtc_filter,
             }
         )
         self.live.add(call_id)
@@ -215,11 +217,16 @@ async def test_each_flow_mints_then_opens_a_call(rig: Rig, flow: str) -> None:
         answer = await _call(client, flow, key)
     assert answer.status_code == 201, answer.text
     assert answer.headers["content-type"] == "application/sdp"
-    location = answer.headers["location"]
-    assert location.startswith(CALLS[flow][1])
-    call_id = location.rsplit("/", 1)[1]
+    if flow.startswith("ga"):
+        location = answer.headers["location"]
+        assert location.startswith(CALLS[flow][1])
+        call_id = location.rsplit("/", 1)[1]
+    else:
+        assert "location" not in answer.headers  # a preview answer names no call, as on the services
+        call_id = rig.calls.opened[-1]["call_id"]
     assert call_id.startswith("rtc_") and f"s=answer {call_id}" in answer.text
     recorded = next(c for c in rig.calls.opened if c["call_id"] == call_id)
+    assert recorded["webrtc_filter"] is (flow == "ga-azure")  # its URL says ?webrtcfilter=on
     assert recorded["dialect"] is (Dialect.GA if flow.startswith("ga") else Dialect.PREVIEW)
     assert recorded["session"] == MINTS[flow][1].get("session", MINTS[flow][1])
     expected_model = {
@@ -376,6 +383,42 @@ async def test_with_a_token_minting_and_the_unified_form_need_it(token_rig: Rig)
         assert hung.status_code == 200
         for answer in (wrong, ok, hung):
             assert TOKEN not in answer.text
+
+
+async def test_with_a_token_an_ephemeral_key_opens_a_websocket_session_too(token_rig: Rig) -> None:
+    """A page holds an ephemeral key, never the token: the key opens a WebSocket of its dialect in the
+    forms browsers and SDKs send it; not a sideband, nor another dialect, nor once expired."""
+    from websockets.exceptions import InvalidStatus
+
+    async def status(path: str, **kw: Any) -> int:
+        try:
+            async with connect(token_rig.engine.url + path, open_timeout=TIMEOUT, **kw) as ws:
+                assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] == "session.created"
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    async with token_rig.client() as client:
+        ga = await _mint(client, "ga-azure", None, **{"api-key": TOKEN})
+        preview = await _mint(client, "preview-openai", None, Authorization=f"Bearer {TOKEN}")
+    bearer = {"additional_headers": {"Authorization": f"Bearer {ga}"}}
+    assert await status("/v1/realtime?model=m", **bearer) == 101
+    browser = {"subprotocols": ["realtime", f"openai-insecure-api-key.{ga}"]}  # type: ignore[list-item]
+    assert await status("/v1/realtime?model=m", **browser) == 101
+    assert await status("/openai/v1/realtime?model=m", **bearer) == 101  # any GA path
+    as_preview = {"Authorization": f"Bearer {preview}"}
+    assert await status("/v1/realtime?model=m", additional_headers=as_preview) == 401  # another dialect
+    beta = {**as_preview, "OpenAI-Beta": "realtime=v1"}
+    assert await status("/v1/realtime?model=gpt-4o-realtime-preview", additional_headers=beta) == 101
+    assert await status("/v1/realtime?call_id=rtc_0000", **bearer) == 401  # a sideband needs the token
+    assert (
+        await status("/v1/realtime?model=m", additional_headers={"Authorization": "Bearer ek_unknown"}) == 401
+    )
+    token_rig.clock.offset += 3600  # every key expired
+    try:
+        assert await status("/v1/realtime?model=m", **bearer) == 401
+    finally:
+        token_rig.clock.offset -= 3600
 
 
 async def test_keys_and_the_token_never_reach_the_logs(

@@ -346,7 +346,13 @@ async def place(
     offer = await peer.offer()
     opened = await on_engine(
         engine,
-        lambda: registry.open_call(offer, dialect=peer.dialect, model=kw.get("model"), session=session),
+        lambda: registry.open_call(
+            offer,
+            dialect=peer.dialect,
+            model=kw.get("model"),
+            session=session,
+            webrtc_filter=kw.get("webrtc_filter", False),
+        ),
     )
     assert opened.call_id.startswith("rtc_")
     await peer.answer(opened.answer_sdp)
@@ -636,6 +642,27 @@ async def test_a_sideband_socket_sees_the_calls_events_and_may_send(engine, call
     assert side.close_code == 1000 and "call ended" in side.close_reason
 
 
+async def test_a_filtered_call_shows_the_page_a_subset_and_the_sideband_everything(
+    engine, calls, peers, turns
+):
+    from realtime_nb.engine.webrtc_filter import PASSED
+
+    peer = peers(Dialect.GA)
+    call_id = await place(engine, calls, peer, vad_session(Dialect.GA), webrtc_filter=True)
+    await asyncio.wait_for(peer.opened.wait(), WAIT_S)
+    async with connect(f"{engine.url}/v1/realtime?call_id={call_id}", open_timeout=10) as side:
+        await peer.speak(turns.audio[: int(PCM_RATE * 4.2)])  # the first utterance and its silence
+        await peer.expect("output_audio_buffer.stopped")
+        seen: list[str] = []
+        while "output_audio_buffer.stopped" not in seen:
+            seen.append(json.loads(await asyncio.wait_for(side.recv(), WAIT_S))["type"])
+    page = [e["type"] for e in peer.events]
+    assert set(page) <= PASSED, set(page) - PASSED  # no session.created (instructions), no response.*
+    assert {"input_audio_buffer.speech_stopped", "output_audio_buffer.started"} <= set(page)
+    assert "response.output_audio_transcript.delta" in page
+    assert {"response.created", "response.done"} <= set(seen)  # the sideband sees everything
+
+
 async def test_large_events_cross_the_data_channel_or_are_refused_clearly(engine, calls, peers, validate):
     peer = peers(Dialect.GA)
     call_id = await place(engine, calls, peer)
@@ -691,7 +718,9 @@ async def test_abandoned_calls_are_closed_and_everyone_else_is_served(
                 engine, lambda: calls.open_call(offer, dialect=Dialect.GA, model=None, session=None)
             )
         stats = await registry_stats(engine, calls)
-        assert stats["calls"] + caplog.text.count("opened no data channel") == 100
+        # each is live or was closed for its deadline (one being closed is counted twice: it logs its
+        # reason before it leaves the registry, so on a slow machine the sum may pass 100)
+        assert stats["calls"] + caplog.text.count("opened no data channel") >= 100
         await ws_peer.send({"type": "input_audio_buffer.clear", "event_id": "evt_still_here"})
         await ws_peer.expect("input_audio_buffer.cleared", timeout=10)
     await freed(engine, calls, baseline, timeout=30.0)

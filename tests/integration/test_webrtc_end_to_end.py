@@ -326,6 +326,8 @@ async def test_a_plain_aiortc_peer_calls_with_an_ephemeral_key(engine, plain_pee
         assert answer.headers["content-type"].startswith("application/sdp")
         if dialect is Dialect.GA:
             assert answer.headers["location"].startswith("/v1/realtime/calls/rtc_")
+        else:
+            assert "location" not in answer.headers  # as on the services
         assert "127.0.0.1" in answer.text and "a=candidate" in answer.text
         await peer.answer(answer.text)
         await _hold_a_turn(peer, turns)
@@ -361,6 +363,87 @@ async def test_a_plain_aiortc_peer_calls_with_the_unified_form(engine, plain_pee
 # --------------------------------------------------------------------------------------------------
 # c. barge-in over WebRTC with our client
 
+FRAME_24 = 480  # 20 ms at 24 kHz
+AUDIBLE = 300  # a peak well above Opus's decoding noise around digital silence (a few units)
+BLOCK = 2400  # 100 ms at 24 kHz
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x.astype(np.float64))))) if x.size else 0.0
+
+
+def _best_match(needle: np.ndarray, haystack: np.ndarray) -> tuple[int, float]:
+    """Offset of the best normalized cross-correlation of ``needle`` in ``haystack``, and its value."""
+    if haystack.size < needle.size:
+        return 0, 0.0
+    x, y = haystack.astype(np.float64), needle.astype(np.float64)
+    n = 1 << (x.size + y.size).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(y, n)), n)[: x.size - y.size + 1]
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    norm = np.sqrt(np.maximum(energy[y.size :] - energy[: x.size - y.size + 1], 1e-9)) * (
+        np.linalg.norm(y) + 1e-9
+    )
+    at = int(np.argmax(corr / norm))
+    return at, float((corr / norm)[at])
+
+
+def _through_opus(pcm24: np.ndarray) -> np.ndarray:
+    """``pcm24`` through what the call does to it, offline: the engine's 48 kHz frames and Opus
+    encoder, aiortc's decoder, the client's 24 kHz frames. Opus keeps the waveform of voiced speech
+    but only the spectral envelope of noise-like sounds (fricatives): there even a perfect path
+    matches the original at a normalized correlation of ~0.75, so each block is judged against this."""
+    from aiortc.codecs.opus import OpusDecoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    from realtime_nb.client.rtc_media import FrameDownsampler, frame_to_mono
+    from realtime_nb.engine.rtc_media import OpusPackets, WireFrames
+
+    wire, encoder, decoder = WireFrames(), OpusPackets(), OpusDecoder()
+    x = np.concatenate([pcm24, np.zeros(10 * FRAME_24 - pcm24.size % FRAME_24, np.int16)])
+    decoded = []
+    for i, lo in enumerate(range(0, x.size, FRAME_24)):
+        frame = AudioFrame.from_ndarray(wire.push(x[lo : lo + FRAME_24]).reshape(1, -1), "s16", "mono")
+        frame.sample_rate, frame.pts, frame.time_base = WIRE, i * FRAME, fractions.Fraction(1, WIRE)
+        packet = encoder.encode(frame)
+        decoded += [frame_to_mono(f) for f in decoder.decode(JitterFrame(bytes(packet), i * FRAME))]
+    down = FrameDownsampler()
+    parts = down.feed(np.concatenate(decoded), None) + down.flush()
+    return np.concatenate([pcm for _, pcm in parts])
+
+
+def _received_track(session: RealtimeSession, rid: str) -> np.ndarray:
+    """The track audio the client recorded for ``rid`` or for no response, in arrival order."""
+    received = session.log._rec.track.received  # the log's received chunks (no public accessor yet)
+    keep = [i for i in range(len(received)) if received.keys[received.key[i]] in (rid, None)]
+    return np.concatenate([received.samples(i) for i in keep])
+
+
+def _locate_in_order(sent: np.ndarray, heard: np.ndarray) -> int:
+    """Find each audible 100 ms block of ``sent`` in ``heard``, in order (silence may have been
+    inserted between blocks: an underrun is not item audio), each as similar as Opus itself leaves it
+    (`_through_opus`, less 0.1); return where the end of ``sent`` lies in ``heard``. A lost frame
+    fails: the blocks after it are no longer where the search for them starts."""
+    coded = _through_opus(sent)
+    pos, end_sent, end_heard, found = 0, 0, 0, False
+    # The receiver drops a response's leading quiet frames (rtc_media): start a frame past the first
+    # audible sample, so no block straddles audio the client was right not to keep.
+    first = int(np.flatnonzero(np.abs(sent.astype(np.int32)) > AUDIBLE)[0])
+    for lo in range((first // FRAME_24 + 1) * FRAME_24, sent.size - BLOCK // 2, BLOCK):
+        piece = sent[lo : lo + BLOCK]
+        if _rms(piece) < 300:
+            continue  # a pause of the reply itself: nothing to locate
+        _, codec_best = _best_match(piece, coded[lo : lo + BLOCK + 2 * FRAME_24])
+        window = heard[pos : (heard.size if not found else pos + 3 * PCM_RATE) + piece.size]
+        at, similarity = _best_match(piece, window)
+        assert similarity > codec_best - 0.1, (
+            f"sent audio at {lo / PCM_RATE:.2f} s was not received in order "
+            f"({similarity:.2f}; Opus alone leaves {codec_best:.2f})"
+        )
+        pos = pos + at + piece.size
+        end_sent, end_heard, found = lo + piece.size, pos, True
+    assert found, "nothing audible was sent"
+    return end_heard + (sent.size - end_sent)
+
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_barge_in_clears_the_buffer_and_truncates_the_item(
@@ -382,10 +465,20 @@ async def test_barge_in_clears_the_buffer_and_truncates_the_item(
         # what the engine sent of the item (it returns assistant audio on retrieve, unlike the services)
         item = await s.retrieve(truncated["item_id"])
         assert item["audio_pcm"].size == end_ms * PCM_RATE // 1000
-        # Matching this audio, block by block, against the track audio the client logged is left out:
-        # about half the runs miss a block (the client's attribution of in-flight frames around a
-        # pause, or a truncation point later than what left; open in issue 9). The engine's own
-        # truncation point against what a plain peer received is checked in test_engine_rtc_calls.py.
+        sent = item["audio_pcm"]
+        heard = _received_track(s, rid)
+        # The engine's copy is what left on the track. The client's copy holds the same audio plus
+        # any silence the track sent while synthesis lagged: locate the copy in order, block by block.
+        end = _locate_in_order(sent, heard)
+        assert end <= heard.size + FRAME_24, "the end of the item's audio never reached the client"
+        # Past that point the client received nothing audible of the reply, save one 20 ms frame
+        # (Opus's 6.5 ms look-ahead and the resamplers' ~1 ms each smear a cut across a frame edge):
+        # the truncation point is the audio the client received, within one frame.
+        after = heard[end:]
+        frames = after[: after.size // FRAME_24 * FRAME_24].reshape(-1, FRAME_24)
+        loud = np.flatnonzero(np.abs(frames.astype(np.int32)).max(axis=1) > AUDIBLE) if frames.size else []
+        extra_ms = (int(loud[-1]) + 1) * FRAME_MS if len(loud) else 0
+        assert extra_ms <= FRAME_MS, (extra_ms, end_ms)
         # the interrupting turn gets its own answer, which plays out and stops under its own id
         _, next_done = await _expect(s, "response.done", timeout=SLOW)
         if next_done["response"]["id"] == rid:
@@ -409,11 +502,15 @@ async def test_barge_in_clears_the_buffer_and_truncates_the_item(
 
 
 async def test_hangup_frees_the_call_and_a_sideband_sees_its_events(engine, first_turn_wav, validate):
-    assert engine.stats()["calls_calls"] == 0
+    # A preview call of an earlier test has no id to hang up (as on the services): it ends when its
+    # peer connection closes, which the engine learns a moment after the client left.
+    await _until(lambda: engine.stats()["calls_calls"] == 0, 20, "earlier calls to end")
     s = _session(engine, "ga")
     await s.connect()
     try:
         assert engine.stats()["calls_calls"] == 1
+        # an open call keeps the engine busy: wait_idle (what stopping and the tests wait on) waits
+        assert not await asyncio.to_thread(engine.wait_idle, 0.3)
         side = RealtimeSession(Endpoint.local(engine.url).sideband(s.call_id), timeout=SLOW)
         async with side:
             assert side.call_id == s.call_id and side.transport_name == "websocket"
@@ -433,3 +530,4 @@ async def test_hangup_frees_the_call_and_a_sideband_sees_its_events(engine, firs
     await _until(lambda: engine.stats()["calls_calls"] == 0, 20, "the call to be freed")
     stats = engine.stats()
     assert stats["calls_peer_connections"] == 0 and stats["calls_tasks"] == 0, stats
+    assert await asyncio.to_thread(engine.wait_idle, 20.0)  # ... and its end wakes the waiter

@@ -262,3 +262,39 @@ def test_sctp_chunk_size_is_lowered_once_and_never_raised() -> None:
         assert 1100 + 16 + 12 + (13 + 16 + 20 + 16) + 8 + 40 <= 1280
     finally:
         sctp.USERDATA_MAX_LENGTH = original
+
+
+async def test_loopback_audio_receivers_pass_packets_through_without_waiting() -> None:
+    aiortc = pytest.importorskip("aiortc")
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtp import RtpPacket
+
+    from realtime_nb._rtc_loopback import PassThroughAudioBuffer, pass_audio_through
+
+    def packet(seq: int) -> RtpPacket:
+        p = RtpPacket(payload_type=111, sequence_number=seq % 65536, timestamp=seq * 960)
+        p._data = bytes([seq % 256])  # type: ignore[attr-defined]  # what the receiver depayloads
+        return p
+
+    # aiortc's own buffer holds each packet until four later ones arrived (80 ms of Opus)...
+    aiortc_buffer = JitterBuffer(capacity=16, prefetch=4)
+    assert [aiortc_buffer.add(packet(s))[1] is not None for s in range(6)] == [False] * 4 + [True] * 2
+    # ...the pass-through one releases each at once, across the sequence wrap, and drops stragglers
+    buffer = PassThroughAudioBuffer()
+    released = [buffer.add(packet(s))[1] for s in (65534, 65535, 0, 1, 3)]
+    assert [f.data for f in released] == [bytes([s % 256]) for s in (65534, 65535, 0, 1, 3)]
+    assert [f.timestamp for f in released] == [s * 960 for s in (65534, 65535, 0, 1, 3)]
+    assert buffer.add(packet(2)) == (False, None) and buffer.add(packet(3)) == (False, None)
+    assert buffer.dropped == 2
+    assert buffer.add(packet(4))[1] is not None
+
+    pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    try:
+        pc.addTransceiver("audio")
+        pc.addTransceiver("video")
+        assert pass_audio_through(pc) == 1  # the audio receiver only
+        assert pass_audio_through(pc) == 0  # idempotent
+        audio = next(t for t in pc.getTransceivers() if t.kind == "audio")
+        assert isinstance(audio.receiver._RTCRtpReceiver__jitter_buffer, PassThroughAudioBuffer)
+    finally:
+        await pc.close()

@@ -237,3 +237,16 @@ def test_record_track_audio_refuses_what_it_cannot_keep() -> None:
     with pytest.raises(ValueError, match="received audio only"):
         log.record_track_audio("sent", np.zeros(480, np.int16), response_id="resp_1")
     assert len(log) == 0  # track audio adds no row
+
+
+def test_the_first_audible_sample_is_dated_by_its_frame_and_its_place_in_it() -> None:
+    log, _ = _webrtc_log()
+    track = log._rec.track
+    level = 32768 * 10 ** (-40 / 20)
+    # the two quiet frames never reach -40 dBFS; the third frame's first sample at or above it does
+    frame_at = 2340 * MS
+    loud = np.flatnonzero(np.abs(_tone(12000, 480, rate=24000).astype(np.int32)) >= level)
+    assert track.first_t_ns("resp_1", level) == frame_at
+    assert track.first_sample_t_ns("resp_1", level) == frame_at + round(int(loud[0]) * 1e9 / 24000)
+    assert track.first_sample_t_ns("resp_1", 40000) is None  # nothing that loud
+    assert track.first_sample_t_ns("resp_unknown", level) is None

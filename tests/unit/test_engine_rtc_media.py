@@ -7,8 +7,10 @@ import fractions
 
 import numpy as np
 import pytest
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from realtime_nb.engine.rtc_media import (
     FRAME_S,
@@ -27,23 +29,27 @@ def tone(rate: int, seconds: float, hz: float = 1000.0, amplitude: float = 8000.
     return (np.sin(2 * np.pi * hz * t) * amplitude).astype(np.int16)
 
 
-def test_wire_frames_are_whole_continuous_and_only_fill_up_at_the_start():
+def test_wire_frames_are_whole_continuous_and_start_at_once():
     wire = WireFrames()
     x = tone(PCM_RATE, 10.0)
     out = [wire.push(x[lo : lo + 480]) for lo in range(0, x.size, 480)]
     assert all(f.shape == (WIRE_FRAME,) and f.dtype == np.int16 for f in out)
-    # silence only while the resampler's first blocks are on their way (a call starts silent);
-    # never again afterwards
-    silent = [i for i, f in enumerate(out) if not np.any(f)]
-    assert silent and max(silent) < 5 and len(silent) == wire.underflows
-    y = np.concatenate(out[5:]).astype(np.float64)
+    # no frame in reserve: the first 20 ms in is the first 20 ms out (bar the filter's ~1 ms)
+    first = int(np.flatnonzero(np.abs(out[0].astype(np.int32)) > 100)[0])
+    assert first <= WIRE_RATE // 1000 * 2, first  # within 2 ms
+    y = np.concatenate(out).astype(np.float64)
     # one unbroken 1 kHz tone (the filter state carried across frames: no clicks at frame edges)
     y = y[WIRE_RATE // 10 : -WIRE_RATE // 10]
     fitted = np.sin(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE)
     phase = np.arctan2(np.dot(y, np.cos(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE)), np.dot(y, fitted))
     clean = 8000 * np.sin(2 * np.pi * 1000 * np.arange(y.size) / WIRE_RATE + phase)
     assert np.max(np.abs(y - clean)) < 80  # under -40 dB of the tone anywhere, frame edges included
-    assert wire.buffered_ms < 40
+    # the tail the filter holds leaves in the next (silent) frame, then silence is silence
+    tail = wire.push(np.zeros(480, np.int16))
+    assert np.any(tail[:100]) and not np.any(tail[200:])
+    assert not np.any(wire.push(np.zeros(480, np.int16)))
+    with pytest.raises(ValueError, match="480"):
+        wire.push(np.zeros(479, np.int16))
 
 
 def test_decoded_frames_of_any_layout_become_24k_mono():
@@ -69,9 +75,20 @@ def test_decoded_frames_of_any_layout_become_24k_mono():
         frame.sample_rate = WIRE_RATE
         got.append(reader.convert(frame))
     y = np.concatenate(got)
-    assert abs(y.size - x.size // 2) <= 480  # 24 kHz, less the filter's delay
+    assert 0 <= x.size // 2 - y.size <= 24  # 24 kHz, less the filter's ~1 ms
     spectrum = np.abs(np.fft.rfft(y[2400:-2400]))
     assert np.argmax(spectrum) * PCM_RATE / (y.size - 4800) == pytest.approx(440, abs=3)
+
+
+_DECODER: list[OpusDecoder] = []
+
+
+def _decode(packet: Packet) -> np.ndarray:
+    """One packet through aiortc's Opus decoder (as a peer decodes it), mono int16 at 48 kHz."""
+    if not _DECODER:
+        _DECODER.append(OpusDecoder())
+    [frame] = _DECODER[0].decode(JitterFrame(bytes(packet), int(packet.pts)))
+    return to_mono_int16(frame)
 
 
 class FakeClock:
@@ -95,13 +112,17 @@ async def test_playout_track_paces_by_the_clock_with_consistent_pts(monkeypatch)
 
     def pull(now: float) -> np.ndarray:
         pulls.append(now)
-        return np.full(480, 100, np.int16)
+        return tone(PCM_RATE, 0.02)  # 20 whole periods of 1 kHz: a continuous tone frame after frame
 
     track = PlayoutTrack(pull, clock=clock)
-    frames = [await track.recv() for _ in range(5)]
-    assert [f.pts for f in frames] == [0, 960, 1920, 2880, 3840]
-    assert all(f.sample_rate == WIRE_RATE and f.time_base == fractions.Fraction(1, WIRE_RATE) for f in frames)
-    assert all(f.samples == WIRE_FRAME and f.layout.name == "mono" for f in frames)
+    packets = [await track.recv() for _ in range(5)]
+    # Opus packets the track encoded itself (aiortc's sender only wraps them in RTP), on its clock
+    assert all(isinstance(p, Packet) for p in packets)
+    assert [p.pts for p in packets] == [0, 960, 1920, 2880, 3840]
+    assert all(p.time_base == fractions.Fraction(1, WIRE_RATE) for p in packets)
+    decoded = [_decode(p) for p in packets]
+    assert all(d.size == WIRE_FRAME for d in decoded)
+    assert 7000 < np.abs(decoded[-1]).max() < 9000  # the 8000-peak tone comes through (Opus is lossy)
     assert slept == pytest.approx([FRAME_S] * 4)
     assert np.diff(pulls) == pytest.approx([FRAME_S] * 4)
     # a stall of 1 s: no burst of 50 frames, the schedule starts over from now
@@ -119,3 +140,41 @@ async def test_playout_track_paces_by_the_clock_with_consistent_pts(monkeypatch)
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def test_an_idle_track_sends_the_first_frame_of_an_answer_at_once(monkeypatch):
+    clock = FakeClock()
+    queued: list[np.ndarray] = []
+
+    def pull(now: float) -> np.ndarray:
+        return queued.pop(0) if queued else np.zeros(480, np.int16)
+
+    track = PlayoutTrack(pull, clock=clock)
+    await track.recv()  # the first frame goes at once and starts the grid
+    await track.recv()  # idle: waits its slot
+    # The fake clock does not move by itself (the idle wait ran on the loop's timer): set it so the
+    # next slot is 10 s away, then queue audio while the track waits for it: the frame goes at once.
+    clock.now = 90.0
+    waiting = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.005)
+    assert not waiting.done()
+    clock.now += 0.005
+    queued.append(np.full(480, 1000, np.int16))
+    track.wake()
+    packet = await asyncio.wait_for(waiting, 1.0)
+    assert track.wakes == 1 and np.abs(_decode(packet)).max() > 100
+    assert packet.pts == 2 * WIRE_FRAME  # the timestamps stay contiguous
+    # the grid now runs from the woken frame: the next is due 20 ms after it, and a track that is
+    # playing ignores wake (it never sends early while audio flows)
+    queued.append(np.full(480, 1000, np.int16))
+    track.wake()
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    await track.recv()
+    assert slept == pytest.approx([FRAME_S]) and track.wakes == 1
+    track.stop()
