@@ -4,7 +4,8 @@ Everything protocol-shaped lives in the sans-I/O `EngineSession`; the adapter on
 small modules: `handshake` (routing and auth, sans-I/O), `connection` (one socket's loop: frames in,
 events out in order, heavy jobs onto the shared thread pool, a timer that calls `tick()`),
 `front_door` (WebSocket upgrades to websockets, every other request to the sans-I/O `http_api`:
-ephemeral keys, calls, CORS) and this one (listening, the pool, the call registry), with
+ephemeral keys, calls, CORS), `outbox` (each connection's bounded output), `scheduler` (the pool's
+lanes: setup, short jobs, synthesis) and this one (listening, the pool, the call registry), with
 `protocol.redaction` keeping credentials out of the logs.
 """
 
@@ -40,12 +41,15 @@ from realtime_nb.engine.handshake import (
 )
 from realtime_nb.engine.http_api import HttpApi
 from realtime_nb.engine.origins import OriginPolicy
+from realtime_nb.engine.outbox import Backpressure
+from realtime_nb.engine.scheduler import FairPool
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.redaction import RedactingLogger
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "PREVIEW_API_VERSIONS",
+    "Backpressure",
     "CallRegistryLike",
     "EngineServer",
     "HttpLimits",
@@ -103,6 +107,10 @@ class EngineServer:
     loop in `start` (a registry that needs the server's sessions, pool or loop is built there); it
     is closed with the server. `keys` replaces the ephemeral key store
     (e.g. one with an injected clock); `http_limits` bounds HTTP clients (`HttpLimits`).
+
+    `backpressure` bounds each WebSocket's output and times out silent peers (`outbox.Backpressure`).
+    `workers` threads run every kind of job, plus one kept for session setup and short jobs (see
+    `scheduler.FairPool`); big client frames are handled on one more thread (`input_executor`).
     """
 
     def __init__(
@@ -119,6 +127,7 @@ class EngineServer:
         calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
         keys: KeyStore | None = None,
         http_limits: HttpLimits | None = None,
+        backpressure: Backpressure | None = None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("token must be a non-empty string (or None for no auth)")
@@ -138,9 +147,12 @@ class EngineServer:
         self.max_message_bytes = max_message_bytes
         self.tick_interval = tick_interval
         self.close_timeout = close_timeout
-        self.executor = cf.ThreadPoolExecutor(
-            max_workers=workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
+        self.backpressure = backpressure or Backpressure()
+        self.executor = FairPool(
+            workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
         )
+        # Big frames (a 15 MiB append) are decoded and run through the VAD here, off the loop.
+        self.input_executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-input")
         self._server: Server | None = None
         self._connections: set[Connection] = set()
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
@@ -205,6 +217,9 @@ class EngineServer:
             max_size=self.max_message_bytes,
             # Base64 audio barely compresses and deflate costs CPU every real-time session shares.
             compression=None,
+            # The connection runs its own keepalive: websockets' waits unboundedly for the ping's
+            # write, so a peer that stopped reading was never timed out (see `outbox`).
+            ping_interval=None,
             close_timeout=self.close_timeout,
             logger=self._logger,
             # Requests that are not WebSocket upgrades (WebRTC signalling) leave here for HTTP.
@@ -227,6 +242,8 @@ class EngineServer:
             "connections": len(self._connections),
             "pending_jobs": sum(c.pending_jobs for c in self._connections),
             "jobs_in_flight": self.jobs_in_flight,
+            "jobs_queued": self.executor.queued(),
+            "unsent_bytes": sum(c.unsent_bytes for c in self._connections),
             **self.front_door.stats(),
             "ephemeral_keys": len(self.keys),
         }
@@ -274,6 +291,7 @@ class EngineServer:
             except Exception:
                 log.exception("closing the WebRTC calls failed")
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.input_executor.shutdown(wait=False, cancel_futures=True)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path in ("", "/"):
