@@ -152,6 +152,7 @@ class JobRunner:
         error: BaseException | None = None
         keep = False  # the iterator lives on (parked, or queued again)
         deadline = time.monotonic() + self._slice_s
+        produced = False  # a step computes at least one value, so a job always progresses
         try:
             if driving.iterator is None:
                 driving.iterator = job.run()
@@ -165,13 +166,14 @@ class JobRunner:
                         keep = True
                         self._to_loop(self._park, job, driving.iterator)
                         return None
-                    if sliced and time.monotonic() >= deadline:  # others' turn; continue later
+                    if produced and sliced and time.monotonic() >= deadline:  # others' turn now
                         keep = True
                         return AGAIN
                     try:
                         value = next(driving.iterator)
                     except StopIteration:
                         break
+                    produced = True
                     self._to_loop(self._output_on_loop, job, value)
             finally:
                 if not keep and driving.iterator is not None:
