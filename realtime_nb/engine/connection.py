@@ -215,8 +215,9 @@ class Connection:
                 return
 
     async def _drop(self, code: int, reason: str) -> None:
-        """Disconnect a peer that stopped reading or answering: a close frame if it can still be
-        written, else the TCP connection is cut (a close handshake would wait on the same drain)."""
+        """Disconnect a peer that fell behind or stopped answering: the close frame goes out behind
+        what the socket already holds (a slow reader still reads it); a peer that has not completed
+        the close within the server's ``close_timeout`` has its TCP connection cut."""
         if self.dropped is not None or self._gone:
             return
         self.dropped = reason
@@ -224,11 +225,17 @@ class Connection:
         log.warning("disconnecting a client: %s", reason)
         self._outbox.clear()
         self._jobs.release()  # nothing more is computed for it
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ws.close(code, clip_reason(reason)), 1.0)
-        transport = self._ws.transport
-        if transport is not None and not transport.is_closing():
-            transport.abort()
+        ws = self._ws
+        closing = asyncio.create_task(ws.close(code, clip_reason(reason)), name="engine-drop")
+        try:
+            await asyncio.wait_for(ws.wait_closed(), self._server.close_timeout)
+        except TimeoutError:
+            transport = ws.transport
+            if transport is not None:
+                transport.abort()
+        finally:
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
 
     def _hold(self, job: Any) -> bool:
         """Synthesis waits while the outbox is full (see `outbox`)."""

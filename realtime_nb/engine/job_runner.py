@@ -23,6 +23,10 @@ On the engine's :class:`~realtime_nb.engine.scheduler.FairPool` a job runs in th
 (synthesis LONG, the rest SHORT), with this runner as the owner the pool takes turns between, and a
 job that has run for ``slice_s`` hands its worker back after its current value (it is queued again
 behind the other sessions' work), so a long reply never holds a worker for its whole length.
+
+A worker also waits while ``IN_TRANSIT`` values of its session are on their way to the loop: a job
+faster than the loop (or a loop busy with others) cannot pile values up in the loop's queue, where
+no hold could see them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from realtime_nb.engine.scheduler import AGAIN, FairPool, Lane
 
 log = logging.getLogger("realtime_nb.engine")
 
+IN_TRANSIT = 4  # values of one session a worker may have handed to the loop that it has not fed yet
 DEFAULT_SLICE_S = 0.05  # a job's turn on a FairPool worker before it queues again behind others
 
 
@@ -87,6 +92,7 @@ class JobRunner:
         self._unwanted: set[str] = set()
         self._held: set[str] = set()
         self._stop = threading.Event()  # the session is gone: workers stop at once
+        self._transit = threading.Semaphore(IN_TRANSIT)  # released as the loop feeds each value
         self._gone = False
 
     @property
@@ -174,6 +180,9 @@ class JobRunner:
                     except StopIteration:
                         break
                     produced = True
+                    while not self._transit.acquire(timeout=0.1):
+                        if self._stop.is_set():
+                            return None
                     self._to_loop(self._output_on_loop, job, value)
             finally:
                 if not keep and driving.iterator is not None:
@@ -212,6 +221,7 @@ class JobRunner:
             self.submit(job, iterator)
 
     def _output_on_loop(self, job: Any, value: Any) -> None:
+        self._transit.release()
         if not self._gone:
             self._output(job, value)
 
