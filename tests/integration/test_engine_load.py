@@ -169,7 +169,9 @@ async def test_a_stalled_reader_is_disconnected_and_its_output_stays_bounded(cap
 async def test_a_reader_too_slow_for_its_lag_limit_reads_a_1008_close_with_the_reason(caplog) -> None:
     """Synthesis is paced to the reader, so a slow reader falls behind only when it reads slower
     than the lag limit allows; it is then closed with 1008 and the reason, which it still reads."""
-    limits = Backpressure(send_ahead_bytes=64 * 1024, max_unsent_bytes=2**20, max_lag_s=0.5, ping_interval_s=None)
+    limits = Backpressure(
+        send_ahead_bytes=64 * 1024, max_unsent_bytes=2**20, max_lag_s=0.5, ping_interval_s=None
+    )
     caplog.set_level(logging.WARNING, logger="realtime_nb.engine")
     with _engine(backpressure=limits, close_timeout=TIMEOUT) as engine:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
