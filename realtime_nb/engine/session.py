@@ -74,6 +74,7 @@ from realtime_nb.protocol.catalog import check_client_event
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.errors import ConfigError
 from realtime_nb.protocol.fields import wire_param
+from realtime_nb.protocol.formats import PCM_RATE
 from realtime_nb.protocol.ids import new_id
 from realtime_nb.protocol.response_params import ResponseParams
 from realtime_nb.protocol.session_config import SessionConfig, apply_session_update
@@ -185,6 +186,7 @@ class EngineSession:
                 _ROUTES[event["type"]](self, event, to_canonical(event, self.dialect))
             except RequestError as err:
                 self._emit({"type": "error", "error": err.to_error(event_id)})
+        self._retain_audio()
 
     def receive_bytes(self, data: bytes, now: float) -> None:
         """A binary frame: not part of the protocol, answered with an error."""
@@ -215,6 +217,7 @@ class EngineSession:
             self._advance_clock(now)
             if self.state is EngineSessionState.OPEN:
                 self.buffer.track_audio(pcm24)
+        self._retain_audio()
 
     def output_frame(self, now: float) -> np.ndarray:
         """WebRTC: the next 20 ms of assistant audio (480 int16 samples at 24 kHz; silence when
@@ -268,6 +271,7 @@ class EngineSession:
         }[job.kind]
         with self._engine_faults():
             handler(job, value)
+        self._retain_audio()
 
     def job_finished(self, job: Job, now: float, error: BaseException | None = None) -> None:
         """A job ended (``error`` = what it raised); stale jobs are ignored."""
@@ -350,6 +354,12 @@ class EngineSession:
         except IllegalTransition as exc:
             error = RequestError("illegal_state", f"Internal engine error: {exc}.", type="server_error")
             self._emit({"type": "error", "error": error.to_error(event_id())})
+
+    def _retain_audio(self) -> None:
+        """Keep the conversation's audio within ``options.audio_retention_s`` (newest kept)."""
+        keep_s = self.options.audio_retention_s
+        if keep_s is not None:
+            self.conversation.release_audio(int(keep_s * PCM_RATE))
 
     def _find_item(self, item_id: str) -> Item | None:
         if item_id in self.conversation:
