@@ -39,8 +39,8 @@ class Backpressure:
     send_ahead_bytes: int = 1 * 2**20
     max_unsent_bytes: int = 16 * 2**20
     max_lag_s: float = 10.0
-    ping_interval_s: float | None = 20.0
-    ping_timeout_s: float = 20.0
+    ping_interval_s: float | None = 10.0
+    ping_timeout_s: float = 10.0
     offload_bytes: int = 1 * 2**20
 
     def __post_init__(self) -> None:

@@ -49,7 +49,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime_nb.engine import api_versions
+from realtime_nb.engine import api_versions, big_frames
 from realtime_nb.engine.conversation import Conversation, Item
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.host import Host
@@ -171,7 +171,7 @@ class EngineSession:
         with self._engine_faults(lambda: event_id):
             try:
                 try:
-                    event = json.loads(text)
+                    event = big_frames.loads(text)  # json.loads, kinder to the loop on 15 MiB
                 except (json.JSONDecodeError, TypeError) as exc:
                     raise RequestError("invalid_json", f"The event is not valid JSON: {exc}") from None
                 if not isinstance(event, dict):
@@ -233,14 +233,18 @@ class EngineSession:
         return np.zeros(FRAME_SAMPLES, np.int16)  # an engine fault was reported; the track goes on
 
     def job_is_held(self, job: Job) -> bool:
-        """True while ``job`` should pause before its next value: over WebRTC, a synthesis job whose
-        audio would only pile up (``options.playout_ahead_ms`` or more already waits in the output
-        buffer). The adapter parks it without holding a worker and resumes it once False."""
-        return (
-            self.output is not None
-            and job.kind is JobKind.SYNTHESIZE
-            and self.output.queued_ms >= self.options.playout_ahead_ms
-        )
+        """True while ``job`` should pause before its next value: a synthesis job whose audio would
+        only pile up. Over WebRTC: ``options.playout_ahead_ms`` or more already waits in the output
+        buffer. Over WebSocket: its response is ``options.stream_ahead_ms`` ahead of real time (a
+        client plays as it receives), so four long replies cost real-time voice work, not all the
+        CPU the machine has. The adapter parks it without holding a worker and resumes it once False
+        (it asks again on every tick)."""
+        if job.kind is not JobKind.SYNTHESIZE:
+            return False
+        if self.output is not None:
+            return self.output.queued_ms >= self.options.playout_ahead_ms
+        lead = self.options.stream_ahead_ms
+        return lead is not None and self.runs.ahead_ms(job.owner, self._now) >= lead
 
     def tick(self, now: float) -> None:
         """Run the timers (idle timeout, session expiry)."""
