@@ -40,6 +40,7 @@ from realtime_nb.engine.handshake import (
     screen_handshake,
 )
 from realtime_nb.engine.http_api import HttpApi
+from realtime_nb.engine.memory import trim
 from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.engine.outbox import Backpressure
 from realtime_nb.engine.scheduler import FairPool
@@ -67,6 +68,7 @@ log = logging.getLogger("realtime_nb.engine")
 # can answer with an `error` event. Anything past this cap is closed with 1009 by websockets.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 DEFAULT_TICK_INTERVAL_S = 0.02
+TRIM_AFTER_S = 1.0  # heap pages go back to the OS this long after the last session ended
 
 
 def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
@@ -157,6 +159,7 @@ class EngineServer:
         self._connections: set[Connection] = set()
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
         self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
+        self._trim_timer: asyncio.TimerHandle | None = None
         self._logger = RedactingLogger(log, self._token)
         self.front_door = FrontDoor(
             HttpApi(
@@ -280,6 +283,8 @@ class EngineServer:
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and call, stop listening, and drop queued jobs."""
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self.front_door.close()
@@ -330,7 +335,21 @@ class EngineServer:
         finally:
             self._connections.discard(connection)
             self._note_idle()
+            self._trim_soon()
             log.info("session closed")
+
+    def _trim_soon(self) -> None:
+        """Once sessions stop ending for a moment, hand their freed memory back (see `memory`)."""
+        loop = asyncio.get_running_loop()
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+
+        def run() -> None:
+            self._trim_timer = None
+            with contextlib.suppress(RuntimeError):  # the executor shut down with the server
+                loop.run_in_executor(self.input_executor, trim)
+
+        self._trim_timer = loop.call_later(TRIM_AFTER_S, run)
 
 
 def _is_factory(calls: object) -> bool:

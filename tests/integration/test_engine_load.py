@@ -27,7 +27,7 @@ from realtime_nb.engine import start_engine
 from realtime_nb.engine.job_runner import IN_TRANSIT
 from realtime_nb.engine.jobs import Job, JobKind
 from realtime_nb.engine.outbox import Backpressure
-from realtime_nb.engine.server import Route
+from realtime_nb.engine.server import TRIM_AFTER_S, Route
 
 TIMEOUT = 10.0
 CHUNK = "x" * 16_384  # one synthesized "chunk" of the flood: 16 KiB of event text
@@ -270,6 +270,7 @@ async def test_a_disconnect_storm_leaves_no_task_thread_or_job_behind() -> None:
             await warm.send(json.dumps({"do": "short"}))
             await _recv_type(warm, "finished")
         assert engine.wait_idle(TIMEOUT)
+        await asyncio.sleep(TRIM_AFTER_S + 0.5)  # the heap trim after the last close has run
         baseline_tasks = engine.stats()["tasks"]
         baseline_threads = threading.active_count()
 
@@ -283,6 +284,7 @@ async def test_a_disconnect_storm_leaves_no_task_thread_or_job_behind() -> None:
         for wave in range(5):
             await asyncio.gather(*(one(wave * 8 + k) for k in range(8)))
         assert engine.wait_idle(TIMEOUT)
+        await asyncio.sleep(TRIM_AFTER_S + 0.5)
         stats = engine.stats()
         assert stats["connections"] == 0 and stats["pending_jobs"] == 0 and stats["jobs_in_flight"] == 0
         assert stats["jobs_queued"] == 0 and stats["unsent_bytes"] == 0
