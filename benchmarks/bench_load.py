@@ -135,7 +135,8 @@ class EngineProcess:
 async def _open(url: str, session: dict[str, Any] | None = None) -> tuple[ClientConnection, float]:
     """A GA session, configured; returns it and the seconds until session.created."""
     began = time.perf_counter()
-    ws = await connect(url + GA_PATH, max_size=None, compression=None)
+    # No client keepalive: on a saturated machine it would measure the load generator, not the engine.
+    ws = await connect(url + GA_PATH, max_size=None, compression=None, ping_interval=None)
     while json.loads(await ws.recv())["type"] != "session.created":
         pass
     created = time.perf_counter() - began
@@ -475,14 +476,16 @@ async def stage_soak(engine: EngineProcess, sample: samples.Sample, seconds: flo
             await asyncio.sleep(5.0)
 
     task = asyncio.create_task(sampler())
-    await asyncio.gather(*(realtime_turns(engine.url, sample, passes) for _ in range(2)))
+    results = await asyncio.gather(*(realtime_turns(engine.url, sample, passes) for _ in range(2)))
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     base = next(rss for t, rss in readings if t >= warm_s)
     end = readings[-1][1]
     span = readings[-1][0] - warm_s
     growth = (end - base) / base * 100
+    turns = sum(len(first) for first, _ in results)
     print(f"6. soak: two real-time sessions for {passes * sample.duration_s:.0f} s (warm-up {warm_s:.0f} s)")
+    print(f"   {turns} of {2 * passes * len(sample.segments)} turns answered")
     print(
         f"   memory {base:.0f} -> {end:.0f} MB over {span:.0f} s after warm-up ({growth:+.1f} %, "
         f"{(end - base) / max(span, 1) * 60:+.2f} MB/min; goal < 5 % per hour; before: +25.7 % in 10 min)"
@@ -496,11 +499,12 @@ async def _main_async(args: argparse.Namespace) -> None:
         print(
             f"engine pid {engine.proc.pid}, RSS {engine.rss():.0f} MB after warm-up; machine shared, 2 cores"
         )
-        unloaded = await stage_unloaded(engine, sample)
-        await stage_long_answers(engine, sample, unloaded)
-        await stage_big_append(engine)
-        await stage_stalled(engine)
-        await stage_storm(engine, args.storm)
+        if not args.soak_only:
+            unloaded = await stage_unloaded(engine, sample)
+            await stage_long_answers(engine, sample, unloaded)
+            await stage_big_append(engine)
+            await stage_stalled(engine)
+            await stage_storm(engine, args.storm)
         if args.soak_s > 0:
             await stage_soak(engine, sample, args.soak_s)
     finally:
@@ -514,6 +518,7 @@ def main() -> None:
     parser.add_argument("--soak-s", type=float, default=3600.0, help="soak length in seconds (0: skip)")
     parser.add_argument("--storm", type=int, default=200, help="clients in the disconnect storm")
     parser.add_argument("--quick", action="store_true", help="storm of 40, soak of 60 s")
+    parser.add_argument("--soak-only", action="store_true", help="stage 6 alone")
     args = parser.parse_args()
     if args.engine:
         engine_main()
