@@ -209,15 +209,17 @@ class Connection:
                     pong = await self._ws.ping()
                     await pong
             except TimeoutError:
-                await self._drop(1011, "keepalive ping timeout")
+                # A peer that answers nothing will not complete a close handshake either.
+                await self._drop(1011, "keepalive ping timeout", grace_s=1.0)
                 return
             except ConnectionClosed:
                 return
 
-    async def _drop(self, code: int, reason: str) -> None:
+    async def _drop(self, code: int, reason: str, grace_s: float | None = None) -> None:
         """Disconnect a peer that fell behind or stopped answering: the close frame goes out behind
         what the socket already holds (a slow reader still reads it); a peer that has not completed
-        the close within the server's ``close_timeout`` has its TCP connection cut."""
+        the close within ``grace_s`` (default: the server's ``close_timeout``) has its TCP
+        connection cut."""
         if self.dropped is not None or self._gone:
             return
         self.dropped = reason
@@ -228,7 +230,7 @@ class Connection:
         ws = self._ws
         closing = asyncio.create_task(ws.close(code, clip_reason(reason)), name="engine-drop")
         try:
-            await asyncio.wait_for(ws.wait_closed(), self._server.close_timeout)
+            await asyncio.wait_for(ws.wait_closed(), grace_s or self._server.close_timeout)
         except TimeoutError:
             transport = ws.transport
             if transport is not None:
