@@ -69,6 +69,7 @@ log = logging.getLogger("realtime_nb.engine")
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
 DEFAULT_TICK_INTERVAL_S = 0.02
 TRIM_AFTER_S = 1.0  # heap pages go back to the OS this long after the last session ended
+TRIM_EVERY_S = 30.0  # and this often while sessions run (their audio and voice buffers churn)
 
 
 def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
@@ -160,6 +161,7 @@ class EngineServer:
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
         self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
         self._trim_timer: asyncio.TimerHandle | None = None
+        self._periodic_trim: asyncio.TimerHandle | None = None
         self._logger = RedactingLogger(log, self._token)
         self.front_door = FrontDoor(
             HttpApi(
@@ -228,6 +230,7 @@ class EngineServer:
             # Requests that are not WebSocket upgrades (WebRTC signalling) leave here for HTTP.
             create_connection=self.front_door.connection_class(),
         )
+        self._periodic_trim = asyncio.get_running_loop().call_later(TRIM_EVERY_S, self._trim_periodically)
 
     @property
     def sockets(self) -> list[Any]:
@@ -283,8 +286,9 @@ class EngineServer:
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and call, stop listening, and drop queued jobs."""
-        if self._trim_timer is not None:
-            self._trim_timer.cancel()
+        for timer in (self._trim_timer, self._periodic_trim):
+            if timer is not None:
+                timer.cancel()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self.front_door.close()
@@ -350,6 +354,13 @@ class EngineServer:
                 loop.run_in_executor(self.input_executor, trim)
 
         self._trim_timer = loop.call_later(TRIM_AFTER_S, run)
+
+    def _trim_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._connections:
+            with contextlib.suppress(RuntimeError):
+                loop.run_in_executor(self.input_executor, trim)
+        self._periodic_trim = loop.call_later(TRIM_EVERY_S, self._trim_periodically)
 
 
 def _is_factory(calls: object) -> bool:
