@@ -2,7 +2,7 @@
 
 A real event loop and a real one-worker pool, so "a parked job frees its worker" is observable: a
 second job can only run while the first is parked. Every test runs on a plain thread pool and on the
-engine's FairPool (lanes, turns between sessions, synthesis in slices).
+engine's FairPool (lanes, turns between sessions; slices where a test asks for them).
 """
 
 from __future__ import annotations
