@@ -13,7 +13,8 @@ it is, so one session's queued jobs cannot starve another's. ``reserved`` extra 
 SETUP and SHORT work, so those never wait for a synthesis step to end, even with every general
 worker busy. Long work is cut into steps: a function may return :data:`AGAIN` to be queued again
 behind the others of its lane (its future stays pending), which is how a synthesis job hands its
-worker back after each chunk (see ``job_runner``).
+worker back after each chunk when ``JobRunner(slice_s=…)`` asks for it (off by default: see
+``job_runner`` for why).
 """
 
 from __future__ import annotations
