@@ -1,10 +1,17 @@
 """One socket's connection loop: frames into an `EngineSession`, its events and jobs out.
 
-All session calls happen on the event loop thread: frames as they arrive (stamped with
-`time.monotonic()`), a timer's `tick()`, and job results, which workers of the server's shared pool
-hand back through the loop (`job_runner.JobRunner`, shared with the WebRTC calls, so one session's
-transcription or synthesis never stalls another's audio). Events leave in order through one writer
-task; a session that ended gets its socket closed after everything before the close was sent.
+Session calls happen one at a time: frames as they arrive (stamped with `time.monotonic()`), a
+timer's `tick()`, and job results, which workers of the server's shared pool hand back through the
+loop (`job_runner.JobRunner`, shared with the WebRTC calls, so one session's transcription or
+synthesis never stalls another's audio). A frame of ``offload_bytes`` or more (a big append: its
+decode, resampling and VAD take a second) is handed to the session on a worker thread instead; until
+it returns the loop leaves the session alone (ticks wait, job results are kept and delivered after,
+in order), and the next frame is read only then, so decisions and events are the same as inline.
+
+Events leave in order through one writer task, via a bounded `outbox.Outbox`: synthesis pauses while
+the outbox is full, a reader too far behind is disconnected (1008 and the reason), and the keepalive
+ping times out a silent peer even when its frames cannot be written. A session that ended gets its
+socket closed after everything before the close was sent.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from websockets.exceptions import ConnectionClosed
 
 from realtime_nb.engine.handshake import Route
 from realtime_nb.engine.job_runner import JobRunner
+from realtime_nb.engine.jobs import JobKind
+from realtime_nb.engine.outbox import SLOW_READER_CLOSE_CODE, Outbox
+from realtime_nb.engine.scheduler import FairPool, Lane
 
 if TYPE_CHECKING:
     from realtime_nb.engine.server import EngineServer
@@ -67,16 +77,19 @@ def clip_reason(reason: str) -> str:
 
 
 class Connection:
-    """Drives one `EngineSession` from one socket. All session calls happen on the event loop thread."""
+    """Drives one `EngineSession` from one socket (see the module docstring)."""
 
     def __init__(self, server: EngineServer, ws: ServerConnection, route: Route) -> None:
         self._server = server
         self._ws = ws
         self._route = route
         self._loop = asyncio.get_running_loop()
-        self._outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._limits = server.backpressure
+        self._outbox = Outbox(self._limits)
         self._closing = False  # a _Close has been queued
         self._gone = False  # socket finished: late job results are dropped
+        self._busy = False  # the session is being fed a big frame on a worker thread
+        self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []  # results held meanwhile
         self._jobs = JobRunner(
             server.executor,
             self._loop,
@@ -84,29 +97,41 @@ class Connection:
             finished=self._job_finished,
             on_submit=server.job_submitted,
             on_settle=server.job_done,
+            hold=self._hold,
         )
         self._session: SessionLike | None = None
+        self.dropped: str | None = None  # why the engine disconnected a slow or silent peer
 
     async def run(self) -> None:
         # A session's construction may load models or synthesize its first phrase (seconds, once per
-        # process): build it on the pool so other sessions' audio keeps flowing meanwhile.
+        # process): build it off the loop, in the pool's setup lane, which never waits behind
+        # other sessions' synthesis or transcription.
         now = time.monotonic()
-        self._session = await self._loop.run_in_executor(
-            self._server.executor, self._server.session_factory, self._route, now
-        )
+        executor = self._server.executor
+        if isinstance(executor, FairPool):
+            future = executor.submit(self._server.session_factory, self._route, now, lane=Lane.SETUP)
+            self._session = await asyncio.wrap_future(future)
+        else:
+            self._session = await self._loop.run_in_executor(
+                executor, self._server.session_factory, self._route, now
+            )
         self._pump()
-        writer = asyncio.create_task(self._write_loop(), name="engine-writer")
-        ticker = asyncio.create_task(self._tick_loop(), name="engine-ticker")
+        tasks = [
+            asyncio.create_task(self._write_loop(), name="engine-writer"),
+            asyncio.create_task(self._tick_loop(), name="engine-ticker"),
+        ]
+        if self._limits.ping_interval_s is not None:
+            tasks.append(asyncio.create_task(self._keepalive(), name="engine-keepalive"))
         try:
             await self._read_loop()
-            if self._closing:  # let the writer finish the close it started
+            if self._closing and self.dropped is None:  # let the writer finish the close it started
                 with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
-                    await asyncio.wait_for(asyncio.shield(writer), self._server.close_timeout)
+                    await asyncio.wait_for(asyncio.shield(tasks[0]), self._server.close_timeout)
         finally:
             self._release()
-            for task in (ticker, writer):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(ticker, writer, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read_loop(self) -> None:
         ws = self._ws
@@ -119,16 +144,31 @@ class Connection:
             session = self._session
             if session is None or self._closing:
                 continue  # the session has ended; frames racing the close are dropped
-            if isinstance(message, str):
-                session.receive_text(message, now)
+            receive = session.receive_text if isinstance(message, str) else session.receive_bytes
+            if len(message) >= self._limits.offload_bytes:
+                await self._off_loop(receive, message, now)
             else:
-                session.receive_bytes(message, now)
+                receive(message, now)  # type: ignore[arg-type]
             self._pump()
+
+    async def _off_loop(
+        self, receive: Callable[[Any, float], None], message: str | bytes, now: float
+    ) -> None:
+        """Feed one big frame on a worker thread; job results arriving meanwhile wait, in order."""
+        self._busy = True
+        try:
+            await self._loop.run_in_executor(self._server.input_executor, receive, message, now)
+        finally:
+            self._busy = False
+            deferred, self._deferred = self._deferred, []
+            for callback, args in deferred:
+                callback(*args)
 
     async def _write_loop(self) -> None:
         ws = self._ws
+        outbox = self._outbox
         while True:
-            item = await self._outbox.get()
+            item = await outbox.take()
             if isinstance(item, _Close):
                 await ws.close(item.code, item.reason)
                 return
@@ -136,6 +176,10 @@ class Connection:
                 await ws.send(item)
             except ConnectionClosed:
                 return
+            was_full = outbox.full
+            outbox.sent()
+            if was_full and not outbox.full:  # synthesis parked on a full outbox may go on
+                self._pump()
 
     async def _tick_loop(self) -> None:
         interval = self._server.tick_interval
@@ -143,16 +187,71 @@ class Connection:
             await asyncio.sleep(interval)
             if self._session is None or self._closing:
                 return
-            self._session.tick(time.monotonic())
+            now = time.monotonic()
+            reason = self._outbox.overdue(now)
+            if reason is not None:
+                await self._drop(SLOW_READER_CLOSE_CODE, reason)
+                return
+            if self._busy:
+                continue
+            self._session.tick(now)
             self._pump()
+
+    async def _keepalive(self) -> None:
+        """Ping every ``ping_interval_s``; no pong within ``ping_timeout_s`` (the time to write the
+        ping counted) drops the peer. websockets' own keepalive waits for the write unboundedly."""
+        limits = self._limits
+        assert limits.ping_interval_s is not None
+        while True:
+            await asyncio.sleep(limits.ping_interval_s)
+            try:
+                async with asyncio.timeout(limits.ping_timeout_s):
+                    pong = await self._ws.ping()
+                    await pong
+            except TimeoutError:
+                # A peer that answers nothing will not complete a close handshake either.
+                await self._drop(1011, "keepalive ping timeout", grace_s=1.0)
+                return
+            except ConnectionClosed:
+                return
+
+    async def _drop(self, code: int, reason: str, grace_s: float | None = None) -> None:
+        """Disconnect a peer that fell behind or stopped answering: the close frame goes out behind
+        what the socket already holds (a slow reader still reads it); a peer that has not completed
+        the close within ``grace_s`` (default: the server's ``close_timeout``) has its TCP
+        connection cut."""
+        if self.dropped is not None or self._gone:
+            return
+        self.dropped = reason
+        self._closing = True
+        log.warning("disconnecting a client: %s", reason)
+        self._outbox.clear()
+        self._jobs.release()  # nothing more is computed for it
+        ws = self._ws
+        closing = asyncio.create_task(ws.close(code, clip_reason(reason)), name="engine-drop")
+        try:
+            await asyncio.wait_for(ws.wait_closed(), grace_s or self._server.close_timeout)
+        except TimeoutError:
+            transport = ws.transport
+            if transport is not None:
+                transport.abort()
+        finally:
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+
+    def _hold(self, job: Any) -> bool:
+        """Synthesis waits while the outbox is full (see `outbox`)."""
+        return getattr(job, "kind", None) is JobKind.SYNTHESIZE and self._outbox.full
 
     def _pump(self) -> None:
         """Move what the session produced: events to the writer, jobs to the pool, a close if it ended."""
         session = self._session
-        if session is None:
+        if session is None or self._busy or self.dropped is not None:
             return
+        now = time.monotonic()
         for event in session.events_to_send():
-            self._outbox.put_nowait(json.dumps(event, separators=(",", ":")))
+            text = json.dumps(event, separators=(",", ":"))
+            self._outbox.put(text, len(text), now)
         for job in session.jobs_to_run():
             self._jobs.submit(job)
         self._jobs.review(session)
@@ -160,16 +259,22 @@ class Connection:
             self._closing = True
             reason = session.close_reason or "session closed"
             log.info("closing session socket: %s", reason)
-            self._outbox.put_nowait(_Close(1000, clip_reason(reason)))
+            self._outbox.put(_Close(1000, clip_reason(reason)), 0, now)
 
     def _job_output(self, job: Any, value: Any) -> None:
         if self._gone or self._session is None:
+            return
+        if self._busy:
+            self._deferred.append((self._job_output, (job, value)))
             return
         self._session.job_output(job, value, time.monotonic())
         self._pump()
 
     def _job_finished(self, job: Any, error: BaseException | None) -> None:
         if self._gone or self._session is None:
+            return
+        if self._busy:
+            self._deferred.append((self._job_finished, (job, error)))
             return
         self._session.job_finished(job, time.monotonic(), error)
         self._pump()
@@ -178,14 +283,18 @@ class Connection:
         """Free everything the socket held: queued jobs are cancelled, running ones are told to stop."""
         self._gone = True
         self._jobs.release()
+        self._deferred.clear()
         close = getattr(self._session, "close", None)
         if callable(close):  # the core stops its timers and forgets its jobs
             with contextlib.suppress(Exception):
                 close(time.monotonic())
         self._session = None
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
+        self._outbox.clear()
 
     @property
     def pending_jobs(self) -> int:
         return self._jobs.pending
+
+    @property
+    def unsent_bytes(self) -> int:
+        return self._outbox.unsent_bytes

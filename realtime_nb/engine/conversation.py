@@ -4,6 +4,13 @@ Items are held in canonical (GA) form. Audio never lives in the item dicts: user
 assistant output audio are kept as 24 kHz PCM16 arrays beside them (``Item.audio``), and are put back
 as base64 only for ``conversation.item.retrieved``. The user audio stored is the *processed* audio
 (after noise reduction and VAD trimming), i.e. exactly what the VAD and the transcriber heard.
+
+Audio is the one part of a conversation that grows with time (2.9 MB per minute of 24 kHz PCM16),
+so the session keeps only the newest ``EngineOptions.audio_retention_s`` of it:
+:meth:`Conversation.release_audio` drops the audio of the oldest items (by arrival) beyond that,
+keeping their transcripts, ids and place in the conversation; retrieving or truncating such an
+item's audio is refused with ``item_audio_unavailable`` (an error, not empty audio, which could
+pass for silence).
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class Item:
     spans: list[tuple[float, float, str]] = field(default_factory=list)
     # assistant audio is retrieved in the format its response streamed it in
     audio_format: str | None = None
+    # its audio was released to bound the session's memory (see Conversation.release_audio)
+    audio_released: bool = False
 
     def advance(self, trigger: ItemTrigger) -> None:
         self.status = advance("item", ITEM_TABLE, self.status, trigger)
@@ -78,6 +87,7 @@ class Item:
                 "item_id",
             )
         index, end_ms = content_index, audio_end_ms
+        self.check_audio_kept()
         if not is_int(index) or not 0 <= index < len(self.content):
             raise RequestError(
                 "invalid_value",
@@ -118,6 +128,17 @@ class Item:
         )
         self.spans = [(a, min(b, end_ms), t) for a, b, t in self.spans if a < end_ms]
         self.status = status
+
+    def check_audio_kept(self) -> None:
+        """RequestError if this item's audio was released (the session's audio retention)."""
+        if self.audio_released:
+            raise RequestError(
+                "item_audio_unavailable",
+                f"The audio of item {self.id} is no longer kept: the session keeps only its newest "
+                "conversation audio (the engine's audio_retention_s). Its transcript and place in "
+                "the conversation remain; retrieve items while they are recent.",
+                "item_id",
+            )
 
     def truncated_transcript(self, end_ms: float) -> str:
         """The words of the chunks played before ``end_ms``, and of the chunk cut there the words
@@ -436,6 +457,23 @@ class Conversation:
         self._order.insert(pos, item.id)
         self._items[item.id] = item
         return self._order[pos - 1] if pos > 0 else None
+
+    def release_audio(self, keep_samples: int) -> list[str]:
+        """Drop the audio of the oldest items (arrival order) until at most ``keep_samples`` of
+        audio remain in the conversation; items still being generated keep theirs. Returns the ids
+        of the items released."""
+        total = sum(pcm.size for item in self._items.values() for pcm in item.audio.values())
+        released: list[str] = []
+        for item in self._items.values():  # dicts keep insertion order: oldest arrival first
+            if total <= keep_samples:
+                break
+            if not item.audio or item.status is ItemState.IN_PROGRESS:
+                continue
+            total -= sum(pcm.size for pcm in item.audio.values())
+            item.audio = {}
+            item.audio_released = True
+            released.append(item.id)
+        return released
 
     def remove(self, item_id: str) -> Item:
         item = self.get(item_id)

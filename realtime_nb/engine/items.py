@@ -71,6 +71,7 @@ class ItemRequests:
         plots, and only the engine can hand it over without recording the track.
         """
         item = self._conversation.get(canonical.get("item_id"))
+        item.check_audio_kept()
         self._host.emit(
             {"type": "conversation.item.retrieved", "item": item.render(audio_b64=self._audio_b64_for(item))}
         )

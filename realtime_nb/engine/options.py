@@ -31,7 +31,14 @@ class EngineOptions:
     * ``playout_ahead_ms``: WebRTC only: speech synthesis pauses while this much audio waits in the
       output buffer, so a barge-in drops at most this (plus the sentence or two a worker was already
       making) and no voice time is spent on audio nobody hears. Over WebSocket synthesis runs ahead
-      freely: the client buffers and plays.
+      at most ``stream_ahead_ms`` ahead of real time (below).
+    * ``stream_ahead_ms``: WebSocket only: a reply's synthesis pauses while its audio runs this far
+      ahead of real time since its first audio (None: as fast as the voice can go). Replies shorter
+      than this stream at full speed; longer ones keep this lead while they play. Independently,
+      the server's ``Backpressure`` pauses it while the socket has not taken what was sent.
+    * ``audio_retention_s``: conversation audio kept per session, newest first (None: all of it,
+      for the session's lifetime, which ``max_session_s`` bounds). Older items keep their
+      transcripts and place; retrieving their audio gives an ``item_audio_unavailable`` error.
     """
 
     max_session_s: float | None = None
@@ -44,6 +51,8 @@ class EngineOptions:
     rate_limit_requests: int = 5000
     rate_limit_tokens: int = 40000
     playout_ahead_ms: int = 2000
+    stream_ahead_ms: int | None = 10_000
+    audio_retention_s: float | None = 300.0
 
     def __post_init__(self) -> None:
         if self.max_session_s is not None and self.max_session_s <= 0:
@@ -56,6 +65,10 @@ class EngineOptions:
             raise ValueError(f"audio_delta_ms must be positive, got {self.audio_delta_ms!r}")
         if self.playout_ahead_ms <= 0:
             raise ValueError(f"playout_ahead_ms must be positive, got {self.playout_ahead_ms!r}")
+        if self.stream_ahead_ms is not None and self.stream_ahead_ms <= 0:
+            raise ValueError(f"stream_ahead_ms must be positive or None, got {self.stream_ahead_ms!r}")
+        if self.audio_retention_s is not None and not self.audio_retention_s > 0:
+            raise ValueError(f"audio_retention_s must be positive or None, got {self.audio_retention_s!r}")
         if self.truncate_transcript not in ("drop", "proportional"):
             raise ValueError(
                 f"truncate_transcript must be 'drop' or 'proportional', got {self.truncate_transcript!r}"

@@ -95,6 +95,14 @@ class ResponseRuns:
     def snapshot(self) -> dict[str, tuple[str, str]]:
         return {rid: (r.response.state.value, r.phase.value) for rid, r in self._runs.items()}
 
+    def ahead_ms(self, response_id: str, now: float) -> float:
+        """How far ``response_id``'s audio runs ahead of real time since its first audio: what a
+        client playing it as it arrives has yet to play (0 before any audio, or once it is gone)."""
+        run = self._runs.get(response_id)
+        if run is None or run.response.started_at is None:
+            return 0.0
+        return run.response.audio_ms - (now - run.response.started_at) * 1000.0
+
     def find_item(self, item_id: str) -> Item | None:
         """An item given inline to a response (``response.create`` ``input``), by id."""
         for run in self._runs.values():

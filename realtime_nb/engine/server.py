@@ -4,7 +4,8 @@ Everything protocol-shaped lives in the sans-I/O `EngineSession`; the adapter on
 small modules: `handshake` (routing and auth, sans-I/O), `connection` (one socket's loop: frames in,
 events out in order, heavy jobs onto the shared thread pool, a timer that calls `tick()`),
 `front_door` (WebSocket upgrades to websockets, every other request to the sans-I/O `http_api`:
-ephemeral keys, calls, CORS) and this one (listening, the pool, the call registry), with
+ephemeral keys, calls, CORS), `outbox` (each connection's bounded output), `scheduler` (the pool's
+lanes: setup, short jobs, synthesis) and this one (listening, the pool, the call registry), with
 `protocol.redaction` keeping credentials out of the logs.
 """
 
@@ -40,7 +41,10 @@ from realtime_nb.engine.handshake import (
     screen_handshake,
 )
 from realtime_nb.engine.http_api import HttpApi
+from realtime_nb.engine.memory import trim
 from realtime_nb.engine.origins import OriginPolicy
+from realtime_nb.engine.outbox import Backpressure
+from realtime_nb.engine.scheduler import FairPool
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.limits import MAX_FRAME_BYTES
 from realtime_nb.protocol.redaction import RedactingLogger
@@ -48,6 +52,7 @@ from realtime_nb.protocol.redaction import RedactingLogger
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "PREVIEW_API_VERSIONS",
+    "Backpressure",
     "CallRegistryLike",
     "EngineServer",
     "HttpLimits",
@@ -65,6 +70,8 @@ log = logging.getLogger("realtime_nb.engine")
 # can answer with an `error` event. Anything past this cap is closed with 1009 by websockets.
 DEFAULT_MAX_MESSAGE_BYTES = MAX_FRAME_BYTES
 DEFAULT_TICK_INTERVAL_S = 0.02
+TRIM_AFTER_S = 1.0  # heap pages go back to the OS this long after the last session ended
+TRIM_EVERY_S = 30.0  # and this often while sessions run (their audio and voice buffers churn)
 
 
 def _default_session_factory(options: Mapping[str, Any]) -> SessionFactory:
@@ -106,6 +113,10 @@ class EngineServer:
     loop in `start` (a registry that needs the server's sessions, pool or loop is built there); it
     is closed with the server. `keys` replaces the ephemeral key store
     (e.g. one with an injected clock); `http_limits` bounds HTTP clients (`HttpLimits`).
+
+    `backpressure` bounds each WebSocket's output and times out silent peers (`outbox.Backpressure`).
+    `workers` threads run every kind of job, plus one kept for session setup and short jobs (see
+    `scheduler.FairPool`); big client frames are handled on one more thread (`input_executor`).
     """
 
     def __init__(
@@ -122,6 +133,7 @@ class EngineServer:
         calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
         keys: KeyStore | None = None,
         http_limits: HttpLimits | None = None,
+        backpressure: Backpressure | None = None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("token must be a non-empty string (or None for no auth)")
@@ -141,13 +153,18 @@ class EngineServer:
         self.max_message_bytes = max_message_bytes
         self.tick_interval = tick_interval
         self.close_timeout = close_timeout
-        self.executor = cf.ThreadPoolExecutor(
-            max_workers=workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
+        self.backpressure = backpressure or Backpressure()
+        self.executor = FairPool(
+            workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
         )
+        # Big frames (a 15 MiB append) are decoded and run through the VAD here, off the loop.
+        self.input_executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-input")
         self._server: Server | None = None
         self._connections: set[Connection] = set()
         self._idle: asyncio.Event | None = None  # set while `idle` (made on the loop)
         self.jobs_in_flight = 0  # submitted to the pool and not yet settled, across all connections
+        self._trim_timer: asyncio.TimerHandle | None = None
+        self._periodic_trim: asyncio.TimerHandle | None = None
         self._logger = RedactingLogger(log, self._token)
         self.front_door = FrontDoor(
             HttpApi(
@@ -208,11 +225,15 @@ class EngineServer:
             max_size=self.max_message_bytes,
             # Base64 audio barely compresses and deflate costs CPU every real-time session shares.
             compression=None,
+            # The connection runs its own keepalive: websockets' waits unboundedly for the ping's
+            # write, so a peer that stopped reading was never timed out (see `outbox`).
+            ping_interval=None,
             close_timeout=self.close_timeout,
             logger=self._logger,
             # Requests that are not WebSocket upgrades (WebRTC signalling) leave here for HTTP.
             create_connection=self.front_door.connection_class(),
         )
+        self._periodic_trim = asyncio.get_running_loop().call_later(TRIM_EVERY_S, self._trim_periodically)
 
     @property
     def sockets(self) -> list[Any]:
@@ -230,6 +251,8 @@ class EngineServer:
             "connections": len(self._connections),
             "pending_jobs": sum(c.pending_jobs for c in self._connections),
             "jobs_in_flight": self.jobs_in_flight,
+            "jobs_queued": self.executor.queued(),
+            "unsent_bytes": sum(c.unsent_bytes for c in self._connections),
             **self.front_door.stats(),
             "ephemeral_keys": len(self.keys),
         }
@@ -275,6 +298,9 @@ class EngineServer:
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and call, stop listening, and drop queued jobs."""
+        for timer in (self._trim_timer, self._periodic_trim):
+            if timer is not None:
+                timer.cancel()
         if self._server is not None:
             self._server.close(close_connections=True)
             await self.front_door.close()
@@ -286,6 +312,7 @@ class EngineServer:
             except Exception:
                 log.exception("closing the WebRTC calls failed")
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.input_executor.shutdown(wait=False, cancel_futures=True)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         # A page from an untrusted origin is refused before anything else (the HTTP endpoints' rule).
@@ -328,7 +355,28 @@ class EngineServer:
         finally:
             self._connections.discard(connection)
             self._note_idle()
+            self._trim_soon()
             log.info("session closed")
+
+    def _trim_soon(self) -> None:
+        """Once sessions stop ending for a moment, hand their freed memory back (see `memory`)."""
+        loop = asyncio.get_running_loop()
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+
+        def run() -> None:
+            self._trim_timer = None
+            with contextlib.suppress(RuntimeError):  # the executor shut down with the server
+                loop.run_in_executor(self.input_executor, trim)
+
+        self._trim_timer = loop.call_later(TRIM_AFTER_S, run)
+
+    def _trim_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._connections:
+            with contextlib.suppress(RuntimeError):
+                loop.run_in_executor(self.input_executor, trim)
+        self._periodic_trim = loop.call_later(TRIM_EVERY_S, self._trim_periodically)
 
 
 def _is_factory(calls: object) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from realtime_nb.protocol.limits import MAX_EVENT_ID_CHARS, MAX_FRAME_BYTES, MAX_JSON_DEPTH, MAX_JSON_VALUES
@@ -68,10 +69,13 @@ def json_depth(text: str, stop_above: int = MAX_JSON_DEPTH) -> int:
     return depth if not brackets else stop_above + 1
 
 
-def loads_client_event(text: str) -> Any:
+def loads_client_event(text: str, decode: Callable[..., Any] = json.loads) -> Any:
     """`json.loads(text)` for a client frame, refusing (WireJsonError) frames over the limits:
     `MAX_FRAME_BYTES`, `MAX_JSON_DEPTH`, `MAX_JSON_VALUES`, and what is not JSON at all (Python's
-    extensions included: NaN, Infinity, and numbers too large for a float)."""
+    extensions included: NaN, Infinity, and numbers too large for a float).
+
+    `decode` is json.loads or a drop-in with its keyword hooks (the engine passes one that parses a
+    15 MiB audio string apart, so the loop is not held for the whole frame)."""
     if not isinstance(text, str):
         raise WireJsonError("invalid_json", f"The event must be JSON text, not {type(text).__name__}.")
     if len(text) > MAX_FRAME_BYTES:
@@ -94,7 +98,7 @@ def loads_client_event(text: str) -> Any:
             top_level_event_id(text),
         )
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return decode(text, parse_constant=_no_constant, parse_float=_finite_float)
     except _NotFinite as exc:
         raise WireJsonError(
             "invalid_json", f"The event is not valid JSON: {exc} is not a number JSON has."

@@ -1,7 +1,8 @@
 """JobRunner: streaming job values back to the loop, stopping unwanted jobs, parking held ones.
 
 A real event loop and a real one-worker pool, so "a parked job frees its worker" is observable: a
-second job can only run while the first is parked.
+second job can only run while the first is parked. Every test runs on a plain thread pool and on the
+engine's FairPool (lanes, turns between sessions; slices where a test asks for them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from realtime_nb.engine.job_runner import JobRunner
 from realtime_nb.engine.jobs import Job, JobKind
+from realtime_nb.engine.scheduler import FairPool
 
 TIMEOUT = 5.0
 
@@ -56,14 +58,16 @@ class Recorder:
         await asyncio.wait_for(wait(), TIMEOUT)
 
 
-@pytest.fixture
-def pool():
-    executor = cf.ThreadPoolExecutor(max_workers=1)
+@pytest.fixture(params=["thread-pool", "fair-pool"])
+def pool(request):
+    executor: cf.Executor = (
+        cf.ThreadPoolExecutor(max_workers=1) if request.param == "thread-pool" else FairPool(1, reserved=0)
+    )
     yield executor
     executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _runner(pool: cf.Executor, rec: Recorder) -> tuple[JobRunner, list[int]]:
+def _runner(pool: cf.Executor, rec: Recorder, **kwargs: Any) -> tuple[JobRunner, list[int]]:
     counts = [0, 0]
 
     def submitted() -> None:
@@ -79,6 +83,7 @@ def _runner(pool: cf.Executor, rec: Recorder) -> tuple[JobRunner, list[int]]:
         finished=rec.done,
         on_submit=submitted,
         on_settle=settled,
+        **kwargs,
     )
     return runner, counts
 
@@ -94,9 +99,11 @@ async def test_values_stream_back_in_order_and_errors_are_reported(pool):
     runner.submit(Job(JobKind.SYNTHESIZE, "a", lambda: iter(range(3))))
     runner.submit(Job(JobKind.RESPOND, "b", failing))
     await rec.until(lambda: len(rec.finished) == 2)
-    assert rec.values == [("a", 0), ("a", 1), ("a", 2), ("b", 1)]
-    assert rec.finished[0] == ("a", None)
-    assert rec.finished[1][0] == "b" and isinstance(rec.finished[1][1], ValueError)
+    # each job's values in order (on a FairPool a slow step may let the short job in between)
+    assert [v for owner, v in rec.values if owner == "a"] == [0, 1, 2]
+    assert [v for owner, v in rec.values if owner == "b"] == [1]
+    finished = dict(rec.finished)  # the short job may overtake the synthesis on a FairPool
+    assert finished["a"] is None and isinstance(finished["b"], ValueError)
     await asyncio.sleep(0.05)
     assert runner.pending == 0 and counts == [2, 2]
 
@@ -107,15 +114,18 @@ async def test_a_held_job_parks_off_the_worker_and_resumes(pool):
     runner, counts = _runner(pool, rec)
     computed: list[int] = []
     first = threading.Event()  # the first sentence takes until the session has looked at it
+    inside = threading.Event()  # the worker is computing the first sentence
 
     def sentences():
         for i in range(4):
+            inside.set()
             first.wait(TIMEOUT)
             computed.append(i)
             yield i
 
     synth = Job(JobKind.SYNTHESIZE, "synth", sentences)
     runner.submit(synth)
+    assert await asyncio.to_thread(inside.wait, TIMEOUT)
     session.held.add(synth.id)  # playout is far ahead now: no more sentences for a while
     runner.review(session)
     first.set()
@@ -141,10 +151,12 @@ async def test_an_unwanted_parked_job_is_closed_and_reported_finished(pool):
     runner, _ = _runner(pool, rec)
     closed = []
     first = threading.Event()
+    inside = threading.Event()
 
     def sentences():
         try:
             for i in range(100):
+                inside.set()
                 first.wait(TIMEOUT)
                 yield i
         finally:
@@ -152,6 +164,7 @@ async def test_an_unwanted_parked_job_is_closed_and_reported_finished(pool):
 
     synth = Job(JobKind.SYNTHESIZE, "synth", sentences)
     runner.submit(synth)
+    assert await asyncio.to_thread(inside.wait, TIMEOUT)
     session.held.add(synth.id)
     runner.review(session)
     first.set()
@@ -179,3 +192,56 @@ async def test_release_stops_everything_and_reports_nothing(pool):
     await asyncio.sleep(0.1)
     assert len(rec.values) == seen and rec.finished == []
     assert counts[0] == counts[1]  # every future settled: the server's idle accounting balances
+
+
+async def test_on_a_fair_pool_long_jobs_of_two_sessions_take_turns():
+    """One worker, two sessions' long replies: each hands the worker back after every value (a zero
+    slice), so neither waits for the other's whole reply."""
+    pool = FairPool(1, reserved=0)
+    try:
+        rec = Recorder()
+        a, _ = _runner(pool, rec, slice_s=0.0)
+        b, _ = _runner(pool, rec, slice_s=0.0)
+        gate = threading.Event()
+
+        def sentences(first_waits: bool):
+            for i in range(3):
+                if first_waits and i == 0:
+                    gate.wait(TIMEOUT)  # b's job is queued before a's first value exists
+                yield i
+
+        a.submit(Job(JobKind.SYNTHESIZE, "a", lambda: sentences(True)))
+        b.submit(Job(JobKind.SYNTHESIZE, "b", lambda: sentences(False)))
+        gate.set()
+        await rec.until(lambda: len(rec.finished) == 2)
+        assert [owner for owner, _ in rec.values] == ["a", "b", "a", "b", "a", "b"]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def test_an_adapter_hold_parks_synthesis_like_the_sessions_own(pool):
+    """The WebSocket connection's hold (its outbox is full) parks a job exactly as a session's does."""
+    rec = Recorder()
+    full = [False]
+    runner, _ = _runner(pool, rec, hold=lambda job: full[0])
+    step = threading.Event()
+    inside = threading.Event()
+
+    def sentences():
+        for i in range(3):
+            inside.set()
+            step.wait(TIMEOUT)
+            yield i
+
+    runner.submit(Job(JobKind.SYNTHESIZE, "s", sentences))
+    assert await asyncio.to_thread(inside.wait, TIMEOUT)
+    full[0] = True
+    runner.review(Session())
+    step.set()
+    await rec.until(lambda: rec.values == [("s", 0)])
+    await asyncio.sleep(0.1)
+    assert rec.values == [("s", 0)] and runner.pending == 1
+    full[0] = False
+    runner.review(Session())
+    await rec.until(lambda: ("s", None) in rec.finished)
+    assert [v for _, v in rec.values] == [0, 1, 2]

@@ -1,0 +1,535 @@
+"""The engine under load, slow clients and churn (issue 12): one run, prints medians and maxima.
+
+    .venv/bin/python benchmarks/bench_load.py [--soak-s 3600] [--storm 200] [--quick]
+
+The engine runs in its own process (this file with ``--engine``: `start_engine` with a responder
+that tells a long story when asked, the echo responder otherwise), so the load generator here does
+not share a GIL with it; that process answers ``stats`` on stdin with its RSS, threads, asyncio
+tasks and job counters. Figures (goals from issue 12 in brackets):
+
+1. unloaded: a bystander's round trip (``conversation.item.retrieve`` of a missing item -> its
+   ``error``), a new session's ``session.created``, and one real-time turn's speech_stopped -> first
+   response audio / response.done (server_vad, the ``turns`` sample streamed at real time)
+2. four clients receiving long answers: the same three figures [created <= 0.5 s; first audio
+   within 100 ms of unloaded]
+3. a 15 MiB append on one connection: bystander round trips while it is processed [< 50 ms]
+4. a stalled reader of a long answer: peak engine memory above baseline, time until it is
+   disconnected, bystander round trips meanwhile [<= 50 MB, <= 30 s]
+5. a disconnect storm: N clients (8 at a time) vanish mid-response; memory after vs after warm-up,
+   and tasks, threads and jobs left behind [within 10 %, none]
+6. a soak: two real-time sessions for ``--soak-s``; memory growth after a warm-up [< 5 % per hour]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
+
+from realtime_nb import samples
+
+RATE = 24000
+GA_PATH = "/v1/realtime?model=gpt-realtime"
+STORY = "tell me a long story"
+# ~90 sentences: several minutes of speech, longer than any stage below lasts
+LONG_TEXT = " ".join(
+    f"Part {i}: the engine kept talking about lanes, queues and sockets, one sentence after another."
+    for i in range(90)
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# The engine process
+
+
+def engine_main() -> None:
+    from realtime_nb.engine import start_engine
+    from realtime_nb.engine.responder import EchoResponder, ResponderContext
+
+    class StoryOrEcho(EchoResponder):
+        def __call__(self, context: ResponderContext) -> Any:
+            words = json.dumps(context.items[-1:])
+            return LONG_TEXT if STORY in words else super().__call__(context)
+
+    engine = start_engine(port=0, preload=True, calls=None, responder=StoryOrEcho())
+    engine.wait_ready(600)
+    print(f"URL {engine.url}", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "stats":
+            stats = engine.stats()
+            stats["rss_mb"] = _rss_mb("self")
+            stats["threads"] = _threads()
+            print("STATS " + json.dumps(stats), flush=True)
+        elif line.strip() == "quit":
+            break
+    engine.stop()
+
+
+def _rss_mb(pid: int | str) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _threads() -> int:
+    import threading
+
+    return threading.active_count()
+
+
+class EngineProcess:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--engine"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self._line("URL ")
+        self.url = line.split()[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def _line(self, prefix: str) -> str:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line
+        raise RuntimeError("the engine process ended")
+
+    def stats(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line("STATS ")[6:])
+
+    def rss(self) -> float:
+        return _rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(60)
+
+
+# --------------------------------------------------------------------------------------------------
+# Clients
+
+
+async def _open(url: str, session: dict[str, Any] | None = None) -> tuple[ClientConnection, float]:
+    """A GA session, configured; returns it and the seconds until session.created."""
+    began = time.perf_counter()
+    # No client keepalive: on a saturated machine it would measure the load generator, not the engine.
+    ws = await connect(url + GA_PATH, max_size=None, compression=None, ping_interval=None)
+    while json.loads(await ws.recv())["type"] != "session.created":
+        pass
+    created = time.perf_counter() - began
+    if session is not None:
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", **session}}))
+        while json.loads(await ws.recv())["type"] != "session.updated":
+            pass
+    return ws, created
+
+
+async def _ask_story(ws: ClientConnection) -> None:
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": STORY}]}
+    await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+    await ws.send(json.dumps({"type": "response.create"}))
+
+
+async def _drain(ws: ClientConnection, first_audio: asyncio.Event | None = None) -> None:
+    """Read everything (a fast reader), until the socket closes."""
+    try:
+        async for raw in ws:
+            if first_audio is not None and '"response.output_audio.delta"' in str(raw)[:80]:
+                first_audio.set()
+    except Exception:
+        pass
+
+
+class Bystander:
+    """Probes an open session every ``every_s``: the round trip of a request answered at once."""
+
+    def __init__(self, ws: ClientConnection, every_s: float = 0.05) -> None:
+        self.ws = ws
+        self.every_s = every_s
+        self.rtts: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        n = 0
+        while True:
+            n += 1
+            probe = f"probe_{n}"
+            sent = time.perf_counter()
+            await self.ws.send(
+                json.dumps({"type": "conversation.item.retrieve", "event_id": probe, "item_id": "none"})
+            )
+            while True:
+                event = json.loads(await self.ws.recv())
+                if event["type"] == "error" and event["error"].get("event_id") == probe:
+                    break
+            self.rtts.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(self.every_s)
+
+    def start(self) -> None:
+        self.rtts.clear()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> list[float]:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        return list(self.rtts)
+
+
+def _summary(values: list[float], unit: str = "ms") -> str:
+    if not values:
+        return "no samples"
+    p99 = float(np.percentile(values, 99))
+    return (
+        f"median {statistics.median(values):7.1f} {unit}   p99 {p99:7.1f} {unit}   "
+        f"max {max(values):7.1f} {unit}   n={len(values)}"
+    )
+
+
+async def realtime_turns(
+    url: str, sample: samples.Sample, passes: int = 1
+) -> tuple[list[float], list[float]]:
+    """Stream the sample at real time through server_vad; per turn: speech_stopped -> first audio
+    delta and -> response.done, in ms."""
+    vad = {"type": "server_vad", "silence_duration_ms": 500}
+    ws, _ = await _open(url, {"audio": {"input": {"turn_detection": vad}}})
+    first: list[float] = []
+    done: list[float] = []
+    pending: list[float] = []  # speech_stopped times not yet matched to a response
+    started: dict[str, float] = {}  # response id -> its turn's speech_stopped time
+    heard: set[str] = set()  # responses whose first audio arrived
+
+    async def reader() -> None:
+        async for raw in ws:
+            event = json.loads(raw)
+            now = time.perf_counter()
+            kind = event["type"]
+            if kind == "input_audio_buffer.speech_stopped":
+                pending.append(now)
+            elif kind == "response.created" and pending:
+                started[event["response"]["id"]] = pending.pop(0)
+            elif kind == "response.output_audio.delta":
+                rid = event["response_id"]
+                if rid in started and rid not in heard:
+                    heard.add(rid)
+                    first.append((now - started[rid]) * 1000)
+            elif kind == "response.done" and event["response"]["id"] in started:
+                began = started.pop(event["response"]["id"])
+                if event["response"]["status"] == "completed":  # not cut by the next turn's barge-in
+                    done.append((now - began) * 1000)
+
+    task = asyncio.create_task(reader())
+    audio = np.tile(sample.audio.astype("<i2"), passes)
+    step = RATE // 50
+    t0 = time.perf_counter()
+    for index, start in enumerate(range(0, audio.size, step)):
+        delay = t0 + (index + 1) * 0.02 - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        chunk = base64.b64encode(audio[start : start + step].tobytes()).decode()
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    end = time.perf_counter() + 30.0
+    while started or not first:
+        if time.perf_counter() > end:
+            break
+        await asyncio.sleep(0.1)
+    await ws.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return first, done
+
+
+async def stalled_reader(port: int) -> socket.socket:
+    """A raw client that asks for a long story and never reads a frame."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{GA_PATH}"))
+    protocol.send_request(protocol.connect())
+    sock.sendall(b"".join(protocol.data_to_send()))
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await asyncio.to_thread(sock.recv, 1)
+    protocol.receive_data(response)
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": STORY}]}
+    for event in ({"type": "conversation.item.create", "item": item}, {"type": "response.create"}):
+        protocol.send_text(json.dumps(event).encode())
+    sock.sendall(b"".join(protocol.data_to_send()))
+    return sock
+
+
+# --------------------------------------------------------------------------------------------------
+# Stages
+
+
+async def stage_unloaded(engine: EngineProcess, sample: samples.Sample) -> dict[str, float]:
+    ws, _ = await _open(engine.url)
+    by = Bystander(ws)
+    by.start()
+    await asyncio.sleep(2.0)
+    rtts = await by.stop()
+    created = [(await _fresh(engine.url)) for _ in range(5)]
+    first, done = await realtime_turns(engine.url, sample)
+    await ws.close()
+    print("1. unloaded")
+    print(f"   bystander round trip        {_summary(rtts)}")
+    print(f"   new session.created         {_summary(created)}")
+    print(f"   speech_stopped -> 1st audio {_summary(first)}")
+    print(f"   speech_stopped -> done      {_summary(done)}")
+    return {"first": statistics.median(first) if first else float("nan")}
+
+
+async def _fresh(url: str) -> float:
+    ws, created = await _open(url)
+    await ws.close()
+    return created * 1000
+
+
+async def stage_long_answers(
+    engine: EngineProcess, sample: samples.Sample, unloaded: dict[str, float]
+) -> None:
+    talkers = []
+    drains = []
+    for _ in range(4):
+        ws, _ = await _open(engine.url)
+        await _ask_story(ws)
+        started = asyncio.Event()
+        drains.append(asyncio.create_task(_drain(ws, started)))
+        talkers.append((ws, started))
+    await asyncio.gather(*(asyncio.wait_for(s.wait(), 120) for _, s in talkers))
+    ws, _ = await _open(engine.url)
+    by = Bystander(ws)
+    by.start()
+    created = []
+    for _ in range(5):
+        created.append(await _fresh(engine.url))
+        await asyncio.sleep(0.5)
+    first, done = await realtime_turns(engine.url, sample)
+    rtts = await by.stop()
+    await ws.close()
+    for talker, _ in talkers:
+        await talker.close()
+    await asyncio.gather(*drains)
+    delta = statistics.median(first) - unloaded["first"] if first else float("nan")
+    print("2. four clients receiving long answers")
+    print(f"   bystander round trip        {_summary(rtts)}")
+    print(f"   new session.created         {_summary(created)}   (goal <= 500 ms; before: 54-60 s)")
+    print(f"   speech_stopped -> 1st audio {_summary(first)}   ({delta:+.0f} ms vs unloaded; goal <= +100)")
+    print(f"   speech_stopped -> done      {_summary(done)}   (completed replies; before: 0.5 s -> 42 s)")
+
+
+async def stage_big_append(engine: EngineProcess) -> None:
+    ws, _ = await _open(engine.url)
+    # The appender is a process of its own: encoding and masking 15 MiB here would stall this
+    # process's loop, and with it the bystander's measurement.
+    appender = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--append",
+        engine.url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert appender.stdin is not None and appender.stdout is not None
+    assert (await appender.stdout.readline()).startswith(b"READY")
+    by = Bystander(ws, every_s=0.01)
+    by.start()
+    await asyncio.sleep(10.0)  # the same probes with no append: the machine's own noise
+    quiet = await by.stop()
+    by.start()
+    appender.stdin.write(b"go\n")
+    await appender.stdin.drain()
+    report = json.loads(await appender.stdout.readline())
+    rtts = await by.stop()
+    await appender.wait()
+    await ws.close()
+    print(f"3. a {report['mib']:.1f} MiB append on one connection (processed in {report['took_s']:.1f} s)")
+    print(f"   bystander round trip        {_summary(rtts)}   (goal < 50 ms; before: ~1 s stall)")
+    print(f"   the same 10 s before it     {_summary(quiet)}")
+
+
+async def append_main(url: str) -> None:
+    """``--append URL``: one 15 MiB append when told to, then report how long it took."""
+    big, _ = await _open(url)
+    noise = (np.random.default_rng(0).standard_normal(11 * 2**20 // 2) * 300).astype("<i2")
+    payload = json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(noise.tobytes()).decode()}
+    )
+    print("READY", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    began = time.perf_counter()
+    await big.send(payload)
+    await big.send(json.dumps({"type": "conversation.item.retrieve", "event_id": "after", "item_id": "none"}))
+    while True:
+        event = json.loads(await big.recv())
+        if event["type"] == "error" and event["error"].get("event_id") == "after":
+            break
+    print(json.dumps({"mib": len(payload) / 2**20, "took_s": time.perf_counter() - began}), flush=True)
+    await big.close()
+
+
+async def stage_stalled(engine: EngineProcess) -> None:
+    ws, _ = await _open(engine.url)
+    await asyncio.sleep(1.0)
+    base = engine.rss()
+    by = Bystander(ws)
+    by.start()
+    began = time.perf_counter()
+    sock = await stalled_reader(engine.port)
+    peak = base
+    dropped_after = float("nan")
+    while time.perf_counter() - began < 120:
+        peak = max(peak, engine.rss())
+        if engine.stats()["connections"] == 1:  # only the bystander is left
+            dropped_after = time.perf_counter() - began
+            break
+        await asyncio.sleep(0.2)
+    rtts = await by.stop()
+    sock.close()
+    await ws.close()
+    print("4. a stalled reader of a long answer")
+    print(
+        f"   peak memory +{peak - base:.1f} MB, disconnected after {dropped_after:.1f} s "
+        "(goal <= 50 MB, <= 30 s; before: +~300 MB, never in 240 s)"
+    )
+    print(f"   bystander round trip        {_summary(rtts)}")
+
+
+async def stage_storm(engine: EngineProcess, count: int) -> None:
+    async def one() -> None:
+        ws, _ = await _open(engine.url)
+        await _ask_story(ws)
+        async for raw in ws:
+            if '"response.output_audio.delta"' in str(raw)[:80]:
+                break
+        ws.transport.abort()  # vanish mid-response: no close handshake
+
+    async def wave() -> None:
+        await asyncio.gather(*(one() for _ in range(8)))
+
+    await _waves(wave, 3)  # warm-up: threads, allocator arenas, model runtimes at full concurrency
+    await _until_idle(engine)
+    base = engine.stats()
+    await _waves(wave, max(1, count // 8))
+    await _until_idle(engine)
+    after = engine.stats()
+    growth = (after["rss_mb"] - base["rss_mb"]) / base["rss_mb"] * 100
+    left = {k: after[k] for k in ("connections", "pending_jobs", "jobs_in_flight", "jobs_queued")}
+    print(f"5. disconnect storm: {max(1, count // 8) * 8} clients gone mid-response, 8 at a time")
+    print(
+        f"   memory {base['rss_mb']:.0f} -> {after['rss_mb']:.0f} MB ({growth:+.1f} %; goal within 10 %; "
+        f"before: +46 %)"
+    )
+    print(
+        f"   left behind: {left}, asyncio tasks {base['tasks']} -> {after['tasks']}, "
+        f"threads {base['threads']} -> {after['threads']}"
+    )
+
+
+async def _waves(wave: Callable[[], Awaitable[None]], n: int) -> None:
+    for _ in range(n):
+        await wave()
+
+
+async def _until_idle(engine: EngineProcess, timeout: float = 60.0) -> None:
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        stats = engine.stats()
+        if stats["connections"] == 0 and stats["jobs_in_flight"] == 0:
+            await asyncio.sleep(2.5)  # the engine trims its heap 1 s after the last session ended
+            return
+        await asyncio.sleep(0.2)
+
+
+async def stage_soak(engine: EngineProcess, sample: samples.Sample, seconds: float) -> None:
+    passes = max(1, round(seconds / sample.duration_s))
+    warm_s = min(120.0, seconds / 5)
+    readings: list[tuple[float, float]] = []
+
+    async def sampler() -> None:
+        t0 = time.perf_counter()
+        while True:
+            readings.append((time.perf_counter() - t0, engine.rss()))
+            await asyncio.sleep(5.0)
+
+    task = asyncio.create_task(sampler())
+    results = await asyncio.gather(*(realtime_turns(engine.url, sample, passes) for _ in range(2)))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    base = next(rss for t, rss in readings if t >= warm_s)
+    end = readings[-1][1]
+    span = readings[-1][0] - warm_s
+    growth = (end - base) / base * 100
+    turns = sum(len(first) for first, _ in results)
+    print(f"6. soak: two real-time sessions for {passes * sample.duration_s:.0f} s (warm-up {warm_s:.0f} s)")
+    print(f"   {turns} of {2 * passes * len(sample.segments)} turns answered")
+    print(
+        f"   memory {base:.0f} -> {end:.0f} MB over {span:.0f} s after warm-up ({growth:+.1f} %, "
+        f"{(end - base) / max(span, 1) * 60:+.2f} MB/min; goal < 5 % per hour; before: +25.7 % in 10 min)"
+    )
+
+
+async def _main_async(args: argparse.Namespace) -> None:
+    sample = samples.load("turns")
+    engine = EngineProcess()
+    try:
+        print(
+            f"engine pid {engine.proc.pid}, RSS {engine.rss():.0f} MB after warm-up; machine shared, 2 cores"
+        )
+        if not args.soak_only:
+            unloaded = await stage_unloaded(engine, sample)
+            await stage_long_answers(engine, sample, unloaded)
+            await stage_big_append(engine)
+            await stage_stalled(engine)
+            await stage_storm(engine, args.storm)
+        if args.soak_s > 0:
+            await stage_soak(engine, sample, args.soak_s)
+    finally:
+        engine.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--append", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--soak-s", type=float, default=3600.0, help="soak length in seconds (0: skip)")
+    parser.add_argument("--storm", type=int, default=200, help="clients in the disconnect storm")
+    parser.add_argument("--quick", action="store_true", help="storm of 40, soak of 60 s")
+    parser.add_argument("--soak-only", action="store_true", help="stage 6 alone")
+    args = parser.parse_args()
+    if args.engine:
+        engine_main()
+        return
+    if args.append:
+        asyncio.run(append_main(args.append))
+        return
+    if args.quick:
+        args.storm, args.soak_s = 40, 60.0
+    asyncio.run(_main_async(args))
+
+
+if __name__ == "__main__":
+    main()

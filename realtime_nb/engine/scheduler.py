@@ -1,0 +1,193 @@
+"""The engine's worker pool: lanes by kind of work, round robin between sessions inside a lane.
+
+One plain thread pool is first come, first served: while four sessions stream long replies, a new
+session's setup and everyone's transcriptions queue behind their synthesis (measured: 54 s to
+``session.created``). :class:`FairPool` is a `concurrent.futures.Executor` with three lanes:
+
+* ``Lane.SETUP``: building a session (fast once the models are warm, but a client waits on it);
+* ``Lane.SHORT``: transcription, the responder, anything submitted without a lane;
+* ``Lane.LONG``: speech synthesis, which streams for as long as the reply lasts.
+
+A free worker takes the highest lane with work, and inside a lane the owner (a session) whose turn
+it is, so one session's queued jobs cannot starve another's. ``reserved`` extra workers take only
+SETUP and SHORT work, so those never wait for a synthesis step to end, even with every general
+worker busy. Long work is cut into steps: a function may return :data:`AGAIN` to be queued again
+behind the others of its lane (its future stays pending), which is how a synthesis job hands its
+worker back after each chunk when ``JobRunner(slice_s=…)`` asks for it (off by default: see
+``job_runner`` for why).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+__all__ = ["AGAIN", "FairPool", "Lane"]
+
+AGAIN: Any = object()  # a work function's answer: queue me again, I am not finished
+
+
+class Lane(IntEnum):
+    """Priority order: a lower value is served first."""
+
+    SETUP = 0
+    SHORT = 1
+    LONG = 2
+
+
+_ANY_LANE = tuple(Lane)
+_RESERVED_LANES = (Lane.SETUP, Lane.SHORT)
+
+
+class _Work:
+    __slots__ = ("args", "fn", "future", "kwargs", "lane", "owner", "started")
+
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], lane: Lane, owner: object
+    ) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.lane, self.owner = lane, owner
+        self.future: cf.Future[Any] = cf.Future()
+        self.started = False  # set_running_or_notify_cancel was called (a step already ran)
+
+
+class FairPool(cf.Executor):
+    """``workers`` threads for every lane plus ``reserved`` for SETUP and SHORT only (see the module
+    docstring). Threads start on the first submit. ``submit(fn, *args, lane=…, owner=…)``."""
+
+    def __init__(self, workers: int, *, reserved: int = 1, thread_name_prefix: str = "engine-job") -> None:
+        if workers < 1 or reserved < 0:
+            raise ValueError(f"need workers >= 1 and reserved >= 0, got {workers} and {reserved}")
+        self.workers = workers
+        self.reserved = reserved
+        self._prefix = thread_name_prefix
+        self._lock = threading.Condition()
+        # lane -> owner -> that owner's queued work, owners in turn order
+        self._queues: dict[Lane, OrderedDict[object, deque[_Work]]] = {lane: OrderedDict() for lane in Lane}
+        self._threads: list[threading.Thread] = []
+        self._shutdown = False
+
+    # --- Executor -----------------------------------------------------------------------------------
+
+    def submit(  # type: ignore[override]
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        lane: Lane = Lane.SHORT,
+        owner: object = None,
+        **kwargs: Any,
+    ) -> cf.Future[Any]:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            work = _Work(fn, args, kwargs, Lane(lane), owner)
+            self._enqueue(work)
+            self._start_threads()
+            self._lock.notify_all()
+        return work.future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                for lane in Lane:
+                    for queue in self._queues[lane].values():
+                        for work in queue:
+                            _cancel(work)
+                    self._queues[lane].clear()
+            self._lock.notify_all()
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def queued(self, lane: Lane | None = None) -> int:
+        """Work waiting for a worker (in ``lane``, or in all)."""
+        with self._lock:
+            lanes = Lane if lane is None else (lane,)
+            return sum(len(q) for ln in lanes for q in self._queues[ln].values())
+
+    @property
+    def threads(self) -> int:
+        return sum(t.is_alive() for t in self._threads)
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _enqueue(self, work: _Work) -> None:
+        owners = self._queues[work.lane]
+        queue = owners.get(work.owner)
+        if queue is None:
+            owners[work.owner] = queue = deque()  # a new owner joins at the back of the turn order
+        queue.append(work)
+
+    def _start_threads(self) -> None:
+        if self._threads:
+            return
+        for i in range(self.workers + self.reserved):
+            lanes = _ANY_LANE if i < self.workers else _RESERVED_LANES
+            kind = "" if i < self.workers else "-reserved"
+            thread = threading.Thread(
+                target=self._worker, args=(lanes,), name=f"{self._prefix}{kind}-{i}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _take(self, lanes: tuple[Lane, ...]) -> _Work | None:
+        """The next work for a worker serving ``lanes`` (lock held): highest lane, owner in turn."""
+        for lane in lanes:
+            owners = self._queues[lane]
+            while owners:
+                owner, queue = next(iter(owners.items()))
+                work = queue.popleft()
+                if queue:
+                    owners.move_to_end(owner)  # its next job waits for everyone else's turn
+                else:
+                    del owners[owner]
+                return work
+        return None
+
+    def _worker(self, lanes: tuple[Lane, ...]) -> None:
+        while True:
+            with self._lock:
+                work = self._take(lanes)
+                while work is None:
+                    if self._shutdown:
+                        return
+                    self._lock.wait()
+                    work = self._take(lanes)
+            self._run(work)
+
+    def _run(self, work: _Work) -> None:
+        if not work.started:
+            if not work.future.set_running_or_notify_cancel():
+                return  # cancelled while queued
+            work.started = True
+        try:
+            result = work.fn(*work.args, **work.kwargs)
+        except BaseException as exc:
+            work.future.set_exception(exc)
+            return
+        if result is AGAIN:
+            with self._lock:
+                if self._shutdown:
+                    _cancel(work)
+                    return
+                self._enqueue(work)
+                self._lock.notify()
+            return
+        work.future.set_result(result)
+
+
+def _cancel(work: _Work) -> None:
+    if work.started:  # a step already ran: the future is running and can only be failed
+        work.future.set_exception(cf.CancelledError())
+    else:
+        work.future.cancel()
