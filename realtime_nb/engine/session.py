@@ -204,21 +204,7 @@ class EngineSession:
         """A binary frame: not part of the protocol, answered with an error."""
         with self._engine_faults():
             self._advance_clock(now)
-        hint = (
-            "message, with audio on the call's audio track"
-            if self.webrtc
-            else "frame, with audio as base64 in input_audio_buffer.append"
-        )
-        self._emit(
-            {
-                "type": "error",
-                "error": RequestError(
-                    "invalid_event",
-                    f"Binary frames ({len(data)} bytes) are not part of the Realtime protocol: send each "
-                    f"event as a JSON text {hint}.",
-                ).to_error(None),
-            }
-        )
+        self._emit({"type": "error", "error": _binary_frame_error(len(data), self.webrtc).to_error(None)})
 
     def receive_audio(self, pcm24: np.ndarray, now: float) -> None:
         """WebRTC: microphone audio from the call's track (24 kHz mono int16), through the same
@@ -245,12 +231,10 @@ class EngineSession:
         return np.zeros(FRAME_SAMPLES, np.int16)  # an engine fault was reported; the track goes on
 
     def job_is_held(self, job: Job) -> bool:
-        """True while ``job`` should pause before its next value: a synthesis job whose audio would
-        only pile up. Over WebRTC: ``options.playout_ahead_ms`` or more already waits in the output
-        buffer. Over WebSocket: its response is ``options.stream_ahead_ms`` ahead of real time (a
-        client plays as it receives), so four long replies cost real-time voice work, not all the
-        CPU the machine has. The adapter parks it without holding a worker and resumes it once False
-        (it asks again on every tick)."""
+        """True while ``job`` should pause before its next value: a synthesis whose audio would only
+        pile up (WebRTC: ``playout_ahead_ms`` queued; WebSocket: ``stream_ahead_ms`` ahead of real
+        time, so long replies cost real-time voice work, not all the CPU). The adapter parks it
+        without holding a worker and asks again on every tick."""
         if job.kind is not JobKind.SYNTHESIZE:
             return False
         if self.output is not None:
@@ -515,6 +499,19 @@ def updated_config(
         err = exc.in_dialect(dialect)
         raise RequestError(err.code, err.message, err.param) from None
     return new
+
+
+def _binary_frame_error(size: int, webrtc: bool) -> RequestError:
+    hint = (
+        "message, with audio on the call's audio track"
+        if webrtc
+        else "frame, with audio as base64 in input_audio_buffer.append"
+    )
+    return RequestError(
+        "invalid_event",
+        f"Binary frames ({size} bytes) are not part of the Realtime protocol: send each event as a "
+        f"JSON text {hint}.",
+    )
 
 
 def _refuse_output_clear() -> None:
