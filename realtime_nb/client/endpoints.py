@@ -408,9 +408,28 @@ class Endpoint:
         """
         if not isinstance(call_id, str) or not _CALL_ID_RE.match(call_id):
             raise ValueError(f"call_id must be an id such as 'rtc_abc123', got {call_id!r}")
+        return self._with_query(lambda k: k in _MODEL_KEYS, ("call_id", call_id), call_id=call_id)
+
+    def transcription(self) -> Endpoint:
+        """The same service, dialect and credential opening a *transcription session*
+        (``?intent=transcription``): input audio in, transcripts out, no responses. Configure it
+        with a `SessionConfig.for_transcription()` (GA: a ``session.update`` with ``type:
+        "transcription"``; preview: ``transcription_session.update``). OpenAI's GA URL drops the
+        model, as OpenAI's transcription guide asks; Azure and the local engine keep it.
+        """
+        drop_model = self.service == "openai" and self.dialect is Dialect.GA
+        return self._with_query(
+            lambda k: k == "intent" or (drop_model and k == "model"), ("intent", "transcription")
+        )
+
+    def _with_query(
+        self, drop: Callable[[str], bool], add: tuple[str, str], call_id: str | None = None
+    ) -> Endpoint:
+        """This endpoint (service, dialect, credential) at a URL whose query loses the keys `drop`
+        names and gains `add`."""
         parts = urlsplit(self.url)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _MODEL_KEYS]
-        query.append(("call_id", call_id))
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not drop(k)]
+        query.append(add)
         url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
         return Endpoint(
             url,
@@ -421,32 +440,6 @@ class Endpoint:
             extra_headers=self._extra_headers,
             region=self._region,
             call_id=call_id,
-        )
-
-    def transcription(self) -> Endpoint:
-        """The same service, dialect and credential opening a *transcription session*
-        (``?intent=transcription``): input audio in, transcripts out, no responses. Configure it
-        with a `SessionConfig.for_transcription()` (GA: a ``session.update`` with ``type:
-        "transcription"``; preview: ``transcription_session.update``). OpenAI's GA URL drops the
-        model, as OpenAI's transcription guide asks; Azure and the local engine keep it.
-        """
-        parts = urlsplit(self.url)
-        drop_model = self.service == "openai" and self.dialect is Dialect.GA
-        query = [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k != "intent" and not (drop_model and k == "model")
-        ]
-        query.append(("intent", "transcription"))
-        url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-        return Endpoint(
-            url,
-            self.dialect,
-            self.service,
-            self.model,
-            auth=self._auth,
-            extra_headers=self._extra_headers,
-            region=self._region,
         )
 
     @property
