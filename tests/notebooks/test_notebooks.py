@@ -148,6 +148,33 @@ def _check_cloud(out: str, sessions: Path) -> None:
     assert "No OpenAI or Azure key is set" in out and "Bearer ********" in out
 
 
+def _check_webrtc(out: str, sessions: Path) -> None:
+    from realtime_nb.timeline import speech_end_latencies
+
+    def received(log: EventLog) -> set[str]:
+        frame = log.frame()
+        return set(frame.loc[frame["direction"] == "received", "type"])
+
+    ws, rtc = (EventLog.load(sessions / f"07_webrtc_{name}.rtlog") for name in ("websocket", "webrtc"))
+    buffer = {"output_audio_buffer.started", "output_audio_buffer.stopped", "output_audio_buffer.cleared"}
+    assert buffer <= received(rtc) and not buffer & received(ws)
+    delta = "response.output_audio.delta"
+    assert delta in received(ws) and delta not in received(rtc)
+    assert "conversation.item.truncated" in received(rtc)  # the next turn talked over an answer
+    for log in (ws, rtc):
+        latency = speech_end_latencies(log)
+        assert len(latency) == 3 and (latency["first_audible_ms"] > 500).all()  # the silence window
+        assert (latency["first_audible_ms"] > latency["speech_stopped_ms"]).all()
+    for name in ("websocket", "webrtc"):
+        frame = EventLog.load(sessions / f"07_webrtc_barge_in_{name}.rtlog").frame()
+        sent = set(frame.loc[frame["direction"] == "sent", "type"])
+        assert ("conversation.item.truncate" in sent) == (name == "websocket")  # who truncated
+        [cut] = frame.loc[frame["type"] == "conversation.item.truncated", "audio_end_ms"]
+        [kept] = frame.loc[frame["type"] == "conversation.item.retrieved", "audio_ms"]
+        assert cut > 0 and abs(kept - cut) <= 1, (name, cut, kept)  # the server keeps up to the cut
+    assert "the server, by itself" in out and "comparison on the service is skipped" in out
+
+
 def _check_sweeps(out: str, sessions: Path) -> None:
     assert "same as the sweep: True" in out  # the chosen setting, live, turns as the trace predicted
     assert "identical to the local run: True" in out  # Dask
@@ -196,6 +223,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "04_semantic_vad_eagerness": _check_eagerness,
     "05_interruptions": _check_interruptions,
     "06_cloud": _check_cloud,
+    "07_webrtc": _check_webrtc,
     "08_sweeps": _check_sweeps,
     "09_captions": _check_captions,
     "workshop/2_tune_vad": _check_workshop_vad,
