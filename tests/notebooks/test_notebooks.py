@@ -200,6 +200,15 @@ def _check_workshop_barge_in(out: str, sessions: Path) -> None:
     assert "is already shorter than" in out  # the exercise's too-late truncate was refused
 
 
+def _check_workshop_webrtc(out: str, sessions: Path) -> None:
+    playback = "['output_audio_buffer.started', 'output_audio_buffer.stopped']"
+    assert f"playback events: {playback}; audio deltas: 0" in out
+    assert re.search(r"first audible sample \d+ ms after the silence window", out)
+    cut = re.search(r"the server cut at (\d+) ms; the track brought (\d+) ms of the answer", out)
+    # the track brought what the server sent (give or take the leading quiet frames the client drops)
+    assert cut and int(cut[1]) > 0 and int(cut[2]) > int(cut[1]) - 200, out
+
+
 def _check_captions(out: str, sessions: Path) -> None:
     live = EventLog.load(sessions / "09_captions_live.rtlog").transcripts()
     assert list(live["status"]) == ["completed"] * 3
@@ -229,6 +238,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "workshop/2_tune_vad": _check_workshop_vad,
     "workshop/4_barge_in": _check_workshop_barge_in,
     "workshop/5_sweep": _check_workshop_sweep,
+    "workshop/6_webrtc_call": _check_workshop_webrtc,
 }
 
 
