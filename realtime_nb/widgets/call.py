@@ -199,8 +199,9 @@ class Call:
             if self.state in ("closed",):
                 raise CallFailed("peer_closed", "the call was hung up before it connected")
             if time.monotonic() >= deadline:
-                hint = "nothing started: display the widget and click Call" if self.state == "idle" else ""
-                self._fail("timeout", hint or f"not connected within {limit:g} s (state {self.state})")
+                if self.state == "idle":
+                    raise CallFailed("timeout", "nothing started: display the widget and click Call")
+                self._fail("timeout", f"not connected within {limit:g} s (state {self.state})")
                 self.raise_for_failure()
             await asyncio.sleep(0.02)
         return self._session
