@@ -204,3 +204,18 @@ def test_choose_path_reads_the_front_end() -> None:
     assert choose_path(local, env={"JUPYTERHUB_API_URL": "http://hub"}, modules={}).kind == "comm"
     assert choose_path(local, env={"VSCODE_PID": "1"}, modules={}).kind == "comm"
     assert choose_path(local, env={}, modules={"google.colab": object()}).kind == "comm"
+
+
+# --- composition ---------------------------------------------------------------------------------------
+
+
+async def test_call_dashboard_puts_the_panel_and_timeline_on_the_calls_session() -> None:
+    from realtime_nb.widgets import LiveTimeline, TuningPanel, call_dashboard
+
+    call, _ = _call()
+    board = call_dashboard(call)
+    assert board.children[0] is call.widget
+    assert isinstance(board.panel, TuningPanel) and isinstance(board.timeline, LiveTimeline)
+    assert board.session is call.session
+    with pytest.raises(TypeError, match="dashboard"):
+        call_dashboard(call.session)  # type: ignore[arg-type]
