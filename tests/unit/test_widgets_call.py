@@ -219,3 +219,38 @@ async def test_call_dashboard_puts_the_panel_and_timeline_on_the_calls_session()
     assert board.session is call.session
     with pytest.raises(TypeError, match="dashboard"):
         call_dashboard(call.session)  # type: ignore[arg-type]
+
+
+async def test_the_stop_buttons_events_are_logged_as_sent_at_the_pages_time() -> None:
+    from realtime_nb.widgets.call import kernel_ms
+
+    call, fe = _call()
+    for _ in range(12):  # reconcile: the page runs 2 s ahead
+        fe.deliver({"type": "pong", "id": fe.custom("ping")[-1]["id"], "t_page": kernel_ms() + 2000.0})
+    t_page = kernel_ms() + 2000.0 - 50.0  # sent 50 ms ago, by the page's clock
+    for kind in ("response.cancel", "output_audio_buffer.clear"):
+        fe.deliver({"type": "page_sent", "data": json.dumps({"type": kind, "event_id": f"evt_{kind}"}),
+                    "t_page": t_page})
+    frame = call.log.frame()
+    sent = frame[frame["direction"] == "sent"]
+    assert list(sent["type"]) == ["response.cancel", "output_audio_buffer.clear"]
+    assert call.log.event_json(int(sent["seq"].iloc[0]))["event_id"] == "evt_response.cancel"
+
+
+async def test_a_key_that_expired_before_the_offer_is_reported_as_such(monkeypatch) -> None:
+    from realtime_nb.client.rtc_signalling import SignallingError
+    from realtime_nb.widgets import call as call_module
+
+    async def expired(*_a: Any, **_k: Any) -> Any:
+        raise SignallingError("offer", "http://127.0.0.1:9/v1/realtime", 401, "ephemeral key expired",
+                              code="invalid_api_key")
+
+    monkeypatch.setattr(call_module, "exchange_offer", expired)
+    call, fe = _call(Endpoint.local("ws://127.0.0.1:9", dialect="preview", token=KEY))
+    fe.deliver({"type": "start", "view": "v1", "t_page": 1001.0})
+    fe.deliver({"type": "offer", "sdp": "v=0\r\n", "t_page": 1002.0})
+    with pytest.raises(CallFailed) as failed:
+        await call.connected(timeout=3)
+    assert failed.value.kind == "key_expired" and "a new key is minted" in call.error
+    await asyncio.sleep(0.05)
+    assert fe.custom("hangup") and call.session.closed
