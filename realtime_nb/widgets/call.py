@@ -41,6 +41,7 @@ from realtime_nb.client.endpoints import Endpoint
 from realtime_nb.client.errors import ConnectError
 from realtime_nb.client.rtc_exchange import exchange_offer, server_flow
 from realtime_nb.client.rtc_signalling import SignallingError, session_body
+from realtime_nb.client.session import RealtimeSession
 from realtime_nb.protocol import PCM_RATE, SessionConfig
 from realtime_nb.timeline import EventLog
 from realtime_nb.widgets._audio_comm import ClockSync
@@ -133,7 +134,8 @@ class Call:
     device_id = _synced("device_id", "the microphone's deviceId ('' = default; next call)")
 
     def __init__(self, endpoint: Endpoint | None = None, *, config: SessionConfig | None = None,
-                 log: EventLog | None = None, timeout: float = 10.0, **kwargs: Any) -> None:
+                 log: EventLog | None = None, timeout: float = 10.0, sideband: bool | None = None,
+                 **kwargs: Any) -> None:
         if endpoint is None:
             from realtime_nb.notebook import local_engine
 
@@ -149,6 +151,11 @@ class Call:
         self.timeout = float(timeout)
         self.log = log if log is not None else EventLog()
         self.clock = ClockSync()
+        self.sideband = (endpoint.service != "local") if sideband is None else bool(sideband)
+        """Open the call's sideband socket (``?call_id=``, GA) once connected: default for the cloud."""
+        self.sideband_session: RealtimeSession | None = None
+        """The sideband's own session (its own log: what the service sent, as seen by the kernel
+        directly, so the record does not depend on the page); None until opened."""
         self.views: list[str] = []
         """Ids of the page views that rendered this widget (in order; a view can be gone since)."""
         self.notices: list[str] = []
@@ -300,8 +307,20 @@ class Call:
             session.on(kind, self._rx.on_event)
         if self.state == "starting":
             self.state = step(self.state, "open")
+            call_id = self._transport.call_id if self._transport is not None else None
+            if self.sideband and call_id:
+                self._spawn(self._open_sideband(call_id))
         else:  # hung up or failed while the session was opening
             await session.close()
+
+    async def _open_sideband(self, call_id: str) -> None:
+        sideband = RealtimeSession(self.endpoint.sideband(call_id), timeout=self.timeout)
+        try:
+            await sideband.connect()
+        except Exception as exc:  # the call goes on without it; say why
+            self.notices.append(f"the sideband socket did not open: {type(exc).__name__}: {exc}")
+            return
+        self.sideband_session = sideband
 
     async def _exchange(self, sdp: str) -> None:
         session = session_body(self.config, self.endpoint.dialect, self.endpoint.model)
@@ -357,6 +376,9 @@ class Call:
         for chunk in self._rx.flush():
             self.log.record_track_audio("received", chunk.pcm, t_ns=chunk.t_ns,
                                         response_id=chunk.response_id, peak=chunk.peak)
+        if self.sideband_session is not None:  # after the hangup: it saw the call to its end
+            with contextlib.suppress(Exception):
+                await self.sideband_session.close()
 
     async def _watchdog(self) -> None:
         """Pings while a call runs (clock + heartbeat); a silent page means a closed tab."""

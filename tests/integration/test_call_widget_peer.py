@@ -390,3 +390,19 @@ async def test_a_preview_call_is_placed_with_a_key_the_kernel_mints_and_keeps(en
     text = json.dumps([(t, d) for t, d, _ in page.comm.published], default=str)
     assert TOKEN not in text and "ek_" not in text and "client_secret" not in text
     await until(lambda: calls_open(engine) == 0, 10, "the engine's call to end")
+
+
+async def test_the_sideband_socket_records_the_call_from_the_kernel(engine):
+    call, page = new_call(engine, sideband=True)
+    page.click_call()
+    await call.connected(timeout=SLOW)
+    await until(lambda: call.sideband_session is not None or call.notices, 20, "the sideband")
+    assert call.sideband_session is not None, call.notices
+    await call.session.create_response()
+    await until(lambda: received_of(call, "response.done"), SLOW, "response.done")
+    side = call.sideband_session.log
+    await until(lambda: "response.done" in set(side.frame()["type"].astype(str)), 20,
+                "response.done on the sideband")
+    await call.hangup()
+    assert call.sideband_session.closed
+    await until(lambda: calls_open(engine) == 0, 10, "the engine's call to end")
