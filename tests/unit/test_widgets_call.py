@@ -217,6 +217,9 @@ async def test_call_dashboard_puts_the_panel_and_timeline_on_the_calls_session()
     assert board.children[0] is call.widget
     assert isinstance(board.panel, TuningPanel) and isinstance(board.timeline, LiveTimeline)
     assert board.session is call.session
+    from realtime_nb.widgets import SessionLike
+
+    assert isinstance(call.session, SessionLike)  # what every widget takes
     with pytest.raises(TypeError, match="dashboard"):
         call_dashboard(call.session)  # type: ignore[arg-type]
 
