@@ -286,6 +286,7 @@ class Call:
             raise CallStateError("the previous call's session is still open")
         if self._session.state.value != "new":
             self._session = self._new_session()
+        self._transport = None  # the previous call's, if any: its late messages must go nowhere
         self._opened = asyncio.get_event_loop().create_future()
         self._tap, self._rx = SentTap(), received_audio()
         self._spawn(self._connect(self._session))

@@ -257,3 +257,20 @@ async def test_a_key_that_expired_before_the_offer_is_reported_as_such(monkeypat
     assert failed.value.kind == "key_expired" and "a new key is minted" in call.error
     await asyncio.sleep(0.05)
     assert fe.custom("hangup") and call.session.closed
+
+
+async def test_a_new_call_after_a_failure_gets_a_new_session_and_the_same_log() -> None:
+    call, fe = _call()
+    fe.deliver({"type": "start", "view": "v1", "t_page": 1001.0})
+    first = call.session
+    fe.deliver({"type": "error", "kind": "permission_denied", "message": "denied", "t_page": 1002.0})
+    await asyncio.sleep(0.05)
+    with pytest.raises(CallFailed):
+        call.raise_for_failure()
+    call.log.record("received", {"type": "session.created", "event_id": "e1", "session": {}}, "ga")
+    fe.deliver({"type": "start", "view": "v1", "t_page": 1003.0})
+    assert call.state == "starting" and call.error == ""
+    assert call.session is not first and call.session.log is call.log and len(call.log) == 1
+    call.hangup()
+    await asyncio.sleep(0.05)
+    assert call.state == "closed"
