@@ -80,7 +80,8 @@ function render({ model, el: root }) {
     const where = model.get("service") || "";
     const spectator = mine ? "" : " · running in another view of this widget";
     info.textContent = `${st} · ${where}` + (call ? ` · ICE ${stats.ice || "new"} · events ${stats.dcReceived} in / ${stats.dcSent} out` : "") +
-      (s.clock_uncertainty_ms != null ? ` · clock ±${s.clock_uncertainty_ms} ms` : "") + spectator;
+      (s.clock_uncertainty_ms != null ? ` · clock ±${s.clock_uncertainty_ms} ms` : "") +
+      (s.alignment_ms != null ? ` · sent-audio alignment ${s.alignment_ms} ms` : "") + spectator;
     const err = model.get("error");
     error.textContent = err ? `⚠ ${err}` : "";
   }

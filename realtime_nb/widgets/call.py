@@ -246,6 +246,7 @@ class Call:
         # `sent` starts `pad` ms (or less, near 0) before the item: take that off
         lag -= start - max(0.0, start - pad)
         self.alignment = {"lag_ms": lag, "correlation": corr}
+        self.status = {**self.status, "alignment_ms": round(lag, 1)}  # shown in the page
         return dict(self.alignment)
 
     def stats(self) -> dict[str, Any]:

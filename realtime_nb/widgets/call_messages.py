@@ -166,6 +166,7 @@ def _pong(call: Call, msg: dict[str, Any], _b: list[Any], now: float) -> None:
     if call.clock.samples < CLOCK_PINGS:
         call._send_ping()
     call.status = {
+        **call.status,
         "clock_uncertainty_ms": round(call.clock.uncertainty_ms, 2),
         "events": len(call.log),
     }

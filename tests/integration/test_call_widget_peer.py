@@ -297,6 +297,7 @@ async def test_a_page_call_connects_records_a_turn_and_hangs_up(engine, turn):
     alignment = await call.measure_alignment(item_id)
     assert alignment["correlation"] > 0.5, alignment
     assert abs(alignment["lag_ms"]) < 60, alignment
+    assert call.status["alignment_ms"] == round(alignment["lag_ms"], 1)  # shown in the page
     print("clock", stats, "alignment", alignment)
     compare = WaveformCompare(session, item_id)  # sent (the page's tap) vs retrieved, as on a WebSocket
     assert compare is not None
