@@ -6,7 +6,10 @@
 
 const PERMISSION_TIMEOUT_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;   // offer -> data channel open, else a visible failure
-const KERNEL_SILENT_MS = 7000;      // no ping from the kernel during a call: it restarted or died
+// No ping from the kernel (one every 2 s) for this long during a call: it died without the front end
+// noticing (a restart JupyterLab sees disposes this view, whose cleanup hangs up at once). Generous:
+// a kernel whose loop is busy with the engine on a loaded machine can miss pings for seconds.
+const KERNEL_SILENT_MS = 30000;
 const AUDIBLE = 0.01;               // |sample| above this is audible (-40 dBFS)
 const QUIET_MS = 300;               // ... after this much quiet, a new onset
 const RX_RATE = 48000, RX_CHUNK = 2880;  // the played-audio tap: 60 ms per message (three 20 ms frames)
@@ -312,8 +315,12 @@ function render({ model, el: root }) {
   refreshDevices().catch(() => {});
 
   // A call whose kernel stopped answering (restarted, died) must not keep the microphone open.
+  let lastTick = performance.now();
   const watch = setInterval(() => {
-    if (call && call.reached && performance.now() - lastPing > KERNEL_SILENT_MS) {
+    const now = performance.now();
+    if (now - lastTick > 3000) lastPing = now;  // this page itself was stalled: not the kernel's silence
+    lastTick = now;
+    if (call && call.reached && now - lastPing > KERNEL_SILENT_MS) {
       teardown();
       error.textContent = "⚠ the kernel stopped answering (restarted?): the call was closed. Run the cell again for a new Call.";
       stats.error = "kernel_restarted";

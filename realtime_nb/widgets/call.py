@@ -55,7 +55,7 @@ CLOCK_PINGS = 12
 PING_EVERY_S = 2.0
 # No message from the page for this long during a call: the page is gone. Time the kernel itself
 # could not listen (a cell blocking the event loop) does not count: see `_watchdog`.
-PAGE_SILENT_S = 10.0
+PAGE_SILENT_S = 15.0
 _LOST = 1006
 
 
