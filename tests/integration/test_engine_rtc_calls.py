@@ -685,9 +685,11 @@ async def test_large_events_cross_the_data_channel_or_are_refused_clearly(engine
         created = await peer.expect(
             "conversation.item.added", lambda e: e["item"]["content"][0]["type"] == "input_audio"
         )
-        peer.send({"type": "conversation.item.retrieve", "item_id": created["item"]["id"]})
+        item_id = created["item"]["id"]
+        peer.send({"type": "conversation.item.retrieve", "item_id": item_id, "event_id": "ev_big"})
         too_large = (await peer.expect("error", lambda e: e["error"]["code"] == "event_too_large"))["error"]
         assert "conversation.item.retrieved" in too_large["message"] and call_id in too_large["message"]
+        assert too_large["event_id"] == "ev_big"  # the client's retrieve fails at once, not at its timeout
         while True:
             event = json.loads(await asyncio.wait_for(side.recv(), WAIT_S))
             if event["type"] == "conversation.item.retrieved":
