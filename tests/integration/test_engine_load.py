@@ -67,7 +67,7 @@ class _Script:
             self._out.append({"type": "heavy.done", "gate_was_opened": opened})
 
     def receive_bytes(self, data: bytes, now: float) -> None:
-        pass
+        self._out.append({"type": "binary", "size": len(data)})
 
     def tick(self, now: float) -> None:
         pass
@@ -261,6 +261,39 @@ async def test_a_big_frame_does_not_block_other_connections() -> None:
             # and that session goes on, in order, after its big frame
             await big.send(json.dumps({"do": "echo", "tag": "after"}))
             assert (await _recv_type(big, "echo"))["tag"] == "after"
+
+
+async def test_text_and_binary_frames_big_and_small_keep_their_kind_and_order() -> None:
+    """Session sockets receive text frames as bytes (decoded off the loop when big): the session still
+    gets each text frame as text and each binary frame as bytes, in the order sent."""
+    with _engine(backpressure=Backpressure(offload_bytes=64 * 1024)) as engine:
+        async with connect(f"{engine.url}/v1/realtime?model=m") as ws:
+            await _recv_type(ws, "session.created")
+            big_text = json.dumps({"do": "echo", "tag": "big é", "pad": "é" * 100_000})
+            for frame in (big_text, b"\x00" * 100_000, json.dumps({"do": "echo", "tag": "small"}), b"\x01"):
+                await ws.send(frame)
+            seen = []
+            while len(seen) < 4:
+                event = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                if event["type"] in ("echo", "binary"):
+                    seen.append(event.get("tag", event.get("size")))
+            assert seen == ["big é", 100_000, "small", 1]
+
+
+@pytest.mark.parametrize("size", [10, 200_000])
+async def test_a_text_frame_that_is_not_utf8_closes_the_socket_with_1007(size: int) -> None:
+    """As websockets does when it decodes: 1007 (invalid data) and where the bad byte is, whether the
+    frame was decoded on the loop (small) or on the worker thread (big)."""
+    with _engine(backpressure=Backpressure(offload_bytes=64 * 1024)) as engine:
+        async with connect(f"{engine.url}/v1/realtime?model=m") as ws:
+            await _recv_type(ws, "session.created")
+            await ws.send(b"a" * size + b"\xff", text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    assert f"at position {size}" in closed.value.rcvd.reason
 
 
 async def test_a_disconnect_storm_leaves_no_task_thread_or_job_behind() -> None:
