@@ -115,7 +115,8 @@ class EngineServer:
     is closed with the server. `keys` replaces the ephemeral key store
     (e.g. one with an injected clock); `http_limits` bounds HTTP clients (`HttpLimits`).
 
-    `backpressure` bounds each WebSocket's output and times out silent peers (`outbox.Backpressure`).
+    `backpressure` bounds each WebSocket's output and times out silent peers: a `Backpressure` or a
+    dict of its fields (``{"max_lag_s": 30}``); see `options.Backpressure` for each limit and range.
     `workers` threads run every kind of job, plus one kept for session setup and short jobs (see
     `scheduler.FairPool`); big client frames are handled on one more thread (`input_executor`).
     """
@@ -134,7 +135,7 @@ class EngineServer:
         calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | None = None,
         keys: KeyStore | None = None,
         http_limits: HttpLimits | None = None,
-        backpressure: Backpressure | None = None,
+        backpressure: Backpressure | Mapping[str, Any] | None = None,
     ) -> None:
         if token is not None and not token.strip():
             raise ValueError("token must be a non-empty string (or None for no auth)")
@@ -154,7 +155,7 @@ class EngineServer:
         self.max_message_bytes = max_message_bytes
         self.tick_interval = tick_interval
         self.close_timeout = close_timeout
-        self.backpressure = backpressure or Backpressure()
+        self.backpressure = Backpressure.coerce(backpressure)  # ValueError naming a value's range
         self.executor = FairPool(
             workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
         )

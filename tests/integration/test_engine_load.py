@@ -192,6 +192,37 @@ async def test_a_reader_too_slow_for_its_lag_limit_reads_a_1008_close_with_the_r
         assert engine.wait_idle(TIMEOUT)
 
 
+async def test_a_slow_reader_is_disconnected_at_the_byte_limit_given_to_start_engine(caplog) -> None:
+    """The limits as a user sets them (``start_engine(backpressure={...})``, as the CLI flags do):
+    the reader is closed with 1008 once more than the configured bytes wait, and it reads why."""
+    limits = {"send_ahead_bytes": 16 * 1024, "max_unsent_bytes": 16 * 1024, "max_lag_s": 3600.0}
+    caplog.set_level(logging.WARNING, logger="realtime_nb.engine")
+    with start_engine(
+        port=0,
+        session_factory=_Script,
+        preload=False,
+        calls=None,
+        backpressure={**limits, "ping_interval_s": None},
+        server_options={"close_timeout": TIMEOUT},
+    ) as engine:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", engine.port))
+        async with connect(f"{engine.url}/v1/realtime?model=m", sock=sock, max_queue=1) as ws:
+            await _recv_type(ws, "session.created")
+            await ws.send(json.dumps({"do": "flood", "name": "bytes"}))
+            dropped = lambda: any("client not reading" in r.getMessage() for r in caplog.records)  # noqa: E731
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                    if not dropped():
+                        await asyncio.sleep(0.2)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+        assert "of events unsent (limit 16 KiB)" in closed.value.rcvd.reason
+        assert engine.wait_idle(TIMEOUT)
+
+
 async def test_the_keepalive_times_out_a_peer_that_does_not_answer(caplog) -> None:
     # The lag and byte limits are out of reach: only the keepalive can notice this peer.
     limits = Backpressure(
