@@ -1,6 +1,7 @@
 """The engine under load, slow clients and churn (issue 12): one run, prints medians and maxima.
 
-    .venv/bin/python benchmarks/bench_load.py [--soak-s 3600] [--storm 200] [--quick]
+    .venv/bin/python benchmarks/bench_load.py [--soak-s 3600] [--storm 200] [--appends 5] [--quick]
+    .venv/bin/python benchmarks/bench_load.py --only 1,2,3 --appends 5   # latency stages alone
 
 The engine runs in its own process (this file with ``--engine``: `start_engine` with a responder
 that tells a long story when asked, the echo responder otherwise), so the load generator here does
@@ -8,11 +9,15 @@ not share a GIL with it; that process answers ``stats`` on stdin with its RSS, t
 tasks and job counters. Figures (goals from issue 12 in brackets):
 
 1. unloaded: a bystander's round trip (``conversation.item.retrieve`` of a missing item -> its
-   ``error``), a new session's ``session.created``, and one real-time turn's speech_stopped -> first
-   response audio / response.done (server_vad, the ``turns`` sample streamed at real time)
-2. four clients receiving long answers: the same three figures [created <= 0.5 s; first audio
-   within 100 ms of unloaded]
-3. a 15 MiB append on one connection: bystander round trips while it is processed [< 50 ms]
+   ``error``), a new session's ``session.created``, and an existing session's turns (server_vad,
+   each sentence of the ``turns`` sample streamed at real time, then silence until its reply is
+   done, so no reply is cut by the next turn): end of speech (the last speech sample sent) -> first
+   response audio, and speech_stopped -> response.done
+2. four clients receiving long answers: the same figures, the turns on a session opened before the
+   load began, and the difference from unloaded [created <= 0.5 s; first audio within 100 ms of
+   unloaded; before: speech_stopped -> done 0.5 s -> 42 s]
+3. ``--appends`` 15 MiB appends on one connection, one after another: a bystander's round trips
+   while each is processed, median / p99 / max per append and the max over all [< 50 ms]
 4. a stalled reader of a long answer: peak engine memory above baseline, time until it is
    disconnected, bystander round trips meanwhile [<= 50 MB, <= 30 s]
 5. a disconnect storm: N clients (8 at a time) vanish mid-response; memory after vs after warm-up,
@@ -262,6 +267,78 @@ async def realtime_turns(
     return first, done
 
 
+class Turns:
+    """An open server_vad session whose turns are measured one at a time: each sentence of a sample
+    streamed at real time, then silence until its reply is done (or ``wait_s``), so the next turn
+    never cuts a reply short however slow the engine is. Replies are kept short with
+    ``max_output_tokens`` (one synthesized sentence, then the response ends ``incomplete``), so
+    response.done measures the engine's scheduling, not the length of the echo."""
+
+    WAIT_S = 180.0
+    MAX_OUTPUT_TOKENS = 20  # 1 s of audio at the engine's 50 ms per token
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.first_ms: list[float] = []  # end of speech (last speech sample sent) -> first audio delta
+        self.done_ms: list[float] = []  # speech_stopped -> response.done (completed replies)
+        self.statuses: list[str] = []
+
+    @classmethod
+    async def open(cls, url: str) -> Turns:
+        vad = {"type": "server_vad", "silence_duration_ms": 500}
+        session = {"audio": {"input": {"turn_detection": vad}}, "max_output_tokens": cls.MAX_OUTPUT_TOKENS}
+        ws, _ = await _open(url, session)
+        return cls(ws)
+
+    async def measure(self, sample: samples.Sample) -> None:
+        audio = sample.audio.astype("<i2")
+        silence = np.zeros(RATE, dtype="<i2")  # 1 s: the 500 ms window, then some
+        for segment in sample.segments:
+            sent_end = await self._stream(np.concatenate([audio[segment.start : segment.end], silence]))
+            end_of_speech = sent_end - silence.size / RATE
+            await self._until_done(end_of_speech, self.WAIT_S)
+
+    async def _stream(self, pcm: np.ndarray) -> float:
+        step = RATE // 50
+        t0 = time.perf_counter()
+        for index, start in enumerate(range(0, pcm.size, step)):
+            delay = t0 + index * 0.02 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunk = base64.b64encode(pcm[start : start + step].tobytes()).decode()
+            await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        return t0 + pcm.size / RATE  # when the last sample was due
+
+    async def _until_done(self, end_of_speech: float, wait_s: float) -> None:
+        stopped = first = response = None
+        deadline = time.perf_counter() + wait_s
+        while time.perf_counter() < deadline:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), deadline - time.perf_counter())
+            except TimeoutError:
+                break
+            now = time.perf_counter()
+            event = json.loads(raw)
+            kind = event["type"]
+            if kind == "input_audio_buffer.speech_stopped" and stopped is None:
+                stopped = now
+            elif kind == "response.created" and stopped is not None and response is None:
+                response = event["response"]["id"]  # this turn's reply (an earlier one's may still end)
+            elif kind == "response.output_audio.delta" and event["response_id"] == response and first is None:
+                first = now
+                self.first_ms.append((now - end_of_speech) * 1000)
+            elif kind == "response.done" and event["response"]["id"] == response:
+                status = event["response"]["status"]
+                self.statuses.append(status)
+                if status in ("completed", "incomplete"):  # ended by itself or its token limit, not cut
+                    self.done_ms.append((now - stopped) * 1000)
+                return
+        self.statuses.append(f"no response.done in {wait_s:.0f} s")
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
 async def stalled_reader(port: int) -> socket.socket:
     """A raw client that asks for a long story and never reads a frame."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -285,21 +362,41 @@ async def stalled_reader(port: int) -> socket.socket:
 # Stages
 
 
-async def stage_unloaded(engine: EngineProcess, sample: samples.Sample) -> dict[str, float]:
+async def stage_unloaded(engine: EngineProcess, sample: samples.Sample) -> Turns:
     ws, _ = await _open(engine.url)
     by = Bystander(ws)
     by.start()
     await asyncio.sleep(2.0)
     rtts = await by.stop()
     created = [(await _fresh(engine.url)) for _ in range(5)]
-    first, done = await realtime_turns(engine.url, sample)
+    turns = await Turns.open(engine.url)
+    await turns.measure(sample)
     await ws.close()
     print("1. unloaded")
     print(f"   bystander round trip        {_summary(rtts)}")
     print(f"   new session.created         {_summary(created)}")
-    print(f"   speech_stopped -> 1st audio {_summary(first)}")
-    print(f"   speech_stopped -> done      {_summary(done)}")
-    return {"first": statistics.median(first) if first else float("nan")}
+    _print_turns(turns)
+    return turns
+
+
+def _print_turns(turns: Turns, unloaded: Turns | None = None) -> None:
+    def versus(now: list[float], then: list[float], goal: str) -> str:
+        if unloaded is None or not now or not then:
+            return ""
+        return f"   ({statistics.median(now) - statistics.median(then):+.0f} ms vs unloaded; {goal})"
+
+    first_then = unloaded.first_ms if unloaded else []
+    done_then = unloaded.done_ms if unloaded else []
+    print(
+        f"   end of speech -> 1st audio  {_summary(turns.first_ms)}"
+        + versus(turns.first_ms, first_then, "goal <= +100")
+    )
+    print(
+        f"   speech_stopped -> done      {_summary(turns.done_ms)}"
+        + versus(turns.done_ms, done_then, "before: 0.5 s -> 42 s")
+    )
+    statuses = ", ".join(turns.statuses)
+    print(f"   replies finished            {len(turns.done_ms)} of {len(turns.statuses)} ({statuses})")
 
 
 async def _fresh(url: str) -> float:
@@ -308,9 +405,8 @@ async def _fresh(url: str) -> float:
     return created * 1000
 
 
-async def stage_long_answers(
-    engine: EngineProcess, sample: samples.Sample, unloaded: dict[str, float]
-) -> None:
+async def stage_long_answers(engine: EngineProcess, sample: samples.Sample, unloaded: Turns) -> None:
+    existing = await Turns.open(engine.url)  # opened before the load: an existing session's turns
     talkers = []
     drains = []
     for _ in range(4):
@@ -327,21 +423,20 @@ async def stage_long_answers(
     for _ in range(5):
         created.append(await _fresh(engine.url))
         await asyncio.sleep(0.5)
-    first, done = await realtime_turns(engine.url, sample)
+    await existing.measure(sample)
     rtts = await by.stop()
     await ws.close()
+    await existing.close()
     for talker, _ in talkers:
         await talker.close()
     await asyncio.gather(*drains)
-    delta = statistics.median(first) - unloaded["first"] if first else float("nan")
     print("2. four clients receiving long answers")
     print(f"   bystander round trip        {_summary(rtts)}")
     print(f"   new session.created         {_summary(created)}   (goal <= 500 ms; before: 54-60 s)")
-    print(f"   speech_stopped -> 1st audio {_summary(first)}   ({delta:+.0f} ms vs unloaded; goal <= +100)")
-    print(f"   speech_stopped -> done      {_summary(done)}   (completed replies; before: 0.5 s -> 42 s)")
+    _print_turns(existing, unloaded)
 
 
-async def stage_big_append(engine: EngineProcess) -> None:
+async def stage_big_append(engine: EngineProcess, appends: int) -> None:
     ws, _ = await _open(engine.url)
     # The appender is a process of its own: encoding and masking 15 MiB here would stall this
     # process's loop, and with it the bystander's measurement.
@@ -359,35 +454,50 @@ async def stage_big_append(engine: EngineProcess) -> None:
     by.start()
     await asyncio.sleep(10.0)  # the same probes with no append: the machine's own noise
     quiet = await by.stop()
-    by.start()
-    appender.stdin.write(b"go\n")
+    lines = []
+    every: list[float] = []
+    mib = 0.0
+    for n in range(appends):
+        by.start()
+        appender.stdin.write(b"go\n")
+        await appender.stdin.drain()
+        report = json.loads(await appender.stdout.readline())
+        rtts = await by.stop()
+        every += rtts
+        mib = report["mib"]
+        lines.append(f"   append {n + 1} ({report['took_s']:4.1f} s)       {_summary(rtts)}")
+        await asyncio.sleep(1.0)
+    appender.stdin.write(b"quit\n")
     await appender.stdin.drain()
-    report = json.loads(await appender.stdout.readline())
-    rtts = await by.stop()
     await appender.wait()
     await ws.close()
-    print(f"3. a {report['mib']:.1f} MiB append on one connection (processed in {report['took_s']:.1f} s)")
-    print(f"   bystander round trip        {_summary(rtts)}   (goal < 50 ms; before: ~1 s stall)")
-    print(f"   the same 10 s before it     {_summary(quiet)}")
+    print(f"3. {appends} appends of {mib:.1f} MiB on one connection, one after another: bystander round trip")
+    print("\n".join(lines))
+    print(f"   all appends                 {_summary(every)}   (goal: max < 50 ms; before: ~1 s stall)")
+    print(f"   the same 10 s before them   {_summary(quiet)}   (the machine's own noise)")
 
 
 async def append_main(url: str) -> None:
-    """``--append URL``: one 15 MiB append when told to, then report how long it took."""
+    """``--append URL``: a 15 MiB append each time stdin says ``go``, reporting how long it took
+    (until the engine answered the next event on that connection); ``quit`` ends."""
     big, _ = await _open(url)
     noise = (np.random.default_rng(0).standard_normal(11 * 2**20 // 2) * 300).astype("<i2")
     payload = json.dumps(
         {"type": "input_audio_buffer.append", "audio": base64.b64encode(noise.tobytes()).decode()}
     )
     print("READY", flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
-    began = time.perf_counter()
-    await big.send(payload)
-    await big.send(json.dumps({"type": "conversation.item.retrieve", "event_id": "after", "item_id": "none"}))
-    while True:
-        event = json.loads(await big.recv())
-        if event["type"] == "error" and event["error"].get("event_id") == "after":
-            break
-    print(json.dumps({"mib": len(payload) / 2**20, "took_s": time.perf_counter() - began}), flush=True)
+    n = 0
+    while (await asyncio.to_thread(sys.stdin.readline)).strip() == "go":
+        n += 1
+        began = time.perf_counter()
+        await big.send(payload)
+        probe = {"type": "conversation.item.retrieve", "event_id": f"after_{n}", "item_id": "none"}
+        await big.send(json.dumps(probe))
+        while True:
+            event = json.loads(await big.recv())
+            if event["type"] == "error" and event["error"].get("event_id") == f"after_{n}":
+                break
+        print(json.dumps({"mib": len(payload) / 2**20, "took_s": time.perf_counter() - began}), flush=True)
     await big.close()
 
 
@@ -500,11 +610,17 @@ async def _main_async(args: argparse.Namespace) -> None:
             f"engine pid {engine.proc.pid}, RSS {engine.rss():.0f} MB after warm-up; machine shared, 2 cores"
         )
         if not args.soak_only:
-            unloaded = await stage_unloaded(engine, sample)
-            await stage_long_answers(engine, sample, unloaded)
-            await stage_big_append(engine)
-            await stage_stalled(engine)
-            await stage_storm(engine, args.storm)
+            only = {int(x) for x in args.only.split(",")} if args.only else set(range(1, 6))
+            if only & {1, 2}:
+                unloaded = await stage_unloaded(engine, sample)
+                if 2 in only:
+                    await stage_long_answers(engine, sample, unloaded)
+            if 3 in only:
+                await stage_big_append(engine, args.appends)
+            if 4 in only:
+                await stage_stalled(engine)
+            if 5 in only:
+                await stage_storm(engine, args.storm)
         if args.soak_s > 0:
             await stage_soak(engine, sample, args.soak_s)
     finally:
@@ -519,6 +635,16 @@ def main() -> None:
     parser.add_argument("--storm", type=int, default=200, help="clients in the disconnect storm")
     parser.add_argument("--quick", action="store_true", help="storm of 40, soak of 60 s")
     parser.add_argument("--soak-only", action="store_true", help="stage 6 alone")
+    parser.add_argument("--appends", type=int, default=5, help="15 MiB appends in stage 3 (default 5)")
+    parser.add_argument(
+        "--turn-wait-s",
+        type=float,
+        default=Turns.WAIT_S,
+        help="longest wait for one turn's reply (stages 1-2)",
+    )
+    parser.add_argument(
+        "--only", metavar="1,2,3", help="stages 1-5 to run (e.g. 1,2,3); the soak follows --soak-s"
+    )
     args = parser.parse_args()
     if args.engine:
         engine_main()
@@ -528,6 +654,7 @@ def main() -> None:
         return
     if args.quick:
         args.storm, args.soak_s = 40, 60.0
+    Turns.WAIT_S = args.turn_wait_s
     asyncio.run(_main_async(args))
 
 

@@ -20,9 +20,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "engine_settings", "main"]
 
 TOKEN_ENV = "REALTIME_NB_TOKEN"
+MiB = 2**20
+_UNSET: Any = object()  # a flag not given: the engine's default applies
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,10 +71,123 @@ def build_parser() -> argparse.ArgumentParser:
         help="session length before session_expired (default: 30 preview, 60 GA, as the service)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    _add_output_limits(serve)
     from realtime_nb.sweeps.cli import add_parser as add_sweep_parser
 
     add_sweep_parser(sub)
     return parser
+
+
+def _add_output_limits(serve: argparse.ArgumentParser) -> None:
+    """The backpressure flags: each maps to one `Backpressure` field or session option, is checked
+    against its range in `engine.options.RANGES` (a bad value is a usage error naming the range),
+    and defaults to the engine's own default (docs/limits.md)."""
+    from realtime_nb.engine.options import RANGES, Backpressure, EngineOptions
+
+    limits, session = Backpressure(), EngineOptions()
+    group = serve.add_argument_group("output limits (backpressure, per WebSocket connection; docs/limits.md)")
+
+    def flag(name: str, field: str, default: str, what: str, convert: Any, off: str | None = None) -> None:
+        allowed = RANGES[field].describe(repr(off))
+        group.add_argument(
+            name,
+            type=_limit(field, convert, off),
+            default=_UNSET,
+            dest=field,
+            metavar=name.rsplit("-", 1)[-1].upper(),
+            help=f"{what} (default: {default}; {allowed})",
+        )
+
+    flag(
+        "--send-ahead-mib",
+        "send_ahead_bytes",
+        f"{limits.send_ahead_bytes / MiB:g}",
+        "speech synthesis pauses while this much output waits for the socket",
+        _mib,
+    )
+    flag(
+        "--max-unsent-mib",
+        "max_unsent_bytes",
+        f"{limits.max_unsent_bytes / MiB:g}",
+        "a reader this far behind is disconnected (close 1008)",
+        _mib,
+    )
+    flag(
+        "--max-lag-s",
+        "max_lag_s",
+        f"{limits.max_lag_s:g}",
+        "a reader whose oldest unsent event waited this long is disconnected (close 1008)",
+        float,
+    )
+    flag(
+        "--stream-ahead-ms",
+        "stream_ahead_ms",
+        f"{session.stream_ahead_ms}",
+        "a reply's synthesis runs at most this far ahead of real time",
+        int,
+        off="off",
+    )
+    flag(
+        "--keepalive-interval-s",
+        "ping_interval_s",
+        f"{limits.ping_interval_s:g}",
+        "the engine pings each client this often",
+        float,
+        off="off",
+    )
+    flag(
+        "--keepalive-timeout-s",
+        "ping_timeout_s",
+        f"{limits.ping_timeout_s:g}",
+        "a client that does not answer a ping within this is disconnected (close 1011)",
+        float,
+    )
+
+
+def _mib(text: str) -> int:
+    return round(float(text) * MiB)
+
+
+def _limit(field: str, convert: Any, off: str | None) -> Any:
+    from realtime_nb.engine.options import check_range
+
+    def parse(text: str) -> Any:
+        if off is not None and text.strip().lower() == off:
+            return None
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        try:
+            check_range(field, value, none_word=repr(off))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return parse
+
+
+_BACKPRESSURE_FLAGS = (
+    "send_ahead_bytes",
+    "max_unsent_bytes",
+    "max_lag_s",
+    "ping_interval_s",
+    "ping_timeout_s",
+)
+
+
+def engine_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``realtime-nb serve``'s session options and backpressure fields, from its flags (only the ones
+    given: the rest keep the engine's defaults)."""
+    options: dict[str, Any] = {}
+    if args.max_session_minutes is not None:
+        options["max_session_s"] = args.max_session_minutes * 60.0
+    if args.stream_ahead_ms is not _UNSET:
+        options["stream_ahead_ms"] = args.stream_ahead_ms
+    backpressure = {
+        name: getattr(args, name) for name in _BACKPRESSURE_FLAGS if getattr(args, name) is not _UNSET
+    }
+    return options, backpressure
 
 
 def _port(text: str) -> int:
@@ -109,12 +224,14 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / not the main thread
             loop.add_signal_handler(sig, stop.set)
-    options = {}
-    if args.max_session_minutes is not None:
-        options["max_session_s"] = args.max_session_minutes * 60.0
+    options, backpressure = engine_settings(args)
     started = time.perf_counter()
     server = EngineServer(
-        token=token, options=options, allowed_origins=args.allow_origin, calls=webrtc_calls()
+        token=token,
+        options=options,
+        allowed_origins=args.allow_origin,
+        calls=webrtc_calls(),
+        backpressure=backpressure,
     )
     server.prepare()
     if args.preload:

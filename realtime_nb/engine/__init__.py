@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from realtime_nb.engine.handshake import Refusal, Route, check_credentials, route_request
     from realtime_nb.engine.input_path import InputPath, SpeechStart, SpeechStop
     from realtime_nb.engine.models import Models
-    from realtime_nb.engine.options import EngineOptions
+    from realtime_nb.engine.options import Backpressure, EngineOptions
     from realtime_nb.engine.runner import (
         Engine,
         EnginePortInUseError,
@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "route_request": "realtime_nb.engine.handshake",
     "check_credentials": "realtime_nb.engine.handshake",
     "EngineOptions": "realtime_nb.engine.options",
+    "Backpressure": "realtime_nb.engine.options",
     "InputPath": "realtime_nb.engine.input_path",
     "SpeechStart": "realtime_nb.engine.input_path",
     "SpeechStop": "realtime_nb.engine.input_path",
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Backpressure",
     "CallRefused",
     "CallRegistry",
     "Engine",

@@ -4,7 +4,8 @@ Session calls happen one at a time: frames as they arrive (stamped with `time.mo
 timer's `tick()`, and job results, which workers of the server's shared pool hand back through the
 loop (`job_runner.JobRunner`, shared with the WebRTC calls, so one session's transcription or
 synthesis never stalls another's audio). A frame of ``offload_bytes`` or more (a big append: its
-decode, resampling and VAD take a second) is handed to the session on a worker thread instead; until
+UTF-8 and JSON decoding, resampling and VAD take seconds) is handed to the session on a worker
+thread instead (text frames are received as bytes, so even their UTF-8 is decoded there); until
 it returns the loop leaves the session alone (ticks wait, job results are kept and delivered after,
 in order), and the next frame is read only then, so decisions and events are the same as inline.
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from realtime_nb.engine import big_frames
 from realtime_nb.engine.handshake import Route
 from realtime_nb.engine.job_runner import JobRunner
 from realtime_nb.engine.jobs import JobKind
@@ -137,19 +139,40 @@ class Connection:
         ws = self._ws
         while True:
             try:
-                message = await ws.recv()
+                message, is_text = await self._next_message()
             except ConnectionClosed:
                 return
             now = time.monotonic()
             session = self._session
             if session is None or self._closing:
                 continue  # the session has ended; frames racing the close are dropped
-            receive = session.receive_text if isinstance(message, str) else session.receive_bytes
-            if len(message) >= self._limits.offload_bytes:
-                await self._off_loop(receive, message, now)
-            else:
-                receive(message, now)  # type: ignore[arg-type]
+            receive = self._receive_text if is_text else session.receive_bytes
+            try:
+                if len(message) >= self._limits.offload_bytes:
+                    await self._off_loop(receive, message, now)
+                else:
+                    receive(message, now)  # type: ignore[arg-type]
+            except UnicodeDecodeError as exc:  # what websockets does with a text frame that is not UTF-8
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.close(1007, clip_reason(f"{exc.reason} at position {exc.start}"))
+                return
             self._pump()
+
+    async def _next_message(self) -> tuple[str | bytes, bool]:
+        """The next message and whether it came as text. A session socket (`FrontDoorConnection`
+        noting message kinds) gives text frames undecoded: a big one is decoded with the rest of its
+        handling off the loop (`big_frames.utf8`), not in one call on the loop every session shares."""
+        kinds = getattr(self._ws, "message_kinds", None)
+        if kinds is None:
+            message = await self._ws.recv()
+            return message, isinstance(message, str)
+        data = await self._ws.recv(decode=False)
+        return data, kinds.popleft()
+
+    def _receive_text(self, message: str | bytes, now: float) -> None:
+        assert self._session is not None
+        text = message if isinstance(message, str) else big_frames.utf8(message)
+        self._session.receive_text(text, now)
 
     async def _off_loop(
         self, receive: Callable[[Any, float], None], message: str | bytes, now: float

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal, Protocol, cast
 
 from websockets.asyncio.server import ServerConnection
+from websockets.frames import Frame, Opcode
 
 from realtime_nb.engine.http_api import Answer, HangUp, HttpApi, HttpRequest, OpenCall, error_answer
 from realtime_nb.engine.http_connection import HttpConnection, no_h11_answer, raw_answer, timeout_answer
@@ -309,6 +311,10 @@ class FrontDoorConnection(ServerConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Whether each message not yet received was a text frame (True) or binary (False), oldest
+        # first; kept only once `note_message_kinds` was called (a session socket, which reads with
+        # ``recv(decode=False)`` so a 15 MiB text frame is not UTF-8 decoded on the event loop).
+        self.message_kinds: deque[bool] | None = None
         self._undecided = True
         self._handed_over = False
         self._held = bytearray()
@@ -342,6 +348,16 @@ class FrontDoorConnection(ServerConnection):
         else:
             self._handed_over = True
             self.door.take_over(transport, held)
+
+    def note_message_kinds(self) -> None:
+        """Keep `message_kinds` from now on (call it before the handshake completes)."""
+        self.message_kinds = deque()
+
+    def process_event(self, event: Any) -> None:
+        kinds = self.message_kinds
+        if kinds is not None and isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            kinds.append(event.opcode is Opcode.TEXT)  # a message's first frame; CONT frames follow
+        super().process_event(event)
 
     def _decide(self) -> tuple[asyncio.Transport, bytes]:
         self._undecided = False

@@ -11,7 +11,8 @@ Without a bound, a client that stops reading costs the engine memory for as long
 * the keepalive ping counts the time its own frame waits to be written: a peer that does not
   answer within ``ping_timeout_s`` is dropped even when nothing it sent can be drained.
 
-The outbox is plain data (no I/O): the connection's writer takes events, the ticker asks
+The limits are a `Backpressure` (defined with the engine's other knobs in `options`, re-exported
+here). The outbox is plain data (no I/O): the connection's writer takes events, the ticker asks
 :meth:`Outbox.overdue`.
 """
 
@@ -19,40 +20,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
+
+from realtime_nb.engine.options import Backpressure, amount
 
 __all__ = ["SLOW_READER_CLOSE_CODE", "Backpressure", "Outbox"]
 
 SLOW_READER_CLOSE_CODE = 1008  # RFC 6455 policy violation: the client broke the reading contract
-
-
-@dataclass(frozen=True)
-class Backpressure:
-    """Limits of one WebSocket connection's output (see the module docstring).
-
-    ``offload_bytes``: a client frame at least this large (a big ``input_audio_buffer.append``) is
-    handled on a worker thread, so its decode, resampling and VAD never block the event loop other
-    sessions share; that session's own events stay in order.
-    """
-
-    send_ahead_bytes: int = 1 * 2**20
-    max_unsent_bytes: int = 16 * 2**20
-    max_lag_s: float = 10.0
-    ping_interval_s: float | None = 10.0
-    ping_timeout_s: float = 10.0
-    offload_bytes: int = 1 * 2**20
-
-    def __post_init__(self) -> None:
-        for name in ("send_ahead_bytes", "max_unsent_bytes", "offload_bytes"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.max_unsent_bytes < self.send_ahead_bytes:
-            raise ValueError("max_unsent_bytes must be at least send_ahead_bytes")
-        if self.max_lag_s <= 0 or self.ping_timeout_s <= 0:
-            raise ValueError("max_lag_s and ping_timeout_s must be positive")
-        if self.ping_interval_s is not None and self.ping_interval_s <= 0:
-            raise ValueError(f"ping_interval_s must be positive or None, got {self.ping_interval_s!r}")
 
 
 class Outbox:
@@ -101,8 +75,8 @@ class Outbox:
         limits = self.limits
         if self.unsent_bytes > limits.max_unsent_bytes:
             return (
-                f"client not reading: {self.unsent_bytes / 2**20:.1f} MiB of events unsent "
-                f"(limit {limits.max_unsent_bytes / 2**20:g} MiB)"
+                f"client not reading: {amount(self.unsent_bytes, 'bytes')} of events unsent "
+                f"(limit {amount(limits.max_unsent_bytes, 'bytes')})"
             )
         lag = self.lag_s(now)
         if lag > limits.max_lag_s:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from realtime_nb.engine.calls import webrtc_calls
+from realtime_nb.engine.options import Backpressure
 from realtime_nb.engine.server import CallRegistryLike, EngineServer, SessionFactory
 
 __all__ = [
@@ -199,6 +200,7 @@ def start_engine(
     server_options: Mapping[str, Any] | None = None,
     allowed_origins: Iterable[str] | None = None,
     calls: CallRegistryLike | Callable[[EngineServer], CallRegistryLike] | Literal["auto"] | None = "auto",
+    backpressure: Backpressure | Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Engine:
     """Start the local engine in a background thread and return once it listens.
@@ -216,6 +218,9 @@ def start_engine(
     ones (``["https://lab.example.org"]``); `calls` is the call registry that answers offers, or a
     factory ``(server) -> registry`` run on the engine's loop; "auto" (the default) is the engine's own
     `CallRegistry` when the ``webrtc`` extra is installed; None: calls answer 501.
+
+    `backpressure`: each WebSocket's output limits, a `Backpressure` or a dict of its fields
+    (``backpressure={"max_lag_s": 30, "ping_interval_s": None}``); docs/limits.md lists them.
     """
     started = time.perf_counter()
     if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -226,13 +231,16 @@ def start_engine(
         )
     if calls == "auto":
         calls = webrtc_calls()
+    server_options = dict(server_options or {})
+    if backpressure is not None:
+        server_options["backpressure"] = backpressure
     server = EngineServer(
         token=token,
         options=options,
         session_factory=session_factory,
         allowed_origins=allowed_origins,
         calls=calls,
-        **(server_options or {}),
+        **server_options,
     )
     server.prepare()  # bad options fail here, in the caller's thread, with their own message
     if preload:

@@ -183,3 +183,41 @@ async def test_serve_allow_origin_trusts_the_named_page_and_refuses_others(serve
     code, out, _ = await asyncio.to_thread(process.interrupt)
     assert code == 0
     assert "pages trusted: loopback pages, https://lab.example.org" in out
+
+
+async def test_serve_keepalive_flags_drop_a_peer_that_never_answers_pings(serve_process: Any) -> None:
+    """``--keepalive-interval-s`` / ``--keepalive-timeout-s`` reach the engine: a raw client that reads
+    everything but never answers a ping is closed with 1011 and the reason, on a real socket."""
+    from websockets.client import ClientProtocol
+    from websockets.frames import Close
+    from websockets.uri import parse_uri
+
+    process = serve_process("--port", "0", "--keepalive-interval-s", "0.3", "--keepalive-timeout-s", "0.3")
+    url = await asyncio.to_thread(process.wait_listening)
+    port = int(url.rsplit(":", 1)[1])
+    protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/v1/realtime?model=m"))
+
+    def silent_client() -> list[Any]:
+        with socket.create_connection(("127.0.0.1", port), timeout=STARTUP_TIMEOUT_S) as sock:
+            protocol.send_request(protocol.connect())
+            sock.sendall(b"".join(protocol.data_to_send()))  # the handshake; never a pong after it
+            events: list[Any] = []
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    protocol.receive_eof()
+                    return events + protocol.events_received()
+                protocol.receive_data(data)
+                events += protocol.events_received()
+
+    events = await asyncio.to_thread(silent_client)
+    assert any(getattr(event, "opcode", None) is not None and event.opcode.name == "PING" for event in events)
+    closes = [Close.parse(event.data) for event in events if getattr(event, "opcode", None) is not None
+              and event.opcode.name == "CLOSE"]  # fmt: skip
+    assert closes and closes[0].code == 1011 and closes[0].reason == "keepalive ping timeout"
+    code, _, err = await asyncio.to_thread(process.interrupt)
+    assert code == 0
+    assert "disconnecting a client: keepalive ping timeout" in err

@@ -67,7 +67,7 @@ class _Script:
             self._out.append({"type": "heavy.done", "gate_was_opened": opened})
 
     def receive_bytes(self, data: bytes, now: float) -> None:
-        pass
+        self._out.append({"type": "binary", "size": len(data)})
 
     def tick(self, now: float) -> None:
         pass
@@ -192,6 +192,37 @@ async def test_a_reader_too_slow_for_its_lag_limit_reads_a_1008_close_with_the_r
         assert engine.wait_idle(TIMEOUT)
 
 
+async def test_a_slow_reader_is_disconnected_at_the_byte_limit_given_to_start_engine(caplog) -> None:
+    """The limits as a user sets them (``start_engine(backpressure={...})``, as the CLI flags do):
+    the reader is closed with 1008 once more than the configured bytes wait, and it reads why."""
+    limits = {"send_ahead_bytes": 16 * 1024, "max_unsent_bytes": 16 * 1024, "max_lag_s": 3600.0}
+    caplog.set_level(logging.WARNING, logger="realtime_nb.engine")
+    with start_engine(
+        port=0,
+        session_factory=_Script,
+        preload=False,
+        calls=None,
+        backpressure={**limits, "ping_interval_s": None},
+        server_options={"close_timeout": TIMEOUT},
+    ) as engine:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", engine.port))
+        async with connect(f"{engine.url}/v1/realtime?model=m", sock=sock, max_queue=1) as ws:
+            await _recv_type(ws, "session.created")
+            await ws.send(json.dumps({"do": "flood", "name": "bytes"}))
+            dropped = lambda: any("client not reading" in r.getMessage() for r in caplog.records)  # noqa: E731
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                    if not dropped():
+                        await asyncio.sleep(0.2)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+        assert "of events unsent (limit 16 KiB)" in closed.value.rcvd.reason
+        assert engine.wait_idle(TIMEOUT)
+
+
 async def test_the_keepalive_times_out_a_peer_that_does_not_answer(caplog) -> None:
     # The lag and byte limits are out of reach: only the keepalive can notice this peer.
     limits = Backpressure(
@@ -261,6 +292,39 @@ async def test_a_big_frame_does_not_block_other_connections() -> None:
             # and that session goes on, in order, after its big frame
             await big.send(json.dumps({"do": "echo", "tag": "after"}))
             assert (await _recv_type(big, "echo"))["tag"] == "after"
+
+
+async def test_text_and_binary_frames_big_and_small_keep_their_kind_and_order() -> None:
+    """Session sockets receive text frames as bytes (decoded off the loop when big): the session still
+    gets each text frame as text and each binary frame as bytes, in the order sent."""
+    with _engine(backpressure=Backpressure(offload_bytes=64 * 1024)) as engine:
+        async with connect(f"{engine.url}/v1/realtime?model=m") as ws:
+            await _recv_type(ws, "session.created")
+            big_text = json.dumps({"do": "echo", "tag": "big é", "pad": "é" * 100_000})
+            for frame in (big_text, b"\x00" * 100_000, json.dumps({"do": "echo", "tag": "small"}), b"\x01"):
+                await ws.send(frame)
+            seen = []
+            while len(seen) < 4:
+                event = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                if event["type"] in ("echo", "binary"):
+                    seen.append(event.get("tag", event.get("size")))
+            assert seen == ["big é", 100_000, "small", 1]
+
+
+@pytest.mark.parametrize("size", [10, 200_000])
+async def test_a_text_frame_that_is_not_utf8_closes_the_socket_with_1007(size: int) -> None:
+    """As websockets does when it decodes: 1007 (invalid data) and where the bad byte is, whether the
+    frame was decoded on the loop (small) or on the worker thread (big)."""
+    with _engine(backpressure=Backpressure(offload_bytes=64 * 1024)) as engine:
+        async with connect(f"{engine.url}/v1/realtime?model=m") as ws:
+            await _recv_type(ws, "session.created")
+            await ws.send(b"a" * size + b"\xff", text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    assert f"at position {size}" in closed.value.rcvd.reason
 
 
 async def test_a_disconnect_storm_leaves_no_task_thread_or_job_behind() -> None:

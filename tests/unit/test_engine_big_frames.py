@@ -82,3 +82,37 @@ def test_b64decode_equals_the_single_call(text) -> None:
             big_frames.b64decode(text)
     else:
         assert big_frames.b64decode(text) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b'{"type":"x"}',
+        json.dumps({"type": "x", "audio": AUDIO}).encode(),
+        # multi-byte characters astride every slice boundary
+        ("é" * (2**18 + 3) + "€" * 100_001 + "😀" * 70_001).encode(),
+    ],
+)
+def test_utf8_equals_bytes_decode(data) -> None:
+    assert big_frames.utf8(data) == data.decode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type":"\xff"}',
+        b"a" * (2**18 - 1) + "é".encode() + b"a" * 2**19 + b"\xc3",  # a character cut at the end
+        b"a" * (3 * 2**18 + 5) + b"\xed\xa0\x80" + b"a" * 10,  # a surrogate, far into a big frame
+    ],
+)
+def test_utf8_errors_like_bytes_decode(data) -> None:
+    with pytest.raises(UnicodeDecodeError) as ours:
+        big_frames.utf8(data)
+    with pytest.raises(UnicodeDecodeError) as theirs:
+        data.decode()
+    assert (ours.value.reason, ours.value.start, ours.value.end) == (
+        theirs.value.reason,
+        theirs.value.start,
+        theirs.value.end,
+    )
