@@ -21,12 +21,15 @@ full, so speech is made only a bounded distance ahead of what the socket has tak
 
 On the engine's :class:`~realtime_nb.engine.scheduler.FairPool` a job runs in the lane of its kind
 (synthesis LONG, the rest SHORT), with this runner as the owner the pool takes turns between; a
-parked job that resumes joins the back of its lane. ``slice_s`` (off by default) makes a job that
-has run that long hand its worker back after its current value, queued again behind the other
-sessions' work. It is off because a synthesis moving between worker threads chunk by chunk made
-the engine's memory grow (+15 MB/min in a soak of two real-time sessions, against +4 without):
-long WebSocket replies are paced to real time instead (``stream_ahead_ms``), so they park and
-rejoin the queue anyway.
+parked job that resumes joins the back of its lane. ``slice_s`` bounds a job's turn: once it has
+run that long, it hands its worker back after its current value *if another session's work is
+waiting* (``FairPool.others_waiting``), and is queued again behind it. Without slicing, a reply
+that cannot get ahead of real time (a loaded machine, so it never parks) kept its worker for the
+whole answer, and a fifth session's synthesis waited for one of four long answers to end (measured:
+none of its replies done in 180 s). The condition matters too: slicing unconditionally moved every
+synthesis between worker threads chunk by chunk, which made the engine's memory grow (+15 MB/min
+in a soak of two real-time sessions, against +4 without); a job nobody waits behind stays on its
+thread.
 
 A worker also waits while ``IN_TRANSIT`` values of its session are on their way to the loop: a job
 faster than the loop (or a loop busy with others) cannot pile values up in the loop's queue, where
@@ -50,7 +53,7 @@ from realtime_nb.engine.scheduler import AGAIN, FairPool, Lane
 log = logging.getLogger("realtime_nb.engine")
 
 IN_TRANSIT = 4  # values of one session a worker may have handed to the loop that it has not fed yet
-DEFAULT_SLICE_S: float | None = None  # a job's turn on a FairPool worker (None: the whole job)
+DEFAULT_SLICE_S: float | None = 0.5  # a job's turn on a FairPool worker while others wait (None: whole job)
 
 
 class _Driving:
@@ -111,10 +114,10 @@ class JobRunner:
         driving = _Driving(job, iterator)
         if isinstance(self._executor, FairPool):
             lane = Lane.LONG if getattr(job, "kind", None) is JobKind.SYNTHESIZE else Lane.SHORT
-            sliced = self._slice_s is not None
+            sliced = lane if self._slice_s is not None else None
             future = self._executor.submit(self._drive, driving, sliced, lane=lane, owner=self)
         else:
-            future = self._executor.submit(self._drive, driving, False)
+            future = self._executor.submit(self._drive, driving, None)
         self._futures[future] = job
         if self._on_submit is not None:
             self._on_submit()
@@ -156,9 +159,10 @@ class JobRunner:
 
     # --- worker thread ------------------------------------------------------------------------------
 
-    def _drive(self, driving: _Driving, sliced: bool) -> Any:
+    def _drive(self, driving: _Driving, sliced: Lane | None) -> Any:
         """Iterate the job, handing each value back to the loop as it comes (streaming). ``sliced``
-        (a FairPool): after ``slice_s`` return AGAIN, keeping the iterator, to be queued again."""
+        (its lane on a FairPool): after ``slice_s``, while another session's work waits, return AGAIN,
+        keeping the iterator, to be queued again."""
         job = driving.job
         error: BaseException | None = None
         keep = False  # the iterator lives on (parked, or queued again)
@@ -177,8 +181,8 @@ class JobRunner:
                         keep = True
                         self._to_loop(self._park, job, driving.iterator)
                         return None
-                    if produced and sliced and time.monotonic() >= deadline:  # others' turn now
-                        keep = True
+                    if produced and self._turn_is_up(sliced, deadline):
+                        keep = True  # others' turn now
                         return AGAIN
                     try:
                         value = next(driving.iterator)
@@ -198,6 +202,15 @@ class JobRunner:
         if not self._stop.is_set():
             self._to_loop(self._finished_on_loop, job, error)
         return None
+
+    def _turn_is_up(self, lane: Lane | None, deadline: float) -> bool:
+        """Slicing is on, this step has used its slice, and another session's work waits."""
+        return (
+            lane is not None
+            and time.monotonic() >= deadline
+            and isinstance(self._executor, FairPool)
+            and self._executor.others_waiting(lane, self)
+        )
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # loop already closed at engine shutdown

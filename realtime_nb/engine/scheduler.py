@@ -13,8 +13,8 @@ it is, so one session's queued jobs cannot starve another's. ``reserved`` extra 
 SETUP and SHORT work, so those never wait for a synthesis step to end, even with every general
 worker busy. Long work is cut into steps: a function may return :data:`AGAIN` to be queued again
 behind the others of its lane (its future stays pending), which is how a synthesis job hands its
-worker back after each chunk when ``JobRunner(slice_s=…)`` asks for it (off by default: see
-``job_runner`` for why).
+worker back, once its slice is used up, when another session's work waits (``others_waiting``;
+see ``job_runner``).
 """
 
 from __future__ import annotations
@@ -114,6 +114,17 @@ class FairPool(cf.Executor):
         with self._lock:
             lanes = Lane if lane is None else (lane,)
             return sum(len(q) for ln in lanes for q in self._queues[ln].values())
+
+    def others_waiting(self, lane: Lane, owner: object) -> bool:
+        """Whether work of another owner waits in ``lane`` or a lane served before it: the only time a
+        job between two steps should hand its worker back (``JobRunner``'s slicing asks this)."""
+        with self._lock:
+            return any(
+                other is not owner and queue
+                for ln in Lane
+                if ln <= lane
+                for other, queue in self._queues[ln].items()
+            )
 
     @property
     def threads(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -216,6 +217,51 @@ async def test_on_a_fair_pool_long_jobs_of_two_sessions_take_turns():
         await rec.until(lambda: len(rec.finished) == 2)
         assert [owner for owner, _ in rec.values] == ["a", "b", "a", "b", "a", "b"]
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def test_a_lone_job_keeps_its_worker_thread_past_its_slice():
+    """Nobody waits: the job is not handed back and forth between worker threads (which made the
+    engine's memory grow), however long it runs past its slice."""
+    pool = FairPool(2, reserved=0)
+    try:
+        rec = Recorder()
+        runner, _ = _runner(pool, rec, slice_s=0.0)
+        threads: list[int] = []
+
+        def sentences():
+            for i in range(20):
+                threads.append(threading.get_ident())
+                yield i
+
+        runner.submit(Job(JobKind.SYNTHESIZE, "a", sentences))
+        await rec.until(lambda: len(rec.finished) == 1)
+        assert len(rec.values) == 20 and len(set(threads)) == 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def test_an_endless_reply_cannot_starve_another_sessions_synthesis():
+    """One worker busy with a reply that never ends (a loaded machine: it never gets far enough ahead
+    to park): with the default slice, another session's short reply still runs to its end."""
+    pool = FairPool(1, reserved=0)
+    stop = threading.Event()  # only so that a failing run ends
+    try:
+        rec = Recorder()
+        endless, _ = _runner(pool, rec)
+        short, _ = _runner(pool, rec)
+
+        def forever():
+            while not stop.is_set():
+                time.sleep(0.01)
+                yield "a"
+
+        endless.submit(Job(JobKind.SYNTHESIZE, "endless", forever))
+        await rec.until(lambda: len(rec.values) > 2)
+        short.submit(Job(JobKind.SYNTHESIZE, "short", lambda: iter(["b", "b"])))
+        await rec.until(lambda: [job for job, _ in rec.finished] == ["short"])
+    finally:
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
