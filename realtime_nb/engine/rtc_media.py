@@ -33,7 +33,8 @@ counted (``PlayoutTrack.resyncs``).
 In: :class:`MicrophoneReader` turns the peer's decoded frames (Opus decodes to 48 kHz stereo; any
 rate, layout and sample format are accepted) into 24 kHz mono int16 with one resampler for the call:
 `Downsampler2x` for 48 kHz (~1 ms, output aligned with the input as `StreamResampler`'s is), soxr
-for any other rate.
+for any other rate. Frames that queued while the loop was busy are taken together (`frames_ready`)
+and converted in one pass (`MicrophoneReader.convert_all`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ MAX_CATCH_UP_S = 0.2  # later than this, restart the schedule instead of sending
 # look-ahead instead of 6.5, and it keeps speech's waveform at least as well as aiortc's "voip").
 OPUS_BITRATE = 64000
 OPUS_APPLICATION = "lowdelay"
+SILENCE_PACKET_BYTES = 3  # libopus's packet for digital silence (TOC byte and two of range coder)
 # A peer sending a rate other than 48 kHz (not Opus as WebRTC has it): soxr's LQ recipe, the one the
 # input pipeline uses for its 16 kHz VAD feed.
 MIC_QUALITY = "LQ"
@@ -82,6 +84,17 @@ class WireFrames:
 class OpusPackets:
     """The track's own Opus encoder: one 20 ms mono frame in, its packet out (see the module docstring).
 
+    **Idle silence is not re-encoded.** Fed digital silence, libopus settles within a frame or two on
+    a 3-byte packet (its "silence" frame) and gives that same packet for every silent frame after.
+    Once a silent frame came out that short, further silent frames get a copy of it without running
+    the encoder: an idle call sends 50 such frames a second, and encoding one costs as much as
+    encoding speech (measured: more than speech, ~0.3-0.45 ms; with eight calls the encoder was a
+    third of the engine loop's time). The receiver gets the same bytes it would have got. The encoder
+    does miss the bookkeeping of the skipped frames (its VBR reserve keeps filling during silence), so
+    the frames after a pause are coded a little differently than if it had run throughout: not
+    better or worse (decoded, they are as close to the input, within 0.3 dB in a unit test), just
+    other bits. ``encoded`` / ``repeated`` count both kinds of frame.
+
     A frame the encoder answers with no packet (libopus always gives one for a whole 20 ms frame, so
     this is only a safeguard) is handed on as the frame itself, which aiortc then encodes."""
 
@@ -93,15 +106,35 @@ class OpusPackets:
         self._codec.sample_rate = WIRE_RATE
         self._codec.time_base = TIME_BASE
         self._codec.options = {"application": OPUS_APPLICATION}
+        self._silence: bytes | None = None  # the settled packet for a silent frame, once seen
+        self.encoded = 0
+        self.repeated = 0
 
-    def encode(self, frame: AudioFrame) -> Packet | AudioFrame:
+    def encode(self, pcm48: np.ndarray, pts: int) -> Packet | AudioFrame:
+        """The packet for 960 int16 samples at 48 kHz, stamped ``pts`` (in 1/48000 s)."""
+        silent = not pcm48.any()
+        if silent and self._silence is not None:
+            self.repeated += 1
+            return _stamped(Packet(self._silence), pts)
+        frame = AudioFrame.from_ndarray(pcm48.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = WIRE_RATE
+        frame.pts = pts
+        frame.time_base = TIME_BASE
         packets = self._codec.encode(frame)
+        self.encoded += 1
         if not packets:
+            self._silence = None
             return frame
         packet = packets[-1]
-        packet.pts = frame.pts  # the track's clock, not the encoder's look-ahead-shifted one
-        packet.time_base = TIME_BASE
-        return packet
+        settled = silent and packet.size <= SILENCE_PACKET_BYTES
+        self._silence = bytes(packet) if settled else None
+        return _stamped(packet, pts)  # the track's clock, not the encoder's look-ahead-shifted one
+
+
+def _stamped(packet: Packet, pts: int) -> Packet:
+    packet.pts = pts
+    packet.time_base = TIME_BASE
+    return packet
 
 
 class PlayoutTrack(MediaStreamTrack):
@@ -143,12 +176,9 @@ class PlayoutTrack(MediaStreamTrack):
         self._idle = not pcm24.any()
         if not self._idle:
             self._woken = False
-        frame = AudioFrame.from_ndarray(self._wire.push(pcm24).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = WIRE_RATE
-        frame.pts = self.frames * WIRE_FRAME
-        frame.time_base = TIME_BASE
+        pts = self.frames * WIRE_FRAME
         self.frames += 1
-        return self._opus.encode(frame)
+        return self._opus.encode(self._wire.push(pcm24), pts)
 
     async def _wait_for_slot(self) -> None:
         now = self._clock()
@@ -195,8 +225,26 @@ class MicrophoneReader:
         self._down: Downsampler2x | StreamResampler | None = None
 
     def convert(self, frame: AudioFrame) -> np.ndarray:
-        mono = to_mono_int16(frame)
-        rate = int(frame.sample_rate)
+        return self._resample(to_mono_int16(frame), int(frame.sample_rate))
+
+    def convert_all(self, frames: list[AudioFrame]) -> np.ndarray:
+        """Several frames in order, through the resampler in one pass (the same samples as one
+        `convert` per frame)."""
+        if len(frames) == 1:
+            return self.convert(frames[0])
+        out: list[np.ndarray] = []
+        run: list[np.ndarray] = []
+        rate = None
+        for frame in frames:
+            if run and int(frame.sample_rate) != rate:
+                out.append(self._resample(np.concatenate(run), rate))
+                run = []
+            rate = int(frame.sample_rate)
+            run.append(to_mono_int16(frame))
+        out.append(self._resample(np.concatenate(run), rate))
+        return np.concatenate(out)
+
+    def _resample(self, mono: np.ndarray, rate: int | None) -> np.ndarray:
         if rate != self._rate:  # first frame, or the peer changed its rate: a new filter
             self._rate = rate
             self._down = (
@@ -204,9 +252,27 @@ class MicrophoneReader:
                 if rate == PCM_RATE
                 else Downsampler2x()
                 if rate == 2 * PCM_RATE
-                else StreamResampler(rate, PCM_RATE, quality=MIC_QUALITY)
+                else StreamResampler(int(rate or WIRE_RATE), PCM_RATE, quality=MIC_QUALITY)
             )
         return mono if self._down is None else self._down.process(mono)
+
+
+async def frames_ready(track: MediaStreamTrack) -> tuple[list[AudioFrame], bool]:
+    """The track's next frame (awaited) and every frame already queued behind it, and whether the
+    track ended behind them. aiortc's remote track keeps decoded frames in an ``asyncio.Queue``
+    (``_queue``, with ``None`` for its end); when the loop was busy several are waiting, and taking
+    them together lets the input path handle them in one pass. Another kind of track gives one frame
+    at a time. Raises MediaStreamError when the track has ended."""
+    frames = [await track.recv()]
+    queue = getattr(track, "_queue", None)
+    if isinstance(queue, asyncio.Queue):
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:  # the end, as RemoteStreamTrack.recv would have seen it
+                track.stop()
+                return frames, True
+            frames.append(frame)
+    return frames, False
 
 
 def to_mono_int16(frame: AudioFrame) -> np.ndarray:
