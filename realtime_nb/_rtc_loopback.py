@@ -54,8 +54,11 @@ them), so each fact lives once. Both functions are idempotent and change nothing
    the frames straight on the track's queue; the thread, still started by aiortc, only waits for the
    end of the call and then ends the track as before. Like (3) it sets one private attribute, after
    checking it holds what aiortc 1.16 keeps there, and otherwise leaves aiortc alone and says so. It
-   suits any audio call (it changes where, not what, aiortc decodes), so the engine uses it on every
-   call.
+   changes where, not what, aiortc decodes, so the engine uses it on every call. The client does not:
+   its recorder tells which response a received frame belongs to by the order in which frames and
+   the data channel's ``output_audio_buffer.*`` events reach it, and it holds an unclaimed audible
+   frame for a count of frames; frames that no longer wait on a thread arrive in bursts on a busy
+   loop, ahead of the event that claims them (seen in the barge-in test under load).
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ average and released its output in blocks, so the track had to keep another 20 m
 40 ms on every answer's latency. Everything pulled is sent, in order: a barge-in's truncation point
 (the audio pulled) is what the peer receives, the last ~1 ms of it in the next (silent) frame.
 
-**Opus packets, not frames.** `PlayoutTrack.recv` hands aiortc's sender an encoded packet
-(`OpusPackets`: mono, 64 kbit/s, low-delay mode), which the sender only wraps in RTP. Given a raw frame
-it would, for every 20 ms of every call, compute the RFC 6465 audio level in a pure-Python loop over
-the samples (~0.25 ms), upmix to stereo, encode stereo at 96 kbit/s on the default thread pool and
-hop back: most of a call's media CPU on the engine's loop, and a thread hop on every frame. A mono
-stream is what WebRTC peers expect from a voice (browsers send mono too); the header extension with
-the audio level is simply absent.
+**Opus packets, not frames.** `PlayoutTrack.recv` hands aiortc's sender a packet it encoded itself
+(`realtime_nb.audio.opus.OpusPackets`: mono, 64 kbit/s, low-delay mode; that module says what it
+saves), which the sender only wraps in RTP. Idle silence is not re-encoded: once the encoder has
+settled on its 3-byte silence packet, further silent frames repeat it (the encoder was a third of the
+engine loop's time with eight calls, most of it on silence).
 
 **The first frame of an answer is not left waiting for the next tick.** While the track sends
 silence, the call adapter calls `PlayoutTrack.wake` as soon as audio is queued: the frame that was
@@ -40,28 +38,22 @@ and converted in one pass (`MicrophoneReader.convert_all`).
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 from collections.abc import Callable
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, CodecContext, Packet
+from av import AudioFrame, Packet
 
 from realtime_nb.audio import StreamResampler
 from realtime_nb.audio.halfband import Downsampler2x, Upsampler2x
+from realtime_nb.audio.opus import WIRE_FRAME, WIRE_RATE, OpusPackets
 from realtime_nb.protocol.formats import PCM_RATE
 
-WIRE_RATE = 48000  # Opus in WebRTC
+__all__ = ["MicrophoneReader", "OpusPackets", "PlayoutTrack", "WireFrames", "frames_ready", "to_mono_int16"]
+
 FRAME_S = 0.020
-WIRE_FRAME = int(WIRE_RATE * FRAME_S)  # 960 samples
-TIME_BASE = fractions.Fraction(1, WIRE_RATE)
 MAX_CATCH_UP_S = 0.2  # later than this, restart the schedule instead of sending a burst
-# The track encodes its own Opus (see the module docstring): mono, CELT's low-delay mode (2.5 ms of
-# look-ahead instead of 6.5, and it keeps speech's waveform at least as well as aiortc's "voip").
-OPUS_BITRATE = 64000
-OPUS_APPLICATION = "lowdelay"
-SILENCE_PACKET_BYTES = 3  # libopus's packet for digital silence (TOC byte and two of range coder)
 # A peer sending a rate other than 48 kHz (not Opus as WebRTC has it): soxr's LQ recipe, the one the
 # input pipeline uses for its 16 kHz VAD feed.
 MIC_QUALITY = "LQ"
@@ -79,62 +71,6 @@ class WireFrames:
         if pcm24.size * 2 != WIRE_FRAME:
             raise ValueError(f"expected {WIRE_FRAME // 2} samples (20 ms at 24 kHz), got {pcm24.size}")
         return self._up.process(pcm24)
-
-
-class OpusPackets:
-    """The track's own Opus encoder: one 20 ms mono frame in, its packet out (see the module docstring).
-
-    **Idle silence is not re-encoded.** Fed digital silence, libopus settles within a frame or two on
-    a 3-byte packet (its "silence" frame) and gives that same packet for every silent frame after.
-    Once a silent frame came out that short, further silent frames get a copy of it without running
-    the encoder: an idle call sends 50 such frames a second, and encoding one costs as much as
-    encoding speech (measured: more than speech, ~0.3-0.45 ms; with eight calls the encoder was a
-    third of the engine loop's time). The receiver gets the same bytes it would have got. The encoder
-    does miss the bookkeeping of the skipped frames (its VBR reserve keeps filling during silence), so
-    the frames after a pause are coded a little differently than if it had run throughout: not
-    better or worse (decoded, they are as close to the input, within 0.3 dB in a unit test), just
-    other bits. ``encoded`` / ``repeated`` count both kinds of frame.
-
-    A frame the encoder answers with no packet (libopus always gives one for a whole 20 ms frame, so
-    this is only a safeguard) is handed on as the frame itself, which aiortc then encodes."""
-
-    def __init__(self) -> None:
-        self._codec = CodecContext.create("libopus", "w")
-        self._codec.bit_rate = OPUS_BITRATE
-        self._codec.format = "s16"
-        self._codec.layout = "mono"
-        self._codec.sample_rate = WIRE_RATE
-        self._codec.time_base = TIME_BASE
-        self._codec.options = {"application": OPUS_APPLICATION}
-        self._silence: bytes | None = None  # the settled packet for a silent frame, once seen
-        self.encoded = 0
-        self.repeated = 0
-
-    def encode(self, pcm48: np.ndarray, pts: int) -> Packet | AudioFrame:
-        """The packet for 960 int16 samples at 48 kHz, stamped ``pts`` (in 1/48000 s)."""
-        silent = not pcm48.any()
-        if silent and self._silence is not None:
-            self.repeated += 1
-            return _stamped(Packet(self._silence), pts)
-        frame = AudioFrame.from_ndarray(pcm48.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = WIRE_RATE
-        frame.pts = pts
-        frame.time_base = TIME_BASE
-        packets = self._codec.encode(frame)
-        self.encoded += 1
-        if not packets:
-            self._silence = None
-            return frame
-        packet = packets[-1]
-        settled = silent and packet.size <= SILENCE_PACKET_BYTES
-        self._silence = bytes(packet) if settled else None
-        return _stamped(packet, pts)  # the track's clock, not the encoder's look-ahead-shifted one
-
-
-def _stamped(packet: Packet, pts: int) -> Packet:
-    packet.pts = pts
-    packet.time_base = TIME_BASE
-    return packet
 
 
 class PlayoutTrack(MediaStreamTrack):
