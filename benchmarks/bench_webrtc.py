@@ -1,8 +1,13 @@
 """WebSocket vs WebRTC on the local engine over loopback, the same audio through both (one run).
 
-    .venv/bin/python benchmarks/bench_webrtc.py [--quick] [--only latency|load]
+    .venv/bin/python benchmarks/bench_webrtc.py [--quick] [--only latency|load|media] [--calls N]
+        [--baseline DIR]
 
-The engine runs as `realtime-nb serve --preload` in a subprocess (as bench_engine.py does), so the
+``--baseline DIR`` runs parts 2 and 3 first on the engine from another source tree (a directory
+holding ``realtime_nb/``, e.g. ``git archive COMMIT realtime_nb | tar -x -C DIR``), then on this one,
+back to back: on a busy machine that is the only fair before/after.
+
+The engine runs as `realtime-nb serve --preload -v` in a subprocess (as bench_engine.py does), so the
 clients here do not share its GIL. Speech is `realtime_nb.samples.load("turns")` (three utterances,
 10.7 s), repeated; server VAD with 500 ms of silence. Every figure is printed minus that silence.
 
@@ -25,11 +30,25 @@ clients here do not share its GIL. Speech is `realtime_nb.samples.load("turns")`
      audio clock, and is what the goals are checked against: WebRTC <= silence + 150 ms p95, and
      WebRTC - WebSocket <= 60 ms (p95).
 
-2. Load: N concurrent WebRTC calls (8; 2 with --quick) for ~43 s each, placed by client peers in two
-   separate worker processes (this script with ``--worker``), so the engine's process is measured
-   alone: its CPU seconds per call-second, the workers' CPU for comparison, speech_stopped and
-   first-audible-sample delays per 10 s window (a growing backlog shows as a rising delay) and missed
-   turns (a turn with no answer).
+2. Load: N concurrent WebRTC calls (8; 2 with --quick; ``--calls``) for ~43 s each, placed by client
+   peers in two separate worker processes (this script with ``--worker``), so the engine's process is
+   measured alone. Printed for the whole run and per 10 s window (by when each turn's speech ended):
+   the calls live; the engine's CPU seconds per call-second, and in brackets its event loop thread's
+   (where every call's media, VAD and events run); the peers' CPU per call-second; the
+   speech_stopped delay beyond the silence window (p50 / p95 / max); the backlog, i.e. how much later
+   the window's median speech_stopped comes than the first window's (an engine that keeps up
+   holds it near 0; one that falls behind sees it grow by the time it lacks); and turns with no
+   answer. Then missed turns, ICE consent losses (aioice's "Consent to send expired", counted in the
+   engine's log and in the peers') and calls that ended early, and the verdict, **keeps up: yes/no**,
+   with its rule: every window's median speech_stopped delay within GOAL_BACKLOG_MS of the first
+   window's, every window's p95 within GOAL_P95_MS, no missed turn, no consent lost, no call ended
+   early. On a machine other work keeps busy the engine and its peers get only their share of the
+   cores, so these figures are pessimistic there; compare builds back to back (``--baseline``).
+
+3. Media cost: the engine's per-call media path (decoding, resampling, VAD and turn detection in;
+   upsampling and Opus encoding out) in CPU milliseconds per call-second, run flat out over 60 s of
+   call audio in a process of its own (``--media-cost``; see `_media_cost`). CPU time, not wall time,
+   so load barely moves it: the figure to compare builds by on a busy machine.
 """
 
 from __future__ import annotations
@@ -405,10 +424,136 @@ async def bench_load(engine: _Engine, calls: int, passes: int, label: str) -> di
     return {"keeps_up": keeps_up, "engine_cpu_per_call_s": cpu / call_s, "growth_ms": growth}
 
 
+MEDIA_SECONDS = 60.0  # call-seconds each media-cost run plays through
+
+
+async def _media_cost(seconds: float) -> None:
+    """``--media-cost``: the engine's per-call media path, timed in CPU seconds (all threads of this
+    process), not wall time, so a loaded machine barely moves it. One call's worth of audio each way,
+    run as fast as it goes:
+
+    * in: the "turns" sample as Opus packets from a peer, through the receiver's decoding as the
+      engine runs it (`_rtc_loopback.decode_audio_on_loop`'s decoder when this tree has it, else
+      aiortc's decoder thread with its queue and hand-back to the loop), `MicrophoneReader` and a
+      WebRTC `EngineSession` with server VAD (resampling, Silero VAD, the turn detector);
+    * out: `PlayoutTrack.recv` (the session's output frame, 2x upsampling, Opus encoding) with a reply
+      playing 40 % of the time and silence otherwise, its pacing clock moved on so it never sleeps.
+
+    Not included, the same in any build: aiortc's RTP, SRTP and socket work, the models' jobs."""
+    import av
+    from aiortc.jitterbuffer import JitterFrame
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    from realtime_nb import _rtc_loopback
+    from realtime_nb.engine.models import Models
+    from realtime_nb.engine.rtc_media import MicrophoneReader, PlayoutTrack
+    from realtime_nb.engine.session import EngineSession
+
+    sample = samples.load("turns")
+    pcm48 = np.repeat(sample.audio, 2)  # 48 kHz is what a peer sends; the content is what matters
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.bit_rate, encoder.format, encoder.layout, encoder.sample_rate = 64000, "s16", "mono", 48000
+    packets = []
+    for i in range(0, pcm48.size - 959, 960):
+        frame = av.AudioFrame.from_ndarray(pcm48[i : i + 960].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48000, i
+        packets += [bytes(p) for p in encoder.encode(frame)]
+    models = Models.shared()
+    models.vad()
+    frames_n = int(seconds / 0.02)
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+
+    def session() -> EngineSession:
+        s = EngineSession(models, "ga", now=0.0, transport="webrtc")
+        td = {"type": "server_vad", "silence_duration_ms": 500, "create_response": False}
+        update = {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": td}}},
+        }
+        s.receive_text(json.dumps(update), 0.0)
+        return s
+
+    # in
+    s, reader, track = session(), MicrophoneReader(), RemoteStreamTrack(kind="audio")
+
+    class Receiver:  # what LoopDecoder reads of aiortc's receiver
+        pass
+
+    receiver = Receiver()
+    receiver.track = track  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    if hasattr(_rtc_loopback, "LoopDecoder"):
+        decoder_queue: Any = _rtc_loopback.LoopDecoder(receiver)
+        thread = None
+    else:
+        import queue
+        import threading
+
+        from aiortc.rtcrtpreceiver import decoder_worker
+
+        decoder_queue = queue.Queue()
+        thread = threading.Thread(
+            target=decoder_worker, args=(loop, decoder_queue, track._queue, threading.Event())
+        )
+        thread.start()
+    cpu0 = time.process_time()
+    for n in range(frames_n):
+        decoder_queue.put((opus, JitterFrame(packets[n % len(packets)], n * 960)))
+        frame = await track.recv()
+        s.receive_audio(reader.convert(frame), n * 0.02)
+    in_cpu = time.process_time() - cpu0
+    decoder_queue.put(None)
+    if thread is not None:
+        thread.join()
+
+    # out
+    reply = np.concatenate([sample.audio[: int(PCM_RATE * 4)], np.zeros(int(PCM_RATE * 6), np.int16)])
+    clock = [0.0]
+
+    def tick() -> float:
+        clock[0] += 0.02
+        return clock[0]
+
+    def pull(now: float) -> np.ndarray:
+        k = round(now / 0.02) % (reply.size // 480)
+        return reply[k * 480 : (k + 1) * 480]
+
+    playout = PlayoutTrack(pull, clock=tick)
+    cpu0 = time.process_time()
+    for _ in range(frames_n):
+        await playout.recv()
+    out_cpu = time.process_time() - cpu0
+    print(json.dumps({"in_ms": in_cpu / seconds * 1000, "out_ms": out_cpu / seconds * 1000}))
+
+
+async def bench_media(trees: list[tuple[str, Path]]) -> None:
+    print(
+        f"3. the engine's media path per call, in CPU ms per call-second ({MEDIA_SECONDS:.0f} s of call "
+        "audio each way, run flat out; CPU time, so machine load barely moves it; see _media_cost)"
+    )
+    me = Path(__file__).resolve()
+    for label, source in trees:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(me),
+            "--media-cost",
+            str(MEDIA_SECONDS),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(source)},
+        )
+        out, _ = await proc.communicate()
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        print(
+            f"   {label:40s} in (decode, resample, VAD, turns) {r['in_ms']:6.1f}   out (upsample, Opus) "
+            f"{r['out_ms']:6.1f}   total {r['in_ms'] + r['out_ms']:6.1f} ms per call-second"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (1 pass, 2 calls)")
-    parser.add_argument("--only", choices=("latency", "load"), help="run one of the two parts")
+    parser.add_argument("--only", choices=("latency", "load", "media"), help="run one of the parts")
     parser.add_argument("--calls", type=int, help="concurrent calls in the load part (default 8; 2 quick)")
     parser.add_argument(
         "--baseline",
@@ -418,7 +563,11 @@ async def main() -> None:
         "`git archive COMMIT realtime_nb | tar -x -C DIR`), then on this one, back to back",
     )
     parser.add_argument("--worker", nargs=3, metavar=("URL", "CALLS", "PASSES"), help=argparse.SUPPRESS)
+    parser.add_argument("--media-cost", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.media_cost:
+        await _media_cost(args.media_cost)
+        return
     if args.worker:
         url, calls, passes = args.worker
         await _worker(url, int(calls), int(passes))
@@ -427,30 +576,32 @@ async def main() -> None:
     calls = args.calls or (2 if args.quick else 8)
     passes = 1 if args.quick else 4
     with tempfile.TemporaryDirectory() as tmp:
-        if args.only != "load":
+        if args.only in (None, "latency"):
             engine = _Engine(here, Path(tmp) / "latency.log")
             try:
                 await bench_latency(engine.url, 1 if args.quick else 3, Path(tmp))
             finally:
                 engine.stop()
-        if args.only == "latency":
-            return
-        runs = [("baseline " + str(args.baseline), args.baseline)] if args.baseline else []
-        results = []
-        for label, source in [*runs, ("this tree", here)]:
-            engine = _Engine(source.resolve(), Path(tmp) / "load.log")
-            try:
-                results.append((label, await bench_load(engine, calls, passes, label)))
-            finally:
-                engine.stop()
-        if len(results) == 2:
-            (_, before), (_, after) = results
-            print(
-                f"   back to back: engine CPU s per call-second {before['engine_cpu_per_call_s']:.3f} -> "
-                f"{after['engine_cpu_per_call_s']:.3f}; speech_stopped growth {before['growth_ms']:+.0f} -> "
-                f"{after['growth_ms']:+.0f} ms; keeps up {'yes' if before['keeps_up'] else 'no'} -> "
-                f"{'yes' if after['keeps_up'] else 'no'}"
-            )
+        trees = [("baseline " + str(args.baseline), args.baseline.resolve())] if args.baseline else []
+        trees.append(("this tree", here))
+        if args.only in (None, "load"):
+            results = []
+            for label, source in trees:
+                engine = _Engine(source, Path(tmp) / "load.log")
+                try:
+                    results.append(await bench_load(engine, calls, passes, label))
+                finally:
+                    engine.stop()
+            if len(results) == 2:
+                before, after = results
+                print(
+                    f"   back to back: engine CPU s per call-second {before['engine_cpu_per_call_s']:.3f} -> "
+                    f"{after['engine_cpu_per_call_s']:.3f}; speech_stopped growth {before['growth_ms']:+.0f}"
+                    f" -> {after['growth_ms']:+.0f} ms; keeps up {'yes' if before['keeps_up'] else 'no'} -> "
+                    f"{'yes' if after['keeps_up'] else 'no'}"
+                )
+        if args.only in (None, "media"):
+            await bench_media(trees)
 
 
 if __name__ == "__main__":
