@@ -11,7 +11,9 @@ comes back on another. This module keeps the media logic sans-I/O and testable w
   not accumulate; a stall longer than `max_lag_s` re-anchors the schedule instead of bursting frames
   (a burst would only overflow the peer's jitter buffer).
 * `MicTrack` (an aiortc ``MediaStreamTrack``): pulls one frame per due time, silence when idle, with
-  ``pts`` counting samples at ``time_base`` 1/48000, and reports every frame it sends.
+  ``pts`` counting samples at ``time_base`` 1/48000, and reports every frame it sends. It hands aiortc
+  Opus packets it encoded itself (`realtime_nb.audio.opus`, as the engine's track does: no per-frame
+  Python level loop, stereo upmix or thread hop in aiortc's encoder; idle silence is not re-encoded).
 * `ReceivedAudio`: decides which response each received frame belongs to, from the data channel's
   ``output_audio_buffer.*`` events (below), and resamples 48 kHz -> 24 kHz (`protocol.PCM_RATE`).
 * `FrameDownsampler`: a 48 -> 24 kHz stream resampler whose output is handed back frame by frame,
@@ -246,10 +248,11 @@ class MicTrack(MediaStreamTrack):  # type: ignore[misc,valid-type]
         self._clock = clock
         self._sleep = sleep
         self._pts = 0
+        from realtime_nb.audio.opus import OpusPackets
+
+        self._opus = OpusPackets()
 
     async def recv(self) -> Any:
-        from av import AudioFrame
-
         if self.readyState != "live":
             raise MediaStreamError
         delay = self.pacer.delay(self._clock())
@@ -259,17 +262,14 @@ class MicTrack(MediaStreamTrack):  # type: ignore[misc,valid-type]
             raise MediaStreamError
         pcm, carries_audio = self.source.next_frame()
         self.pacer.sent(self._clock())
-        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = RTC_RATE
-        frame.pts = self._pts
-        frame.time_base = TIME_BASE
+        packet = self._opus.encode(pcm, self._pts)
         self._pts += pcm.size
         if self._on_frame is not None:
             try:
                 self._on_frame(pcm, carries_audio, time.monotonic_ns())
             except Exception:  # recording must never stop the microphone
                 logger.exception("recording a sent frame failed")
-        return frame
+        return packet
 
 
 # --- 48 kHz frames -> 24 kHz, frame by frame -------------------------------------------------------------

@@ -13,13 +13,11 @@ average and released its output in blocks, so the track had to keep another 20 m
 40 ms on every answer's latency. Everything pulled is sent, in order: a barge-in's truncation point
 (the audio pulled) is what the peer receives, the last ~1 ms of it in the next (silent) frame.
 
-**Opus packets, not frames.** `PlayoutTrack.recv` hands aiortc's sender an encoded packet
-(`OpusPackets`: mono, 64 kbit/s, low-delay mode), which the sender only wraps in RTP. Given a raw frame
-it would, for every 20 ms of every call, compute the RFC 6465 audio level in a pure-Python loop over
-the samples (~0.25 ms), upmix to stereo, encode stereo at 96 kbit/s on the default thread pool and
-hop back: most of a call's media CPU on the engine's loop, and a thread hop on every frame. A mono
-stream is what WebRTC peers expect from a voice (browsers send mono too); the header extension with
-the audio level is simply absent.
+**Opus packets, not frames.** `PlayoutTrack.recv` hands aiortc's sender a packet it encoded itself
+(`realtime_nb.audio.opus.OpusPackets`: mono, 64 kbit/s, low-delay mode; that module says what it
+saves), which the sender only wraps in RTP. Idle silence is not re-encoded: once the encoder has
+settled on its 3-byte silence packet, further silent frames repeat it (the encoder was a third of the
+engine loop's time with eight calls, most of it on silence).
 
 **The first frame of an answer is not left waiting for the next tick.** While the track sends
 silence, the call adapter calls `PlayoutTrack.wake` as soon as audio is queued: the frame that was
@@ -33,33 +31,29 @@ counted (``PlayoutTrack.resyncs``).
 In: :class:`MicrophoneReader` turns the peer's decoded frames (Opus decodes to 48 kHz stereo; any
 rate, layout and sample format are accepted) into 24 kHz mono int16 with one resampler for the call:
 `Downsampler2x` for 48 kHz (~1 ms, output aligned with the input as `StreamResampler`'s is), soxr
-for any other rate.
+for any other rate. Frames that queued while the loop was busy are taken together (`frames_ready`)
+and converted in one pass (`MicrophoneReader.convert_all`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 from collections.abc import Callable
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, CodecContext, Packet
+from av import AudioFrame, Packet
 
 from realtime_nb.audio import StreamResampler
 from realtime_nb.audio.halfband import Downsampler2x, Upsampler2x
+from realtime_nb.audio.opus import WIRE_FRAME, WIRE_RATE, OpusPackets
 from realtime_nb.protocol.formats import PCM_RATE
 
-WIRE_RATE = 48000  # Opus in WebRTC
+__all__ = ["MicrophoneReader", "OpusPackets", "PlayoutTrack", "WireFrames", "frames_ready", "to_mono_int16"]
+
 FRAME_S = 0.020
-WIRE_FRAME = int(WIRE_RATE * FRAME_S)  # 960 samples
-TIME_BASE = fractions.Fraction(1, WIRE_RATE)
 MAX_CATCH_UP_S = 0.2  # later than this, restart the schedule instead of sending a burst
-# The track encodes its own Opus (see the module docstring): mono, CELT's low-delay mode (2.5 ms of
-# look-ahead instead of 6.5, and it keeps speech's waveform at least as well as aiortc's "voip").
-OPUS_BITRATE = 64000
-OPUS_APPLICATION = "lowdelay"
 # A peer sending a rate other than 48 kHz (not Opus as WebRTC has it): soxr's LQ recipe, the one the
 # input pipeline uses for its 16 kHz VAD feed.
 MIC_QUALITY = "LQ"
@@ -77,31 +71,6 @@ class WireFrames:
         if pcm24.size * 2 != WIRE_FRAME:
             raise ValueError(f"expected {WIRE_FRAME // 2} samples (20 ms at 24 kHz), got {pcm24.size}")
         return self._up.process(pcm24)
-
-
-class OpusPackets:
-    """The track's own Opus encoder: one 20 ms mono frame in, its packet out (see the module docstring).
-
-    A frame the encoder answers with no packet (libopus always gives one for a whole 20 ms frame, so
-    this is only a safeguard) is handed on as the frame itself, which aiortc then encodes."""
-
-    def __init__(self) -> None:
-        self._codec = CodecContext.create("libopus", "w")
-        self._codec.bit_rate = OPUS_BITRATE
-        self._codec.format = "s16"
-        self._codec.layout = "mono"
-        self._codec.sample_rate = WIRE_RATE
-        self._codec.time_base = TIME_BASE
-        self._codec.options = {"application": OPUS_APPLICATION}
-
-    def encode(self, frame: AudioFrame) -> Packet | AudioFrame:
-        packets = self._codec.encode(frame)
-        if not packets:
-            return frame
-        packet = packets[-1]
-        packet.pts = frame.pts  # the track's clock, not the encoder's look-ahead-shifted one
-        packet.time_base = TIME_BASE
-        return packet
 
 
 class PlayoutTrack(MediaStreamTrack):
@@ -143,12 +112,9 @@ class PlayoutTrack(MediaStreamTrack):
         self._idle = not pcm24.any()
         if not self._idle:
             self._woken = False
-        frame = AudioFrame.from_ndarray(self._wire.push(pcm24).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = WIRE_RATE
-        frame.pts = self.frames * WIRE_FRAME
-        frame.time_base = TIME_BASE
+        pts = self.frames * WIRE_FRAME
         self.frames += 1
-        return self._opus.encode(frame)
+        return self._opus.encode(self._wire.push(pcm24), pts)
 
     async def _wait_for_slot(self) -> None:
         now = self._clock()
@@ -195,8 +161,26 @@ class MicrophoneReader:
         self._down: Downsampler2x | StreamResampler | None = None
 
     def convert(self, frame: AudioFrame) -> np.ndarray:
-        mono = to_mono_int16(frame)
-        rate = int(frame.sample_rate)
+        return self._resample(to_mono_int16(frame), int(frame.sample_rate))
+
+    def convert_all(self, frames: list[AudioFrame]) -> np.ndarray:
+        """Several frames in order, through the resampler in one pass (the same samples as one
+        `convert` per frame)."""
+        if len(frames) == 1:
+            return self.convert(frames[0])
+        out: list[np.ndarray] = []
+        run: list[np.ndarray] = []
+        rate = None
+        for frame in frames:
+            if run and int(frame.sample_rate) != rate:
+                out.append(self._resample(np.concatenate(run), rate))
+                run = []
+            rate = int(frame.sample_rate)
+            run.append(to_mono_int16(frame))
+        out.append(self._resample(np.concatenate(run), rate))
+        return np.concatenate(out)
+
+    def _resample(self, mono: np.ndarray, rate: int | None) -> np.ndarray:
         if rate != self._rate:  # first frame, or the peer changed its rate: a new filter
             self._rate = rate
             self._down = (
@@ -204,9 +188,27 @@ class MicrophoneReader:
                 if rate == PCM_RATE
                 else Downsampler2x()
                 if rate == 2 * PCM_RATE
-                else StreamResampler(rate, PCM_RATE, quality=MIC_QUALITY)
+                else StreamResampler(int(rate or WIRE_RATE), PCM_RATE, quality=MIC_QUALITY)
             )
         return mono if self._down is None else self._down.process(mono)
+
+
+async def frames_ready(track: MediaStreamTrack) -> tuple[list[AudioFrame], bool]:
+    """The track's next frame (awaited) and every frame already queued behind it, and whether the
+    track ended behind them. aiortc's remote track keeps decoded frames in an ``asyncio.Queue``
+    (``_queue``, with ``None`` for its end); when the loop was busy several are waiting, and taking
+    them together lets the input path handle them in one pass. Another kind of track gives one frame
+    at a time. Raises MediaStreamError when the track has ended."""
+    frames = [await track.recv()]
+    queue = getattr(track, "_queue", None)
+    if isinstance(queue, asyncio.Queue):
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:  # the end, as RemoteStreamTrack.recv would have seen it
+                track.stop()
+                return frames, True
+            frames.append(frame)
+    return frames, False
 
 
 def to_mono_int16(frame: AudioFrame) -> np.ndarray:

@@ -402,9 +402,7 @@ def _through_opus(pcm24: np.ndarray) -> np.ndarray:
     x = np.concatenate([pcm24, np.zeros(10 * FRAME_24 - pcm24.size % FRAME_24, np.int16)])
     decoded = []
     for i, lo in enumerate(range(0, x.size, FRAME_24)):
-        frame = AudioFrame.from_ndarray(wire.push(x[lo : lo + FRAME_24]).reshape(1, -1), "s16", "mono")
-        frame.sample_rate, frame.pts, frame.time_base = WIRE, i * FRAME, fractions.Fraction(1, WIRE)
-        packet = encoder.encode(frame)
+        packet = encoder.encode(wire.push(x[lo : lo + FRAME_24]), i * FRAME)
         decoded += [frame_to_mono(f) for f in decoder.decode(JitterFrame(bytes(packet), i * FRAME))]
     down = FrameDownsampler()
     parts = down.feed(np.concatenate(decoded), None) + down.flush()

@@ -17,8 +17,10 @@ from realtime_nb.engine.rtc_media import (
     WIRE_FRAME,
     WIRE_RATE,
     MicrophoneReader,
+    OpusPackets,
     PlayoutTrack,
     WireFrames,
+    frames_ready,
     to_mono_int16,
 )
 from realtime_nb.protocol.formats import PCM_RATE
@@ -178,3 +180,82 @@ async def test_an_idle_track_sends_the_first_frame_of_an_answer_at_once(monkeypa
     await track.recv()
     assert slept == pytest.approx([FRAME_S]) and track.wakes == 1
     track.stop()
+
+
+def _snr_after(x: np.ndarray, start: int, packets: list[Packet]) -> float:
+    """dB of the input over the error of the decoded stream from sample ``start`` on (best lag: the
+    codec delays its output by a few ms)."""
+    decoder = OpusDecoder()
+    y = np.concatenate(
+        [to_mono_int16(f) for p in packets for f in decoder.decode(JitterFrame(bytes(p), int(p.pts)))]
+    ).astype(np.float64)
+    best = -np.inf
+    for lag in range(0, 400):
+        a = x[start : x.size - lag].astype(np.float64)
+        err = a - y[start + lag :]
+        best = max(best, 10 * np.log10(np.sum(a**2) / np.sum(err**2)))
+    return best
+
+
+def test_idle_silence_repeats_the_settled_packet_instead_of_encoding_it():
+    t = np.arange(WIRE_RATE) / WIRE_RATE
+    speech = (np.sin(2 * np.pi * 300 * t) * np.sin(2 * np.pi * 3 * t) * 9000).astype(np.int16)
+    silence = np.zeros(WIRE_RATE, np.int16)
+    x = np.concatenate([speech, silence, speech])
+    frames = x.reshape(-1, WIRE_FRAME)
+    every = OpusPackets()
+    reference = []
+    for i, f in enumerate(frames):  # an encoder run on every frame (the repeat path never taken)
+        every._silence = None
+        reference.append(every.encode(f, i * WIRE_FRAME))
+    cached = OpusPackets()
+    packets = [cached.encode(f, i * WIRE_FRAME) for i, f in enumerate(frames)]
+    assert [p.pts for p in packets] == [i * WIRE_FRAME for i in range(len(frames))]
+    assert all(p.time_base == fractions.Fraction(1, WIRE_RATE) for p in packets)
+    # up to the pause and through it, the very same bytes (the repeated packet is libopus's own)
+    pause_end = 2 * WIRE_RATE // WIRE_FRAME
+    assert [bytes(p) for p in packets[:pause_end]] == [bytes(p) for p in reference[:pause_end]]
+    assert {bytes(p) for p in packets[55:pause_end]} == {bytes(reference[-1 + pause_end])}
+    assert len(bytes(packets[pause_end - 1])) <= 3
+    # most of the 1 s of silence was repeated, not encoded; every frame with sound was encoded
+    assert cached.repeated >= 45 and cached.encoded + cached.repeated == len(frames)
+    assert cached.encoded == every.encoded - cached.repeated
+    # after the pause the bits differ (the encoder missed the silent frames' bookkeeping), the sound not
+    ours, theirs = _snr_after(x, 2 * WIRE_RATE, packets), _snr_after(x, 2 * WIRE_RATE, reference)
+    assert ours > 20 and abs(ours - theirs) < 1.0, (ours, theirs)
+
+
+async def test_queued_microphone_frames_are_taken_and_converted_together():
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    x = tone(WIRE_RATE, 0.2, hz=440)
+    frames = []
+    for lo in range(0, x.size, WIRE_FRAME):
+        frame = AudioFrame.from_ndarray(
+            np.repeat(x[lo : lo + WIRE_FRAME], 2).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = WIRE_RATE
+        frames.append(frame)
+    one_by_one = MicrophoneReader()
+    expected = np.concatenate([one_by_one.convert(f) for f in frames])
+    track = RemoteStreamTrack(kind="audio")
+    track._queue.put_nowait(frames[0])
+    got, ended = await frames_ready(track)  # one waiting: one taken
+    assert got == [frames[0]] and not ended
+    for f in frames[1:]:
+        track._queue.put_nowait(f)
+    track._queue.put_nowait(None)  # the end, queued behind them
+    got, ended = await frames_ready(track)
+    assert got == frames[1:] and ended and track.readyState == "ended"
+    together = MicrophoneReader()
+    assert np.array_equal(
+        np.concatenate([together.convert_all(frames[:1]), together.convert_all(got)]), expected
+    )
+    with pytest.raises(MediaStreamError):
+        await frames_ready(track)
+    # a rate change inside a batch starts a new filter there, as frame-by-frame conversion does
+    odd = AudioFrame.from_ndarray(np.full((1, 320), 500, np.int16), format="s16", layout="mono")
+    odd.sample_rate = 16000
+    mixed = [frames[0], odd, frames[1]]
+    a, b = MicrophoneReader(), MicrophoneReader()
+    assert np.array_equal(a.convert_all(mixed), np.concatenate([b.convert(f) for f in mixed]))
