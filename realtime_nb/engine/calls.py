@@ -47,6 +47,7 @@ from realtime_nb._rtc_loopback import (
     pass_audio_through,
 )
 from realtime_nb.engine.call_offers import CallRefused, OpenedCall, check_offer_text
+from realtime_nb.engine.channel_oversize import RetrieveLedger, too_large_error
 from realtime_nb.engine.errors import RequestError
 from realtime_nb.engine.handshake import Route
 from realtime_nb.engine.job_runner import JobRunner
@@ -115,9 +116,7 @@ class Call:
         )
         self.track = PlayoutTrack(self._pull)
         self._closer: asyncio.Future[None] | None = None  # a close started from a callback
-        # item id -> the event_id of the channel's last retrieve of it: a reply too large for the
-        # channel is refused with an error carrying that id, so the client's waiter fails at once.
-        self._retrieves: dict[str, str] = {}
+        self._retrieves = RetrieveLedger()  # so an event too large for the channel names its asker
         self._heard_at: float | None = None  # when the peer's last audio frame came (monotonic)
 
     def __repr__(self) -> str:
@@ -201,8 +200,7 @@ class Call:
 
     def _on_message(self, message: str | bytes) -> None:
         if isinstance(message, str):
-            if _RETRIEVE in message:
-                self._note_retrieve(message)
+            self._retrieves.note(message)
             self.receive_text(message)
         else:
             self.receive_bytes(message)
@@ -296,36 +294,10 @@ class Call:
         try:
             channel.send(text)
         except ValueError as exc:  # larger than the peer's max-message-size: say so instead
-            channel.send(_encode(self._too_large(text, exc)))
+            channel.send(_encode(too_large_error(text, exc, self.id, self._retrieves)))
         except Exception as exc:  # the channel is closing under us
             log.info("call %s: data channel send failed: %s", self.id, exc)
             self._close_soon("the data channel closed")
-
-    def _note_retrieve(self, text: str) -> None:
-        try:
-            event = json.loads(text)
-            item_id, event_id = event["item_id"], event["event_id"]
-        except (ValueError, TypeError, KeyError):
-            return  # not a well-formed retrieve: the session answers it with its own error
-        if isinstance(item_id, str) and isinstance(event_id, str):
-            self._retrieves.pop(item_id, None)
-            self._retrieves[item_id] = event_id
-            while len(self._retrieves) > _RETRIEVES_KEPT:
-                del self._retrieves[next(iter(self._retrieves))]
-
-    def _too_large(self, text: str, exc: ValueError) -> dict[str, Any]:
-        event = json.loads(text)
-        kind = event.get("type", "?")
-        asked_by = None
-        if kind == "conversation.item.retrieved":
-            asked_by = self._retrieves.pop(str((event.get("item") or {}).get("id")), None)
-        error = RequestError(
-            "event_too_large",
-            f"A {kind} event of {len(text.encode())} bytes exceeds what the peer's data channel accepts "
-            f"({exc}); it was not sent. Read it over a sideband WebSocket (?call_id={self.id}).",
-            type="server_error",
-        )
-        return {"type": "error", "event_id": new_id("event"), "error": error.to_error(asked_by)}
 
     def _job_output(self, job: Any, value: Any) -> None:
         if self.state is not CallState.CLOSED:
@@ -592,10 +564,6 @@ class CallRegistry:
     def _ended(self) -> None:
         if self.on_call_end is not None:
             self.on_call_end()
-
-
-_RETRIEVE = '"conversation.item.retrieve"'  # cheap test before parsing a channel message twice
-_RETRIEVES_KEPT = 64
 
 
 def _default_model(dialect: Dialect) -> str:
