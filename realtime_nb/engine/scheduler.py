@@ -57,13 +57,22 @@ class _Work:
 
 class FairPool(cf.Executor):
     """``workers`` threads for every lane plus ``reserved`` for SETUP and SHORT only (see the module
-    docstring). Threads start on the first submit. ``submit(fn, *args, lane=…, owner=…)``."""
+    docstring). Threads start on the first submit, each running ``initializer`` first.
+    ``submit(fn, *args, lane=…, owner=…)``."""
 
-    def __init__(self, workers: int, *, reserved: int = 1, thread_name_prefix: str = "engine-job") -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        reserved: int = 1,
+        thread_name_prefix: str = "engine-job",
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
         if workers < 1 or reserved < 0:
             raise ValueError(f"need workers >= 1 and reserved >= 0, got {workers} and {reserved}")
         self.workers = workers
         self.reserved = reserved
+        self._initializer = initializer  # run first on each worker thread (e.g. priority.yield_to_loop)
         self._prefix = thread_name_prefix
         self._lock = threading.Condition()
         # lane -> owner -> that owner's queued work, owners in turn order
@@ -166,6 +175,8 @@ class FairPool(cf.Executor):
         return None
 
     def _worker(self, lanes: tuple[Lane, ...]) -> None:
+        if self._initializer is not None:
+            self._initializer()
         while True:
             with self._lock:
                 work = self._take(lanes)

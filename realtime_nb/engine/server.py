@@ -45,6 +45,7 @@ from realtime_nb.engine.http_api import HttpApi
 from realtime_nb.engine.memory import trim
 from realtime_nb.engine.origins import OriginPolicy
 from realtime_nb.engine.outbox import Backpressure
+from realtime_nb.engine.priority import yield_to_loop
 from realtime_nb.engine.scheduler import FairPool
 from realtime_nb.protocol.dialect import Dialect
 from realtime_nb.protocol.limits import MAX_FRAME_BYTES
@@ -157,7 +158,9 @@ class EngineServer:
         self.close_timeout = close_timeout
         self.backpressure = Backpressure.coerce(backpressure)  # ValueError naming a value's range
         self.executor = FairPool(
-            workers or min(4, (os.cpu_count() or 1) + 2), thread_name_prefix="engine-job"
+            workers or min(4, (os.cpu_count() or 1) + 2),
+            thread_name_prefix="engine-job",
+            initializer=yield_to_loop,  # model work gives way to the loop (engine/priority.py)
         )
         # Big frames (a 15 MiB append) are decoded and run through the VAD here, off the loop.
         self.input_executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-input")

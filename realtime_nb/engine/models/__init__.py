@@ -20,6 +20,7 @@ from realtime_nb.engine.models.transcribe import UnsupportedLanguageError, Whisp
 from realtime_nb.engine.models.turn import SmartTurn
 from realtime_nb.engine.models.vad import SileroVad, VadStream
 from realtime_nb.engine.models.voice import PiperVoice
+from realtime_nb.engine.priority import run_below_loop
 
 MODEL_NAMES = ("vad", "turn", "near_field", "far_field", "transcriber", "voice")
 
@@ -57,7 +58,7 @@ class Models:
             model = self._loaded.get(key)
             if model is None:
                 start = time.perf_counter()
-                model = factory()
+                model = run_below_loop(factory)  # its runtime's threads inherit the lower priority
                 self.load_seconds[key] = time.perf_counter() - start
                 self._loaded[key] = model
         return model
