@@ -88,9 +88,8 @@ async def test_a_page_failure_shows_in_the_widget_and_raises_with_its_suggestion
     with pytest.raises(CallFailed) as failed:
         await call.connected(timeout=2)
     assert failed.value.kind == kind and failed.value.suggestion == FAILURES[kind].suggestion
-    await asyncio.sleep(0.05)
-    assert fe.custom("fail") and fe.custom("hangup")  # the page is told, and its connection closed
-    assert call.session.closed
+    await _until(lambda: fe.custom("fail") and fe.custom("hangup") and call.session.closed)
+    # the page is told, and its connection closed
 
 
 async def test_an_ice_failure_to_the_local_engine_suggests_the_comm_mic() -> None:
@@ -132,8 +131,7 @@ async def test_a_second_view_is_refused_and_told_so() -> None:
     assert refused["view"] == "v2" and "another view" in refused["message"]
     assert call.state == "starting" and call.owner_view == "v1" and call.notices
     call.hangup()
-    await asyncio.sleep(0.05)
-    assert call.state == "closed"
+    await _until(lambda: call.state == "closed")
 
 
 # --- no key reaches the page ------------------------------------------------------------------------------
@@ -255,8 +253,7 @@ async def test_a_key_that_expired_before_the_offer_is_reported_as_such(monkeypat
     with pytest.raises(CallFailed) as failed:
         await call.connected(timeout=3)
     assert failed.value.kind == "key_expired" and "a new key is minted" in call.error
-    await asyncio.sleep(0.05)
-    assert fe.custom("hangup") and call.session.closed
+    await _until(lambda: fe.custom("hangup") and call.session.closed)
 
 
 async def test_a_new_call_after_a_failure_gets_a_new_session_and_the_same_log() -> None:
@@ -264,13 +261,21 @@ async def test_a_new_call_after_a_failure_gets_a_new_session_and_the_same_log() 
     fe.deliver({"type": "start", "view": "v1", "t_page": 1001.0})
     first = call.session
     fe.deliver({"type": "error", "kind": "permission_denied", "message": "denied", "t_page": 1002.0})
-    await asyncio.sleep(0.05)
+    await _until(lambda: first.closed)  # the failed call's session ends (its close is logged too)
     with pytest.raises(CallFailed):
         call.raise_for_failure()
     call.log.record("received", {"type": "session.created", "event_id": "e1", "session": {}}, "ga")
+    kept = len(call.log)
     fe.deliver({"type": "start", "view": "v1", "t_page": 1003.0})
     assert call.state == "starting" and call.error == ""
-    assert call.session is not first and call.session.log is call.log and len(call.log) == 1
+    assert call.session is not first and call.session.log is call.log and len(call.log) == kept >= 1
     call.hangup()
-    await asyncio.sleep(0.05)
-    assert call.state == "closed"
+    await _until(lambda: call.state == "closed")
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    """Poll `predicate` on the loop: the call's teardown runs in tasks, late on a loaded machine."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
