@@ -103,17 +103,37 @@ def _setting_columns(setting: Setting) -> dict[str, Any]:
     return {k: setting.get(k) for k in SETTING_COLUMNS}
 
 
+@dataclass(frozen=True, eq=False)
+class Traced:
+    """A job's model pass: the trace and the file-level measures made from it (noise reduction's
+    level changes), computed once per (file, noise setting) and shared by every replay of it."""
+
+    trace: Any
+    file_metrics: dict[str, float]
+
+
+def trace_of(job: Job) -> Traced:
+    """The model pass of ``job``'s file and noise setting (this worker's cache, else computed)."""
+    p, rec = job.params, job.recording
+    trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
+    return Traced(trace, level_changes(rec, trace.processed))
+
+
+def replay_job(job: Job, traced: Traced) -> list[dict[str, Any]]:
+    """The rows of a trace job, its model pass done (a Dask task that depends on the trace task)."""
+    trace = traced.trace
+    return [
+        _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) | traced.file_metrics
+        for sid, s in job.settings
+    ]
+
+
 def run_job(job: Job) -> list[dict[str, Any]]:
     """The rows of one job (runs in a worker)."""
     p, rec = job.params, job.recording
     stream_end = rec.duration_ms + p.tail_ms
     if p.mode == "trace":
-        trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
-        levels = level_changes(rec, trace.processed)
-        return [
-            _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) | levels
-            for sid, s in job.settings
-        ]
+        return replay_job(job, trace_of(job))
     if p.mode == "live":
         from realtime_nb.sweeps.live import engine_turns
 
@@ -250,16 +270,36 @@ def _worker_died(exc: BaseException) -> bool:
 def _dask(
     jobs: Sequence[Job], fn: Callable[[Job], Any], client: Any, retries: int, prepare: tuple[str, ...]
 ) -> Iterator[tuple[Job, Any]]:
+    """Jobs as Dask tasks. Trace jobs (``fn`` is :func:`run_job`) become two layers: one model-pass
+    task per (file, noise setting) and the replays as tasks depending on it, so the model pass runs
+    once whichever worker replays, the scheduler runs a replay where its trace already is, and a
+    trace lost with a dead worker is computed again. Keys carry a token of this call: a later sweep
+    never picks up an earlier one's results still held on the cluster."""
+    import uuid
+
     from distributed import as_completed
 
     from realtime_nb.sweeps.dask_plugin import ensure_plugin
 
     ensure_plugin(client, prepare)
-    futures = {
-        client.submit(fn, job, key=f"realtime_nb-sweep-{job.key}", retries=retries): job for job in jobs
-    }
+    token = uuid.uuid4().hex[:8]
+    traces: dict[tuple[Any, ...], Any] = {}
+    futures = {}
+    for job in jobs:
+        if fn is run_job and job.params.mode == "trace":
+            tkey = (job.recording.digest, job.noise_reduction, job.params.chunk_ms, job.params.tail_ms)
+            if tkey not in traces:
+                name = f"realtime_nb-trace-{'-'.join(map(str, tkey))}-{token}"
+                traces[tkey] = client.submit(trace_of, job, key=name, retries=retries, priority=1)
+            future = client.submit(
+                replay_job, job, traces[tkey], key=f"realtime_nb-replay-{job.key}-{token}", retries=retries
+            )
+        else:
+            future = client.submit(fn, job, key=f"realtime_nb-sweep-{job.key}-{token}", retries=retries)
+        futures[future] = job
     for future in as_completed(futures):
         yield futures[future], future.result()
+        future.release()
 
 
 def execute(
