@@ -33,7 +33,7 @@ import pandas as pd
 
 from realtime_nb.sweeps.corpus import Corpus, Recording
 from realtime_nb.sweeps.grid import Setting, expand, setting_id, turn_detection
-from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, level_changes, score_file
+from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, intelligibility, level_changes, score_file
 from realtime_nb.sweeps.trace import DEFAULT_CHUNK_MS, DEFAULT_TAIL_MS, DetectedTurn, TraceCache, replay
 
 MODES = ("trace", "live", "cloud")
@@ -106,7 +106,7 @@ def _setting_columns(setting: Setting) -> dict[str, Any]:
 @dataclass(frozen=True, eq=False)
 class Traced:
     """A job's model pass: the trace and the file-level measures made from it (noise reduction's
-    level changes), computed once per (file, noise setting) and shared by every replay of it."""
+    level changes and STOI), computed once per (file, noise setting) and shared by every replay of it."""
 
     trace: Any
     file_metrics: dict[str, float]
@@ -116,7 +116,7 @@ def trace_of(job: Job) -> Traced:
     """The model pass of ``job``'s file and noise setting (this worker's cache, else computed)."""
     p, rec = job.params, job.recording
     trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
-    return Traced(trace, level_changes(rec, trace.processed))
+    return Traced(trace, level_changes(rec, trace.processed) | intelligibility(rec, trace.processed))
 
 
 def replay_job(job: Job, traced: Traced) -> list[dict[str, Any]]:
