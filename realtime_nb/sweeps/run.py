@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ class Params:
     chunk_ms: float = DEFAULT_CHUNK_MS
     tail_ms: float = DEFAULT_TAIL_MS
     collar_ms: float = DEFAULT_COLLAR_MS
+    responses: bool = False  # live: turn ends create responses, timed to their first audio
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def _row(
         "chunk_ms": job.params.chunk_ms,
         "tail_ms": job.params.tail_ms,
         "collar_ms": job.params.collar_ms,
+        "responses": job.params.responses,
     }
 
 
@@ -135,13 +138,28 @@ def run_job(job: Job) -> list[dict[str, Any]]:
     if p.mode == "trace":
         return replay_job(job, trace_of(job))
     if p.mode == "live":
-        from realtime_nb.sweeps.live import engine_turns
+        from realtime_nb.sweeps.live import engine_run
 
-        return [
-            _row(job, sid, s, engine_turns(rec, s, chunk_ms=p.chunk_ms, tail_ms=p.tail_ms), stream_end)
-            for sid, s in job.settings
-        ]
+        rows = []
+        for sid, s in job.settings:
+            turns, latencies = engine_run(
+                rec, s, chunk_ms=p.chunk_ms, tail_ms=p.tail_ms, responses=p.responses
+            )
+            rows.append(_row(job, sid, s, turns, stream_end) | _response_columns(latencies))
+        return rows
     raise ValueError(f"mode must be one of {', '.join(MODES)}, got {p.mode!r}")
+
+
+def _response_columns(latencies: list[float] | None) -> dict[str, Any]:
+    """Live sweeps with responses: true end of turn -> first response audio, per answered turn."""
+    if latencies is None:
+        return {}
+    median = statistics.median(latencies) if latencies else math.nan
+    return {
+        "response_latencies_ms": latencies,
+        "response_latency_ms": median,
+        "turns_answered": len(latencies),
+    }
 
 
 def plan_jobs(
@@ -193,8 +211,12 @@ def _done_pairs(existing: pd.DataFrame, params: Params) -> set[tuple[str, str]]:
     if existing.empty:
         return set()
     same = existing
-    for name in ("mode", "chunk_ms", "tail_ms", "collar_ms"):
-        same = same[same[name] == getattr(params, name)]
+    for name in ("mode", "chunk_ms", "tail_ms", "collar_ms", "responses"):
+        value = getattr(params, name)
+        if name in same:
+            same = same[same[name] == value]
+        elif value != getattr(Params(), name):  # parts written before the column held its default
+            return set()
     return set(zip(same["file"], same["setting_id"], strict=True))
 
 
@@ -367,6 +389,7 @@ def sweep(
     confirm: Callable[[str], bool] | None = None,
     repeats: int = 1,
     concurrency: int = 4,
+    responses: bool = False,
 ) -> pd.DataFrame:
     """Score every setting of ``grid`` on every file of ``corpus``: one row per (file, setting).
 
@@ -375,15 +398,20 @@ def sweep(
     models once per file and noise setting, the engine's detector replayed per setting), "live"
     (one embedded-engine session per file and setting) or "cloud" (the keyed cloud endpoint at real
     time, ``repeats`` times, ``concurrency`` sessions at once; ``confirm`` is shown the cost estimate
-    and must say yes). ``executor``: see the module docstring. ``out``: a folder; rows are written
+    and must say yes). ``responses`` (live): every turn end creates a response, the audio goes at
+    real time, and the rows gain ``response_latency_ms`` (true end of turn -> first response audio,
+    median over the file's answered turns), ``response_latencies_ms`` and ``turns_answered``.
+    ``executor``: see the module docstring. ``out``: a folder; rows are written
     there as they finish and a rerun resumes.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(corpus, Corpus):
         raise TypeError(f"corpus must be a realtime_nb.sweeps.Corpus, got {type(corpus).__name__}")
+    if responses and mode != "live":
+        raise ValueError(f"responses=True needs mode='live' (the engine's sessions), got mode={mode!r}")
     settings = expand(grid)
-    params = Params(mode, float(chunk_ms), float(tail_ms), float(collar_ms))
+    params = Params(mode, float(chunk_ms), float(tail_ms), float(collar_ms), bool(responses))
     out_path = None if out is None else Path(out)
     existing = read_results(out_path) if out_path is not None else pd.DataFrame()
     done = _done_pairs(existing, params)
