@@ -10,8 +10,9 @@ mode: one engine session). Jobs run
   executor, whose workers live for the whole sweep, so each loads the models once
   (``Models.shared()``; ONNX sessions run with one intra-op thread each),
 * on a Dask cluster (``executor=dask_client``): a worker plugin (:class:`ModelsPlugin`, registered
-  with ``Client.register_plugin``) loads the models once per worker; Dask reruns the tasks of a worker
-  that died.
+  with ``Client.register_plugin``) loads the models once per worker; a trace job there is a model-pass
+  task per (file, noise setting) and replay tasks depending on it (:func:`_dask`); Dask reruns the
+  tasks of a worker that died.
 
 Every finished job's rows go to ``out/parts/<job>.parquet`` at once; a sweep run again with the same
 ``out`` skips every (file, setting) already there, so an interrupted sweep resumes where it stopped.
