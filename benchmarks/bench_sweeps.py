@@ -154,7 +154,7 @@ def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> tuple[tuple[float, ..
         sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
 
         def workers() -> list[int]:
-            return [info["pid"] for info in client.scheduler_info()["workers"].values()]
+            return list(client.run(os.getpid).values())
 
         on_dask = [
             _timed(lambda: sweep(corpus, grid, executor=client, progress=False), workers)
