@@ -10,7 +10,8 @@ numbers, the ratios within one run are what to read):
    >= 1.7x with 2;
 3. the same trace sweep on a 2-worker Dask LocalCluster vs the local executor (warm); goal: <= 15 %
    overhead; with where the CPU went: the worker processes (model pass and replays) and this
-   process (Dask's scheduler and client: scheduling, serialising jobs and rows).
+   process (Dask's scheduler and client: scheduling, serialising jobs and rows); once with Dask's
+   default configuration and once with the workers' statistical profiler off (docs/sweeps.md).
 
 Run: ``python benchmarks/bench_sweeps.py`` (add ``--quick`` for a smaller, faster run).
 """
@@ -139,8 +140,10 @@ def _medians(samples: list[tuple[float, float, float]]) -> tuple[float, float, f
     return tuple(statistics.median(column) for column in zip(*samples, strict=True))  # type: ignore[return-value]
 
 
-def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Medians of (wall, worker CPU, this process's CPU), local executor then Dask, both warm."""
+def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> dict[str, tuple[float, ...]]:
+    """Medians of (wall, worker CPU, this process's CPU): the local executor, Dask as configured by
+    default, and Dask with the workers' statistical profiler off; all warm."""
+    import dask
     import psutil
     from distributed import Client, LocalCluster
 
@@ -149,18 +152,26 @@ def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> tuple[tuple[float, ..
 
     sweep(corpus, grid, executor=2, progress=False)  # warm local workers
     local = [_timed(lambda: sweep(corpus, grid, executor=2, progress=False), children) for _ in range(repeat)]
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:  # fmt: skip
-        sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
+    found = {"local": _medians(local)}
+    for label, profile in (("Dask", True), ("Dask, profiler off", False)):
+        with (
+            dask.config.set({"distributed.worker.profile.enabled": profile}),
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
 
-        def workers() -> list[int]:
-            return list(client.run(os.getpid).values())
+            def workers(client: Client = client) -> list[int]:
+                return list(client.run(os.getpid).values())
 
-        on_dask = [
-            _timed(lambda: sweep(corpus, grid, executor=client, progress=False), workers)
-            for _ in range(repeat)
-        ]
-    return _medians(local), _medians(on_dask)
+            runs = [
+                _timed(lambda client=client: sweep(corpus, grid, executor=client, progress=False), workers)
+                for _ in range(repeat)
+            ]
+        found[label] = _medians(runs)
+    return found
 
 
 def main() -> None:
@@ -201,15 +212,18 @@ def main() -> None:
         "threshold": [0.4, 0.5, 0.6, 0.7],
         "silence_duration_ms": {"start": 100, "stop": 2000, "step": 20},
     }
-    local, on_dask = bench_dask(corpus, dask_grid, args.repeat)
+    found = bench_dask(corpus, dask_grid, args.repeat)
     print(f"trace sweep, 384 settings x {corpus.duration_ms / 60000:.1f} min, warm, median of {args.repeat}:")
-    for name, (wall, workers_cpu, main_cpu) in (("local 2 workers", local), ("Dask 2 workers ", on_dask)):
+    for name, (wall, workers_cpu, main_cpu) in found.items():
         print(
-            f"  {name} {wall:6.1f} s wall; CPU: workers {workers_cpu:5.1f} s, "
+            f"  {name:19s} {wall:6.1f} s wall; CPU: workers {workers_cpu:5.1f} s, "
             f"this process (scheduler + client) {main_cpu:4.1f} s"
         )
-    print(f"  Dask overhead {100 * (on_dask[0] / local[0] - 1):+.0f} % wall (goal <= 15 %), "
-          f"{100 * ((on_dask[1] + on_dask[2]) / (local[1] + local[2]) - 1):+.0f} % CPU")  # fmt: skip
+    local = found["local"]
+    for name in ("Dask", "Dask, profiler off"):
+        on_dask = found[name]
+        print(f"  {name} overhead {100 * (on_dask[0] / local[0] - 1):+.0f} % wall (goal <= 15 %), "
+              f"{100 * ((on_dask[1] + on_dask[2]) / (local[1] + local[2]) - 1):+.0f} % CPU")  # fmt: skip
     tmp.cleanup()
 
 
