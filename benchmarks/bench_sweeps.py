@@ -9,7 +9,9 @@ numbers, the ratios within one run are what to read):
 2. live replay through embedded-engine sessions: real-time factor with 1 and 2 workers; goal:
    >= 1.7x with 2;
 3. the same trace sweep on a 2-worker Dask LocalCluster vs the local executor (warm); goal: <= 15 %
-   overhead.
+   overhead; with where the CPU went: the worker processes (model pass and replays) and this
+   process (Dask's scheduler and client: scheduling, serialising jobs and rows); once with Dask's
+   default configuration and once with the workers' statistical profiler off (docs/sweeps.md).
 
 Run: ``python benchmarks/bench_sweeps.py`` (add ``--quick`` for a smaller, faster run).
 """
@@ -112,24 +114,64 @@ def bench_live(corpus: Corpus, repeat: int) -> tuple[float, float]:
     return rtf[1], rtf[2]
 
 
-def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> tuple[float, float]:
+def _cpu_s(pids: list[int]) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _timed(run, worker_pids) -> tuple[float, float, float]:
+    """(wall s, CPU s of the workers, CPU s of this process) of one ``run()``."""
+    me = [os.getpid()]
+    pids = worker_pids()
+    w0, m0, start = _cpu_s(pids), _cpu_s(me), time.perf_counter()
+    run()
+    return time.perf_counter() - start, _cpu_s(pids) - w0, _cpu_s(me) - m0
+
+
+def _medians(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    return tuple(statistics.median(column) for column in zip(*samples, strict=True))  # type: ignore[return-value]
+
+
+def bench_dask(corpus: Corpus, grid: dict, repeat: int) -> dict[str, tuple[float, ...]]:
+    """Medians of (wall, worker CPU, this process's CPU): the local executor, Dask as configured by
+    default, and Dask with the workers' statistical profiler off; all warm."""
+    import dask
+    import psutil
     from distributed import Client, LocalCluster
 
+    def children() -> list[int]:
+        return [p.pid for p in psutil.Process().children(recursive=True)]
+
     sweep(corpus, grid, executor=2, progress=False)  # warm local workers
-    local = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        sweep(corpus, grid, executor=2, progress=False)
-        local.append(time.perf_counter() - start)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:  # fmt: skip
-        sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
-        on_dask = []
-        for _ in range(repeat):  # each sweep's futures are released when it returns: no result reuse
-            start = time.perf_counter()
-            sweep(corpus, grid, executor=client, progress=False)
-            on_dask.append(time.perf_counter() - start)
-    return statistics.median(local), statistics.median(on_dask)
+    local = [_timed(lambda: sweep(corpus, grid, executor=2, progress=False), children) for _ in range(repeat)]
+    found = {"local": _medians(local)}
+    for label, profile in (("Dask", True), ("Dask, profiler off", False)):
+        with (
+            dask.config.set({"distributed.worker.profile.enabled": profile}),
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            sweep(corpus, grid, executor=client, progress=False)  # warm workers and their caches
+
+            def workers(client: Client = client) -> list[int]:
+                return list(client.run(os.getpid).values())
+
+            runs = [
+                _timed(lambda client=client: sweep(corpus, grid, executor=client, progress=False), workers)
+                for _ in range(repeat)
+            ]
+        found[label] = _medians(runs)
+    return found
 
 
 def main() -> None:
@@ -146,8 +188,9 @@ def main() -> None:
     corpus = long_corpus(minutes)
     n = 10 * (100 if not args.quick else 20)
     print(f"corpus: {corpus!r}; {os.cpu_count()} cores (shared: figures from a loaded machine vary)")
-    with tempfile.TemporaryDirectory(prefix="bench-sweeps-") as tmp:
-        cold, warm, models = bench_trace(corpus, grid, Path(tmp))
+    # the trace cache folder lives for the whole run: every worker started later (Dask's too) finds it
+    tmp = tempfile.TemporaryDirectory(prefix="bench-sweeps-")
+    cold, warm, models = bench_trace(corpus, grid, Path(tmp.name))
     print(f"trace sweep, {n} server_vad settings x {corpus.duration_ms / 60000:.1f} min, 2 workers:")
     print(f"  including the model pass: {cold:6.1f} s   (goal <= 60 s)")
     rate = n * corpus.duration_ms / 60000 / warm
@@ -169,12 +212,19 @@ def main() -> None:
         "threshold": [0.4, 0.5, 0.6, 0.7],
         "silence_duration_ms": {"start": 100, "stop": 2000, "step": 20},
     }
-    local, on_dask = bench_dask(corpus, dask_grid, args.repeat)
-    print(
-        f"trace sweep, 384 settings, warm, median of {args.repeat}: local 2 workers {local:.1f} s, "
-        f"Dask LocalCluster 2 workers {on_dask:.1f} s: "
-        f"overhead {100 * (on_dask / local - 1):+.0f} % (goal <= 15 %)"
-    )
+    found = bench_dask(corpus, dask_grid, args.repeat)
+    print(f"trace sweep, 384 settings x {corpus.duration_ms / 60000:.1f} min, warm, median of {args.repeat}:")
+    for name, (wall, workers_cpu, main_cpu) in found.items():
+        print(
+            f"  {name:19s} {wall:6.1f} s wall; CPU: workers {workers_cpu:5.1f} s, "
+            f"this process (scheduler + client) {main_cpu:4.1f} s"
+        )
+    local = found["local"]
+    for name in ("Dask", "Dask, profiler off"):
+        on_dask = found[name]
+        print(f"  {name} overhead {100 * (on_dask[0] / local[0] - 1):+.0f} % wall (goal <= 15 %), "
+              f"{100 * ((on_dask[1] + on_dask[2]) / (local[1] + local[2]) - 1):+.0f} % CPU")  # fmt: skip
+    tmp.cleanup()
 
 
 if __name__ == "__main__":

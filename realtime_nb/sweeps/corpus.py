@@ -3,6 +3,8 @@
 ``Corpus.from_folder(path)`` pairs every ``<stem>.wav`` with ``<stem>.json`` / ``.rttm`` / ``.txt``
 (see :mod:`~realtime_nb.sweeps.labels`) and an optional ``<stem>.uem``; a WAV without labels, an
 unreadable WAV or labels that do not fit the audio stop the load with a message naming the file.
+A ``<stem>.clean.wav`` beside a recording is its clean reference (the same take without the noise),
+from which noise reduction's STOI is measured.
 ``Corpus.builtin()`` is the bundled samples (``realtime_nb.samples``, generated on first use with
 the voice extra), whose boundaries are exact by construction. ``Corpus.from_logs`` scores recorded
 sessions whose truth you know.
@@ -36,18 +38,21 @@ from realtime_nb.sweeps.labels import (
 )
 
 BUILTIN_SAMPLES = ("single", "turns", "hesitation", "noisy_10db", "babble_5db")
+CLEAN_SUFFIX = ".clean.wav"  # <stem>.clean.wav: the clean reference of <stem>.wav (not a recording)
 ONE_TURN_SAMPLES = frozenset({"hesitation"})  # its segments are one sentence with a pause inside
 
 
 @dataclass(frozen=True, eq=False)
 class Recording:
-    """One labelled file: 24 kHz int16 ``audio`` and its ``turns`` (ms on the audio clock)."""
+    """One labelled file: 24 kHz int16 ``audio`` and its ``turns`` (ms on the audio clock); ``clean``,
+    where known, is the same speech without the noise, sample-aligned (the reference of STOI)."""
 
     name: str
     audio: np.ndarray = field(repr=False)
     turns: tuple[Turn, ...]
     uem_ms: tuple[Span, ...] | None = None
     source: str | None = None
+    clean: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def duration_ms(self) -> float:
@@ -81,6 +86,22 @@ def _read_audio(wav: Path) -> np.ndarray:
     if audio.size == 0:
         raise LabelError(wav, None, "the WAV holds no audio")
     return audio if rate == PCM_RATE else resample(audio, rate, PCM_RATE)
+
+
+def _clean_reference(wav: Path, samples: int) -> np.ndarray | None:
+    """``<stem>.clean.wav`` beside ``<stem>.wav``: the same speech without the noise, same length."""
+    path = wav.with_name(wav.stem + CLEAN_SUFFIX)
+    if not path.is_file():
+        return None
+    clean = _read_audio(path)
+    if abs(clean.size - samples) > PCM_RATE // 100:
+        raise LabelError(
+            path,
+            None,
+            f"the clean reference lasts {clean.size / PCM_RATE:.2f} s, its recording "
+            f"{samples / PCM_RATE:.2f} s: they must be the same take, sample-aligned",
+        )
+    return clean
 
 
 def _label_file(wav: Path) -> Path | None:
@@ -141,7 +162,7 @@ class Corpus(Sequence[Recording]):
         root = Path(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"corpus folder {root} does not exist")
-        wavs = sorted(root.glob("*.wav"))
+        wavs = sorted(w for w in root.glob("*.wav") if not w.name.endswith(CLEAN_SUFFIX))
         if not wavs:
             raise ValueError(f"{root}: no .wav files")
         recordings = []
@@ -162,6 +183,7 @@ class Corpus(Sequence[Recording]):
                 tuple(sorted(labels.turns, key=lambda t: t.start_ms)),
                 labels.uem_ms,
                 str(wav),
+                _clean_reference(wav, audio.size),
             )
             check_turns(labels, recording.duration_ms, label_path)
             recordings.append(recording)
@@ -183,7 +205,10 @@ class Corpus(Sequence[Recording]):
             else:
                 turns = tuple(Turn(a, b, (), f"segments[{i}]") for i, (a, b) in enumerate(spans))
             audio = sample.audio if sample.rate == PCM_RATE else resample(sample.audio, sample.rate, PCM_RATE)
-            recordings.append(Recording(name, audio, turns, None, f"realtime_nb.samples:{name}"))
+            clean = sample.clean
+            if clean is not None and sample.rate != PCM_RATE:
+                clean = resample(clean, sample.rate, PCM_RATE)
+            recordings.append(Recording(name, audio, turns, None, f"realtime_nb.samples:{name}", clean))
         return cls(recordings, "builtin")
 
     @classmethod

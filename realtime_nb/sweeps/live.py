@@ -51,7 +51,7 @@ def _isnan(value: Any) -> bool:
         return True
 
 
-async def session_turns(
+async def session_log(
     endpoint: Any,
     recording: Recording,
     setting: Setting,
@@ -61,8 +61,10 @@ async def session_turns(
     speed: float = 0,
     quiet_s: float = 0.3,
     timeout: float = LOCAL_TIMEOUT_S,
-) -> list[DetectedTurn]:
-    """Stream ``recording`` into a new session on ``endpoint`` set up with ``setting``; its turns."""
+    responses: bool = False,
+) -> Any:
+    """Stream ``recording`` into a new session on ``endpoint`` set up with ``setting``; its
+    ``EventLog``. ``responses``: each turn end creates a response (else none does)."""
     from realtime_nb.client import RealtimeSession
     from realtime_nb.notebook import settle
 
@@ -72,26 +74,83 @@ async def session_turns(
         await session.connect()
         try:
             await session.update_session(
-                turn_detection=turn_detection(setting), noise_reduction=setting.get("noise_reduction")
+                turn_detection=turn_detection(setting, create_response=responses),
+                noise_reduction=setting.get("noise_reduction"),
             )
             await session.stream_file(wav, speed=speed, chunk_ms=chunk_ms, tail_silence_ms=tail_ms)
             await settle(session, quiet_s, timeout)
         finally:
             await session.close()
-    return turns_from_log(session.log)
+    return session.log
 
 
-def engine_turns(
-    recording: Recording, setting: Setting, *, chunk_ms: float, tail_ms: float
+async def session_turns(
+    endpoint: Any, recording: Recording, setting: Setting, **options: Any
 ) -> list[DetectedTurn]:
-    """:func:`session_turns` on this process's embedded engine (started on first use)."""
+    """:func:`session_log`'s turns (integer ms, as the wire reported them)."""
+    return turns_from_log(await session_log(endpoint, recording, setting, **options))
+
+
+def response_latencies(log: Any, recording: Recording) -> list[float]:
+    """Per labelled turn that was answered: true end of the turn -> the first response audio after
+    it, in ms of wall clock (a session streamed at real time, so the two clocks agree). The true end
+    is when the client *sent* the turn's last labelled sample; the answer is the first audio delta
+    (over WebRTC the first audible track frame) of any response arriving after it and before the
+    next labelled turn began to be sent. A turn with no such audio is left out (see
+    ``unended_turns`` and ``false_cuts`` for why a turn went unanswered)."""
+    from realtime_nb.timeline.analysis import LogView
+
+    firsts = log.responses()["t_first_audio"].dropna().sort_values().to_numpy(dtype=float)
+    turns = sorted(recording.turns, key=lambda t: t.start_ms)
+    with log._lock:  # EventLog keeps its recorder private; LogView reads it as the tables do
+        view = LogView(log._rec)
+        sent = [
+            (view.sent_t(_sample(t.end_ms) - 1), view.sent_t(_sample(nxt.start_ms)) if nxt else math.inf)
+            for t, nxt in zip(turns, [*turns[1:], None], strict=True)
+        ]
+    latencies = []
+    for end_t, next_t in sent:
+        after = firsts[(firsts >= end_t) & (firsts < next_t)] if not math.isnan(end_t) else []
+        if len(after):
+            latencies.append(round((float(after[0]) - end_t) * 1000.0, 1))
+    return latencies
+
+
+def _sample(ms: float) -> int:
+    return max(0, round(ms * PCM_RATE / 1000))
+
+
+def engine_run(
+    recording: Recording, setting: Setting, *, chunk_ms: float, tail_ms: float, responses: bool = False
+) -> tuple[list[DetectedTurn], list[float] | None]:
+    """:func:`session_log` on this process's embedded engine (started on first use): the turns, and
+    with ``responses`` the latencies to the first response audio (:func:`response_latencies`; the
+    audio then goes at real time, as a user speaks, else as fast as the engine takes it)."""
     from realtime_nb.client import Endpoint
     from realtime_nb.notebook import local_engine
 
     engine = local_engine()
     engine.wait_ready(LOCAL_TIMEOUT_S)
     endpoint = Endpoint.local(engine.url)
-    return run_coroutine(session_turns(endpoint, recording, setting, chunk_ms=chunk_ms, tail_ms=tail_ms))
+    log = run_coroutine(
+        session_log(
+            endpoint,
+            recording,
+            setting,
+            chunk_ms=chunk_ms,
+            tail_ms=tail_ms,
+            speed=1.0 if responses else 0,
+            responses=responses,
+        )
+    )
+    return turns_from_log(log), response_latencies(log, recording) if responses else None
+
+
+def engine_turns(
+    recording: Recording, setting: Setting, *, chunk_ms: float, tail_ms: float
+) -> list[DetectedTurn]:
+    """:func:`engine_run`'s turns, without responses."""
+    return engine_run(recording, setting, chunk_ms=chunk_ms, tail_ms=tail_ms)[0]
 
 
 def run_coroutine(coro: Any) -> Any:

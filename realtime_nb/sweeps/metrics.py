@@ -32,7 +32,10 @@ Turn taking, per reference turn (start s, end e, pauses inside):
 
 Noise reduction (trace mode, where the processed audio is at hand): ``noise_floor_change_db`` and
 ``speech_level_change_db``, processed minus input level over the non-speech (200 ms away from speech)
-and over the speech.
+and over the speech. Where the recording carries its clean reference: ``stoi_input`` (the audio as
+recorded against the clean speech), ``stoi_processed`` (after noise reduction) and ``stoi_change``
+(processed minus input: above 0, noise reduction made the speech more intelligible), see
+:mod:`~realtime_nb.sweeps.intelligibility`; NaN without a reference.
 """
 
 from __future__ import annotations
@@ -218,3 +221,16 @@ def level_changes(recording: Recording, processed: Any) -> dict[str, float]:
         "noise_floor_change_db": _level_db(out, quiet) - _level_db(inp, quiet),
         "speech_level_change_db": _level_db(out, speech) - _level_db(inp, speech),
     }
+
+
+def intelligibility(recording: Recording, processed: Any) -> dict[str, float]:
+    """STOI of the input and of the processed audio against the recording's clean reference (NaN
+    without one); see the module docstring."""
+    from realtime_nb.sweeps.intelligibility import stoi
+
+    if recording.clean is None:
+        return {"stoi_input": math.nan, "stoi_processed": math.nan, "stoi_change": math.nan}
+    n = min(recording.audio.size, processed.size, recording.clean.size)
+    before = stoi(recording.clean[:n], recording.audio[:n], PCM_RATE)
+    after = stoi(recording.clean[:n], processed[:n], PCM_RATE)
+    return {"stoi_input": before, "stoi_processed": after, "stoi_change": after - before}

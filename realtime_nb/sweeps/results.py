@@ -9,7 +9,11 @@ rates: a 2-turn file does not weigh as much as a 40-turn one. Summary columns:
 * ``eot_latency_ms`` (median over every turn of the corpus) and ``eot_latency_mean_ms``;
   ``onset_delay_ms`` (median);
 * ``false_starts_per_min`` = false starts per minute of audio;
-* ``der``, ``precision``, ``recall``, ``f1`` from the summed detection components.
+* ``der``, ``precision``, ``recall``, ``f1`` from the summed detection components;
+* ``stoi_input``, ``stoi_processed``, ``stoi_change``: means over the files that carry a clean
+  reference (NaN when none does);
+* ``response_latency_ms``: the median, over every turn answered, of true end of turn -> first
+  response audio (live sweeps with ``responses=True``; NaN otherwise).
 
 Confidence intervals (``*_lo`` / ``*_hi``, 95 % by default) come from a bootstrap over files: the
 files are resampled with replacement and the ratio recomputed, ``n_boot`` times, with a fixed seed.
@@ -30,6 +34,8 @@ import pandas as pd
 
 from realtime_nb.sweeps.grid import INTEGER_MS, SWEPT, describe, session_options, setting_id
 from realtime_nb.sweeps.run import SETTING_COLUMNS
+
+MEAN_OVER_FILES = ("stoi_input", "stoi_processed", "stoi_change")
 
 RATIOS: dict[str, tuple[str, str, float]] = {  # name: (numerator, denominator, scale)
     "false_cut_rate": ("turns_cut", "turns", 1.0),
@@ -94,6 +100,12 @@ def summarize(results: pd.DataFrame, *, n_boot: int = 1000, ci: float = 0.95, se
             counts @ (parts["miss_ms"] + parts["false_alarm_ms"]), counts @ parts["speech_ms"], 1.0
         )
         row["der_lo"], row["der_hi"] = _interval(boot_der, alpha)
+        for name in MEAN_OVER_FILES:
+            values = g[name].to_numpy(dtype=float) if name in g else np.zeros(0)
+            values = values[np.isfinite(values)]
+            row[name] = float(values.mean()) if values.size else math.nan
+        responses = _pooled(group["response_latencies_ms"]) if "response_latencies_ms" in group else []
+        row["response_latency_ms"] = float(np.median(responses)) if responses else math.nan
         row["label"] = describe(setting_from(row))
         rows.append(row)
     return pd.DataFrame(rows).set_index("setting_id")

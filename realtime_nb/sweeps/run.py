@@ -10,8 +10,9 @@ mode: one engine session). Jobs run
   executor, whose workers live for the whole sweep, so each loads the models once
   (``Models.shared()``; ONNX sessions run with one intra-op thread each),
 * on a Dask cluster (``executor=dask_client``): a worker plugin (:class:`ModelsPlugin`, registered
-  with ``Client.register_plugin``) loads the models once per worker; Dask reruns the tasks of a worker
-  that died.
+  with ``Client.register_plugin``) loads the models once per worker; a trace job there is a model-pass
+  task per (file, noise setting) and replay tasks depending on it (:func:`_dask`); Dask reruns the
+  tasks of a worker that died.
 
 Every finished job's rows go to ``out/parts/<job>.parquet`` at once; a sweep run again with the same
 ``out`` skips every (file, setting) already there, so an interrupted sweep resumes where it stopped.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ import pandas as pd
 
 from realtime_nb.sweeps.corpus import Corpus, Recording
 from realtime_nb.sweeps.grid import Setting, expand, setting_id, turn_detection
-from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, level_changes, score_file
+from realtime_nb.sweeps.metrics import DEFAULT_COLLAR_MS, intelligibility, level_changes, score_file
 from realtime_nb.sweeps.trace import DEFAULT_CHUNK_MS, DEFAULT_TAIL_MS, DetectedTurn, TraceCache, replay
 
 MODES = ("trace", "live", "cloud")
@@ -56,6 +58,7 @@ class Params:
     chunk_ms: float = DEFAULT_CHUNK_MS
     tail_ms: float = DEFAULT_TAIL_MS
     collar_ms: float = DEFAULT_COLLAR_MS
+    responses: bool = False  # live: turn ends create responses, timed to their first audio
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def _row(
         "chunk_ms": job.params.chunk_ms,
         "tail_ms": job.params.tail_ms,
         "collar_ms": job.params.collar_ms,
+        "responses": job.params.responses,
     }
 
 
@@ -103,25 +107,60 @@ def _setting_columns(setting: Setting) -> dict[str, Any]:
     return {k: setting.get(k) for k in SETTING_COLUMNS}
 
 
+@dataclass(frozen=True, eq=False)
+class Traced:
+    """A job's model pass: the trace and the file-level measures made from it (noise reduction's
+    level changes and STOI), computed once per (file, noise setting) and shared by every replay of it."""
+
+    trace: Any
+    file_metrics: dict[str, float]
+
+
+def trace_of(job: Job) -> Traced:
+    """The model pass of ``job``'s file and noise setting (this worker's cache, else computed)."""
+    p, rec = job.params, job.recording
+    trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
+    return Traced(trace, level_changes(rec, trace.processed) | intelligibility(rec, trace.processed))
+
+
+def replay_job(job: Job, traced: Traced) -> list[dict[str, Any]]:
+    """The rows of a trace job, its model pass done (a Dask task that depends on the trace task)."""
+    trace = traced.trace
+    return [
+        _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) | traced.file_metrics
+        for sid, s in job.settings
+    ]
+
+
 def run_job(job: Job) -> list[dict[str, Any]]:
     """The rows of one job (runs in a worker)."""
     p, rec = job.params, job.recording
     stream_end = rec.duration_ms + p.tail_ms
     if p.mode == "trace":
-        trace = worker_cache().get(rec.audio, rec.digest, job.noise_reduction, p.chunk_ms, p.tail_ms)
-        levels = level_changes(rec, trace.processed)
-        return [
-            _row(job, sid, s, replay(trace, turn_detection(s)), trace.duration_ms) | levels
-            for sid, s in job.settings
-        ]
+        return replay_job(job, trace_of(job))
     if p.mode == "live":
-        from realtime_nb.sweeps.live import engine_turns
+        from realtime_nb.sweeps.live import engine_run
 
-        return [
-            _row(job, sid, s, engine_turns(rec, s, chunk_ms=p.chunk_ms, tail_ms=p.tail_ms), stream_end)
-            for sid, s in job.settings
-        ]
+        rows = []
+        for sid, s in job.settings:
+            turns, latencies = engine_run(
+                rec, s, chunk_ms=p.chunk_ms, tail_ms=p.tail_ms, responses=p.responses
+            )
+            rows.append(_row(job, sid, s, turns, stream_end) | _response_columns(latencies))
+        return rows
     raise ValueError(f"mode must be one of {', '.join(MODES)}, got {p.mode!r}")
+
+
+def _response_columns(latencies: list[float] | None) -> dict[str, Any]:
+    """Live sweeps with responses: true end of turn -> first response audio, per answered turn."""
+    if latencies is None:
+        return {}
+    median = statistics.median(latencies) if latencies else math.nan
+    return {
+        "response_latencies_ms": latencies,
+        "response_latency_ms": median,
+        "turns_answered": len(latencies),
+    }
 
 
 def plan_jobs(
@@ -173,8 +212,12 @@ def _done_pairs(existing: pd.DataFrame, params: Params) -> set[tuple[str, str]]:
     if existing.empty:
         return set()
     same = existing
-    for name in ("mode", "chunk_ms", "tail_ms", "collar_ms"):
-        same = same[same[name] == getattr(params, name)]
+    for name in ("mode", "chunk_ms", "tail_ms", "collar_ms", "responses"):
+        value = getattr(params, name)
+        if name in same:
+            same = same[same[name] == value]
+        elif value != getattr(Params(), name):  # parts written before the column held its default
+            return set()
     return set(zip(same["file"], same["setting_id"], strict=True))
 
 
@@ -250,16 +293,36 @@ def _worker_died(exc: BaseException) -> bool:
 def _dask(
     jobs: Sequence[Job], fn: Callable[[Job], Any], client: Any, retries: int, prepare: tuple[str, ...]
 ) -> Iterator[tuple[Job, Any]]:
+    """Jobs as Dask tasks. Trace jobs (``fn`` is :func:`run_job`) become two layers: one model-pass
+    task per (file, noise setting) and the replays as tasks depending on it, so the model pass runs
+    once whichever worker replays, the scheduler runs a replay where its trace already is, and a
+    trace lost with a dead worker is computed again. Keys carry a token of this call: a later sweep
+    never picks up an earlier one's results still held on the cluster."""
+    import uuid
+
     from distributed import as_completed
 
     from realtime_nb.sweeps.dask_plugin import ensure_plugin
 
     ensure_plugin(client, prepare)
-    futures = {
-        client.submit(fn, job, key=f"realtime_nb-sweep-{job.key}", retries=retries): job for job in jobs
-    }
+    token = uuid.uuid4().hex[:8]
+    traces: dict[tuple[Any, ...], Any] = {}
+    futures = {}
+    for job in jobs:
+        if fn is run_job and job.params.mode == "trace":
+            tkey = (job.recording.digest, job.noise_reduction, job.params.chunk_ms, job.params.tail_ms)
+            if tkey not in traces:
+                name = f"realtime_nb-trace-{'-'.join(map(str, tkey))}-{token}"
+                traces[tkey] = client.submit(trace_of, job, key=name, retries=retries, priority=1)
+            future = client.submit(
+                replay_job, job, traces[tkey], key=f"realtime_nb-replay-{job.key}-{token}", retries=retries
+            )
+        else:
+            future = client.submit(fn, job, key=f"realtime_nb-sweep-{job.key}-{token}", retries=retries)
+        futures[future] = job
     for future in as_completed(futures):
         yield futures[future], future.result()
+        future.release()
 
 
 def execute(
@@ -327,6 +390,7 @@ def sweep(
     confirm: Callable[[str], bool] | None = None,
     repeats: int = 1,
     concurrency: int = 4,
+    responses: bool = False,
 ) -> pd.DataFrame:
     """Score every setting of ``grid`` on every file of ``corpus``: one row per (file, setting).
 
@@ -335,15 +399,20 @@ def sweep(
     models once per file and noise setting, the engine's detector replayed per setting), "live"
     (one embedded-engine session per file and setting) or "cloud" (the keyed cloud endpoint at real
     time, ``repeats`` times, ``concurrency`` sessions at once; ``confirm`` is shown the cost estimate
-    and must say yes). ``executor``: see the module docstring. ``out``: a folder; rows are written
+    and must say yes). ``responses`` (live): every turn end creates a response, the audio goes at
+    real time, and the rows gain ``response_latency_ms`` (true end of turn -> first response audio,
+    median over the file's answered turns), ``response_latencies_ms`` and ``turns_answered``.
+    ``executor``: see the module docstring. ``out``: a folder; rows are written
     there as they finish and a rerun resumes.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(corpus, Corpus):
         raise TypeError(f"corpus must be a realtime_nb.sweeps.Corpus, got {type(corpus).__name__}")
+    if responses and mode != "live":
+        raise ValueError(f"responses=True needs mode='live' (the engine's sessions), got mode={mode!r}")
     settings = expand(grid)
-    params = Params(mode, float(chunk_ms), float(tail_ms), float(collar_ms))
+    params = Params(mode, float(chunk_ms), float(tail_ms), float(collar_ms), bool(responses))
     out_path = None if out is None else Path(out)
     existing = read_results(out_path) if out_path is not None else pd.DataFrame()
     done = _done_pairs(existing, params)

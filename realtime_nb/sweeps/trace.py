@@ -63,6 +63,7 @@ class Trace:
     _turn_memo: dict[bytes, float] = field(default_factory=dict, repr=False, compare=False)
     _frame_lists: list[list[tuple[float, float, float]]] = field(default_factory=list, repr=False)
     _energy: list[np.ndarray] = field(default_factory=list, repr=False)
+    _levels: dict[tuple[int, int], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def chunks(self) -> int:
@@ -227,22 +228,30 @@ class TracedPipeline(InputPipeline):
         self._frame_lists = trace.frame_lists()
         self._input_ends = np.cumsum(trace.input_sizes)
         self._energy = trace.energy()
+        self._levels = trace._levels  # by sample span: every setting replayed asks mostly the same
         self._index = 0
 
     def level_db(self, start_ms: float, end_ms: float) -> float:
         """:meth:`InputPipeline.level_db` from the trace's cumulative energy: the same value to the
-        last bit (the sum of squares is exact either way, and so is the one division by the count)."""
+        last bit (the sum of squares is exact either way, and so is the one division by the count).
+        A level depends only on its (clamped) sample span, so it is computed once per trace."""
         a = max(ms_to_samples(start_ms), self.processed.start)
         b = min(ms_to_samples(end_ms), self.processed.end)
         if b <= a:
             return SILENT_DB
-        power = float(self._energy[b] - self._energy[a]) / (b - a) / 32768.0**2
-        return 10.0 * np.log10(max(power, 1e-12))
+        hit = self._levels.get((a, b))
+        if hit is None:
+            power = float(self._energy[b] - self._energy[a]) / (b - a) / 32768.0**2
+            hit = self._levels[(a, b)] = float(10.0 * np.log10(max(power, 1e-12)))
+        return hit
 
     def append(self, native: np.ndarray) -> list[tuple[float, float, float]]:
         i, trace = self._index, self._trace
         before = int(self._input_ends[i - 1]) if i else 0
-        j = int(np.searchsorted(self._input_ends, before + native.size)) + 1
+        if i < trace.chunks and int(trace.input_sizes[i]) == native.size:
+            j = i + 1  # the usual case: one chunk
+        else:
+            j = int(np.searchsorted(self._input_ends, before + native.size)) + 1
         if i >= trace.chunks or j > trace.chunks or int(self._input_ends[j - 1]) != before + native.size:
             raise ValueError(f"replay out of step with the trace at chunk {i} ({native.size} samples)")
         self._index = j
@@ -295,17 +304,29 @@ def _threshold(td: TurnDetection) -> float:
 
 
 def replay(
-    trace: Trace, turn_detection: TurnDetection, *, models: Any = None, options: EngineOptions | None = None
+    trace: Trace,
+    turn_detection: TurnDetection,
+    *,
+    models: Any = None,
+    options: EngineOptions | None = None,
+    join: bool = True,
 ) -> list[DetectedTurn]:
     """The turns the engine decides for ``turn_detection`` over a traced file (see the module doc).
 
-    Chunks are appended one at a time wherever their boundaries can matter. Two kinds of stretch are
-    appended whole instead, because no chunk boundary inside them can change anything: while the
-    detector is quiet and every frame is under the threshold (it only forgets a candidate start; the
-    buffer trim keeps the last 10 s either way), and while it hears speech and every frame is at or
-    over the threshold (nothing to date). The silence window, the only check made between frames,
-    runs only in a pause, which is always fed chunk by chunk. The equality with a live session is
-    tested (tests/integration/test_sweeps_live.py).
+    Chunks are appended one at a time wherever their boundaries can matter. With ``join`` (the
+    default), stretches where no chunk boundary can change a decision are appended whole instead:
+
+    * while the detector is quiet and every frame is under the threshold (it only forgets a
+      candidate start; the buffer trim keeps the last 10 s either way);
+    * while it hears speech and every frame is at or over the threshold (nothing to date);
+    * server_vad only: while it is in a pause and every frame is under the threshold (speech cannot
+      resume). The turn then ends at ``silence_start + silence_duration_ms`` whether a frame or the
+      check between frames notices it first, and the frames after the end fall on a quiet detector.
+      semantic_vad asks its model between frames, so its pauses are fed chunk by chunk.
+
+    ``join=False`` feeds every chunk on its own: the reference the joined replay is tested against
+    (tests/unit/test_sweeps_run.py), as the replay is against live sessions
+    (tests/integration/test_sweeps_live.py).
     """
     if models is None:
         from realtime_nb.engine.models import Models
@@ -320,21 +341,25 @@ def replay(
         min_speech_ms=options.min_speech_ms,
         pipeline=TracedPipeline(trace),
     )
-    threshold = _threshold(turn_detection)
-    hot, cold = trace.chunks_over(threshold)  # chunks with a frame >= / < the threshold
+    hot, cold = trace.chunks_over(_threshold(turn_detection))  # chunks with a frame >= / < threshold
+    joined = {VadState.QUIET: hot, VadState.SPEAKING: cold}
+    if isinstance(turn_detection, ServerVad):
+        joined[VadState.PAUSED] = hot
+    if not join:
+        joined = {}
     sizes = np.cumsum(trace.input_sizes)
+    zeros = np.zeros(int(sizes[-1]) if sizes.size else 0, dtype=np.int16)  # the pipeline reads sizes only
     turns: list[DetectedTurn] = []
     start: float | None = None
     i, n = 0, trace.chunks
     while i < n:
-        state = path.vad_state
-        marks = hot if state is VadState.QUIET else cold if state is VadState.SPEAKING else None
+        marks = joined.get(path.vad_state)
         j = i + 1
         if marks is not None:
             k = int(np.searchsorted(marks, i))
             j = max(j, int(marks[k]) if k < marks.size else n)
         size = int(sizes[j - 1]) - (int(sizes[i - 1]) if i else 0)
-        for decision in path.feed(np.zeros(size, dtype=np.int16)):
+        for decision in path.feed(zeros[:size]):
             if isinstance(decision, SpeechStart):
                 start = float(round(decision.audio_start_ms))
             elif isinstance(decision, SpeechStop):

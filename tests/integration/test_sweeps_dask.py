@@ -70,3 +70,36 @@ def test_a_dask_worker_that_dies_has_its_job_rerun(client, tmp_path) -> None:
     assert sorted(job.key for job, _ in got) == sorted(job.key for job in jobs)
     assert list(tmp_path.iterdir())
     assert sum(len(rows) for _, rows in got) == len(corpus) * 4
+
+
+def _install_dying_replay(marker_dir: str) -> None:
+    """On a worker: the replay task of ``hesitation`` kills its worker process, the first time only.
+    Tasks name ``replay_job`` by module and name, so the worker runs this one; a restarted worker
+    imports the module afresh."""
+    from realtime_nb.sweeps import run as run_on_worker
+
+    real = run_on_worker.replay_job
+
+    def dying(job, traced):
+        marker = Path(marker_dir) / "died"
+        if job.recording.name == "hesitation" and not marker.exists():
+            marker.touch()
+            os._exit(3)
+        return real(job, traced)
+
+    run_on_worker.replay_job = dying
+
+
+def test_a_worker_dying_mid_trace_sweep_loses_nothing(client, tmp_path) -> None:
+    """The two-layer trace sweep (model-pass tasks, replay tasks depending on them): a worker dies
+    in a replay, taking the traces it held; the scheduler computes what was lost again elsewhere and
+    the rows are the local run's."""
+    corpus = Corpus.builtin(["turns", "hesitation", "single"])
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    client.run(_install_dying_replay, str(markers))
+    on_dask = sweep(corpus, GRID, executor=client, out=tmp_path / "out", progress=False, batch=2)
+    assert (markers / "died").exists()  # a worker did die mid-sweep
+    pd.testing.assert_frame_equal(on_dask, sweep(corpus, GRID, executor="serial", progress=False))
+    assert len(list((tmp_path / "out" / "parts").glob("*.parquet"))) == 3 * 2
+    client.wait_for_workers(2, timeout=120)

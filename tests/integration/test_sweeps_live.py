@@ -67,3 +67,27 @@ async def test_live_mode_runs_from_inside_an_event_loop() -> None:
     grid = {"threshold": 0.5, "silence_duration_ms": 500}
     live = sweep(corpus, grid, mode="live", executor="serial", progress=False)
     _same(sweep(corpus, grid, mode="trace", executor="serial", progress=False), live)
+
+
+def test_a_live_sweep_with_responses_times_the_first_response_audio() -> None:
+    """``responses=True``: the engine answers every turn end; true end of turn -> first response audio
+    is measured per answered turn on the wall clock (the audio goes at real time)."""
+    from realtime_nb.sweeps import summarize
+
+    corpus = Corpus.builtin(["turns"])
+    grid = {"threshold": 0.5, "silence_duration_ms": 400}
+    rows = sweep(corpus, grid, mode="live", executor="serial", progress=False, responses=True)
+    row = rows.iloc[0]
+    latencies = list(row["response_latencies_ms"])
+    assert row["turns_answered"] == len(latencies) >= 2 and bool(row["responses"])
+    # the answer cannot start before the silence window has passed after the true end of speech
+    # (less a little: the labelled end and the detected end differ by a frame or two)
+    assert all(400 - 100 <= lat < 60_000 for lat in latencies), latencies
+    eot = list(row["eot_latencies_ms"])
+    assert min(latencies) >= min(eot) - 100  # first audio comes after the commit that caused it
+    assert summarize(rows)["response_latency_ms"].iloc[0] == pytest.approx(row["response_latency_ms"])
+
+
+def test_responses_need_live_mode() -> None:
+    with pytest.raises(ValueError, match="responses=True needs mode='live'"):
+        sweep(Corpus.builtin(["single"]), None, mode="trace", responses=True, progress=False)

@@ -182,6 +182,9 @@ def _check_sweeps(out: str, sessions: Path) -> None:
     found = re.search(r"(\d+) settings x 5 files", out)
     assert found and int(found[1]) >= 200
     assert any((sessions / "08_sweep" / "parts").glob("*.parquet"))  # written as jobs finished
+    assert "STOI measured on every noisy file: True" in out  # the noisy samples carry clean speech
+    answered = re.search(r"true end of turn -> first response audio: (\d+) ms", out)
+    assert answered and int(answered[1]) >= 100  # at least the silence window, then the answer
 
 
 def _check_workshop_sweep(out: str, sessions: Path) -> None:

@@ -155,3 +155,33 @@ def test_the_traced_level_is_the_live_pipelines_to_the_last_bit(corpus) -> None:
     traced.processed.drop_before(24000)
     assert traced.level_db(900, 1100) == live.level_db(900, 1100)
     assert traced.level_db(0, 900) == live.level_db(0, 900) == -120.0
+
+
+def test_joined_stretches_decide_as_chunk_by_chunk_feeding() -> None:
+    """The replay appends stretches whole where chunking cannot matter (quiet, speech, and server_vad
+    pauses with every frame under the threshold); it must decide exactly as feeding every chunk on
+    its own does, over noisy and clean files, short and long silence windows and noise reduction."""
+    from realtime_nb.sweeps.grid import turn_detection
+    from realtime_nb.sweeps.run import worker_cache
+    from realtime_nb.sweeps.trace import replay
+
+    grid = [
+        {"threshold": [0.2, 0.35, 0.5, 0.65, 0.8, 0.95], "silence_duration_ms": [100, 180, 340, 600, 1300]},
+        {"threshold": [0.5], "prefix_padding_ms": [0, 600], "silence_duration_ms": [220, 2000]},
+        {"type": "semantic_vad", "eagerness": ["low", "high"]},
+    ]
+    compared = 0
+    for rec in Corpus.builtin():
+        for nr in (None, "far_field"):
+            trace = worker_cache().get(rec.audio, rec.digest, nr, 40.0, 1500.0)
+            for setting in expand(grid):
+                td = turn_detection(setting)
+                joined, single = _plain(replay(trace, td)), _plain(replay(trace, td, join=False))
+                assert joined == single, (rec.name, nr, setting)
+                compared += len(single)
+    assert compared > 500  # turns were found to compare
+
+
+def _plain(turns) -> list[tuple[float, float | None]]:
+    """Turns as comparable tuples (an open turn's NaN end as None: NaN equals nothing)."""
+    return [(t.start_ms, None if t.end_ms != t.end_ms else t.end_ms) for t in turns]
