@@ -25,14 +25,20 @@ from realtime_nb.sweeps.results import best, chosen_id, operating_points, pareto
 from realtime_nb.sweeps.run import read_results, sweep
 from realtime_nb.sweeps.trace import DetectedTurn, Trace, TraceCache, model_pass, replay
 
-_PLOTS = ("plot_file", "plot_heatmap", "plot_pareto")
+# imported when asked for: the plots need matplotlib, the cluster the `sweeps` extra (distributed)
+_LAZY = {
+    "plot_file": "plots",
+    "plot_heatmap": "plots",
+    "plot_pareto": "plots",
+    "local_cluster": "dask_plugin",
+}
 
 
-def __getattr__(name: str) -> Any:  # the plots import matplotlib: only when asked for
-    if name in _PLOTS:
-        from realtime_nb.sweeps import plots
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-        return getattr(plots, name)
+        return getattr(importlib.import_module(f"realtime_nb.sweeps.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'realtime_nb.sweeps' has no attribute {name!r}")
 
 
@@ -50,6 +56,7 @@ __all__ = [
     "best",
     "chosen_id",
     "expand",
+    "local_cluster",
     "model_pass",
     "operating_points",
     "pareto",

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from realtime_nb.sweeps.corpus import Corpus
-from realtime_nb.sweeps.dask_plugin import PLUGIN_NAME
+from realtime_nb.sweeps.dask_plugin import PLUGIN_NAME, local_cluster
 from realtime_nb.sweeps.grid import expand
 from realtime_nb.sweeps.run import Params, execute, plan_jobs, run_job, sweep
 
@@ -29,8 +29,7 @@ def client():
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{before or ''}"
     try:
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=40)  # fmt: skip
+        cluster = local_cluster(n_workers=2)
     finally:
         if before is None:
             os.environ.pop("PYTHONPATH")
@@ -39,6 +38,13 @@ def client():
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+
+
+def test_the_sweep_cluster_runs_its_workers_without_the_profiler(client) -> None:
+    import dask
+
+    flags = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert len(flags) == 2 and not any(flags.values())
 
 
 def test_dask_gives_the_local_rows(client, tmp_path) -> None:
