@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from realtime_nb.engine.calls import webrtc_calls
+from realtime_nb.engine.memory import tune_allocator
 from realtime_nb.engine.server import CallRegistryLike, EngineServer, SessionFactory
 
 __all__ = [
@@ -226,6 +227,7 @@ def start_engine(
         )
     if calls == "auto":
         calls = webrtc_calls()
+    tune_allocator()  # before the models load and the workers start: see engine.memory
     server = EngineServer(
         token=token,
         options=options,
