@@ -227,7 +227,7 @@ def start_engine(
         )
     if calls == "auto":
         calls = webrtc_calls()
-    tune_allocator()  # before the models load and the workers start: see engine.memory
+    tune_allocator()  # before the models load and the engine's threads start (see engine.memory)
     server = EngineServer(
         token=token,
         options=options,
