@@ -8,8 +8,10 @@ sentences; ``whisper``: transcription of its turns; ``vad``: the VAD over the wh
 the CPU allows (so a minute here is several minutes of a real-time soak), and samples the
 process's memory every ``--every`` seconds: RSS, anonymous PSS (``/proc/self/smaps_rollup``) and the
 number of anonymous mappings (glibc arenas and large allocations each add some). It prints the
-samples, then the slope after the warm-up fitted over the samples. Compare runs with environment
-variables (``MALLOC_ARENA_MAX=2``) or ``--ort-arena off`` / ``--trim``.
+samples, then the slope after the warm-up fitted over the samples. Compare allocator settings
+with glibc's environment variables (``MALLOC_ARENA_MAX=2``, ``MALLOC_MMAP_THRESHOLD_=262144``), and
+``--trim`` for the engine's periodic ``malloc_trim``. ``mix`` is a whole turn: transcription, then
+the reply's synthesis with each chunk on whichever worker is free.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any, Literal
 
 from realtime_nb.engine.calls import webrtc_calls
-from realtime_nb.engine.memory import tune_allocator
 from realtime_nb.engine.server import CallRegistryLike, EngineServer, SessionFactory
 
 __all__ = [
@@ -227,7 +226,6 @@ def start_engine(
         )
     if calls == "auto":
         calls = webrtc_calls()
-    tune_allocator()  # before the models load and the engine's threads start (see engine.memory)
     server = EngineServer(
         token=token,
         options=options,

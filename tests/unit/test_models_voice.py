@@ -79,11 +79,3 @@ def test_parallel_synthesis_matches_sequential(voice):
     for t in threads:
         t.join()
     assert all(np.array_equal(results[i], expected[i]) for i in range(2))
-
-
-def test_the_voice_runs_without_onnx_runtimes_arena(voice):
-    """Each sentence has its own length: an arena would keep the largest blocks any sentence needed
-    (see models._common.onnx_session), so the voice's session opts out of it."""
-    options = voice._piper.session.get_session_options()
-    assert not options.enable_cpu_mem_arena
-    assert not options.enable_mem_pattern

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from realtime_nb.engine.memory import tune_allocator
 from realtime_nb.engine.models._common import ModelUnavailableError
 from realtime_nb.engine.models.denoise import KINDS, DenoiseKind, Denoiser, DenoiseStream
 from realtime_nb.engine.models.transcribe import UnsupportedLanguageError, WhisperTranscriber
@@ -45,7 +44,6 @@ class Models:
         """The process-wide instance the engine's sessions use."""
         with cls._shared_lock:
             if cls._shared is None:
-                tune_allocator()  # before the first model allocates: see engine.memory
                 cls._shared = cls()
             return cls._shared
 

@@ -23,22 +23,13 @@ def as_float_audio(samples: np.ndarray, what: str = "audio") -> np.ndarray:
     raise ValueError(f"{what} must be int16 or float samples, got dtype {samples.dtype}")
 
 
-def onnx_session(path: Path, threads: int = 1, *, arena: bool = True):  # -> ort.InferenceSession
-    """A CPU inference session. `run` on one session is thread-safe, so sessions are shared.
-
-    `arena=False` for a model whose inputs vary in size from call to call (the voice: one
-    sentence's phonemes): ONNX Runtime's CPU arena keeps the largest blocks any call needed and
-    splits them for later ones, never giving memory back, and its memory patterns are cached per
-    input shape. Without it each call's tensors come from malloc and go back after the call; the
-    fixed-size models (VAD, turn) keep the arena, which is the faster path for them.
-    """
+def onnx_session(path: Path, threads: int = 1):  # -> onnxruntime.InferenceSession
+    """A CPU inference session. `run` on one session is thread-safe, so sessions are shared."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.enable_cpu_mem_arena = arena
-    options.enable_mem_pattern = arena
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initialisers are noise here

