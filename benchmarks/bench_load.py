@@ -518,7 +518,12 @@ def soak_figures(readings: list[tuple[float, float]], warm_s: float) -> dict[str
 
 
 async def stage_soak(
-    engine: EngineProcess, sample: samples.Sample, seconds: float, warm_s: float, every_s: float = 10.0
+    engine: EngineProcess,
+    sample: samples.Sample,
+    seconds: float,
+    warm_s: float,
+    every_s: float = 10.0,
+    session_s: float | None = None,
 ) -> None:
     """Two sessions stream the sample at real time, turn after turn, for ``seconds``. Warm-up lasts
     until the engine's audio retention window has filled (the conversation's audio grows until then by
@@ -545,11 +550,13 @@ async def stage_soak(
     end = time.perf_counter() + passes * sample.duration_s
 
     async def lane() -> tuple[int, int]:
-        """One session for the whole soak; if the engine drops it (its keepalive on a saturated
-        machine), a new one carries on, so memory is still measured under two sessions."""
+        """One session for the whole soak (or one after another of ``session_s``); if the engine drops
+        one (a client starved on a saturated machine), a new one carries on."""
         answered = asked = 0
         while (left := end - time.perf_counter()) >= sample.duration_s:
             n = int(left // sample.duration_s)
+            if session_s is not None:  # sessions end and new ones start: is the growth per session?
+                n = min(n, max(1, round(session_s / sample.duration_s)))
             try:
                 first, _ = await realtime_turns(engine.url, sample, n)
             except (OSError, ConnectionClosed) as exc:
@@ -594,7 +601,7 @@ async def _main_async(args: argparse.Namespace) -> None:
             await stage_storm(engine, args.storm)
         if args.soak_s > 0:
             warm_s = args.warm_s if args.warm_s is not None else min(args.retention_s + 60.0, args.soak_s / 2)
-            await stage_soak(engine, sample, args.soak_s, warm_s)
+            await stage_soak(engine, sample, args.soak_s, warm_s, session_s=args.session_s)
     finally:
         engine.stop()
 
@@ -615,6 +622,12 @@ def main() -> None:
         type=float,
         default=10.0,
         help="engine keepalive timeout (its default: 10; 0: no keepalive, for a soak on a saturated machine)",
+    )
+    parser.add_argument(
+        "--session-s",
+        type=float,
+        default=None,
+        help="soak: end each session after this long and open a new one (default: one for the whole soak)",
     )
     parser.add_argument(
         "--warm-s",
