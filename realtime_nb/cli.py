@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--preload", action="store_true", help="load every model before listening")
     serve.add_argument(
+        "--audio-retention-s",
+        type=_retention,
+        default=_UNSET,
+        metavar="S",
+        help="conversation audio kept per session, newest first; older items keep their transcripts "
+        "and their audio is refused (item_audio_unavailable) (default: 300; 'off' keeps all of it)",
+    )
+    serve.add_argument(
         "--max-session-minutes",
         type=float,
         default=None,
@@ -180,6 +188,8 @@ def engine_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     """``realtime-nb serve``'s session options and backpressure fields, from its flags (only the ones
     given: the rest keep the engine's defaults)."""
     options: dict[str, Any] = {}
+    if args.audio_retention_s is not _UNSET:
+        options["audio_retention_s"] = args.audio_retention_s
     if args.max_session_minutes is not None:
         options["max_session_s"] = args.max_session_minutes * 60.0
     if args.stream_ahead_ms is not _UNSET:
@@ -197,6 +207,18 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"port must be a number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def _retention(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"audio retention must be seconds or 'off', got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"audio retention must be positive seconds, got {text!r}")
     return value
 
 
