@@ -69,9 +69,22 @@ class SpeechFile:
     def utterance(
         cls, folder: Path, text: str, *, lead_ms: float, tail_ms: float, name: str = "speech"
     ) -> SpeechFile:
+        return cls.sentences(folder, [text], lead_ms=lead_ms, tail_ms=tail_ms, name=name)
+
+    @classmethod
+    def sentences(
+        cls,
+        folder: Path,
+        texts: Sequence[str],
+        *,
+        pauses_ms: float | Sequence[float] = 1500,
+        lead_ms: float,
+        tail_ms: float,
+        name: str = "speech",
+    ) -> SpeechFile:
         from realtime_nb import samples
 
-        sample = samples.utterance(text, lead_ms=lead_ms, tail_ms=tail_ms)
+        sample = samples.with_pauses(texts, pauses_ms, lead_ms=lead_ms, tail_ms=tail_ms)
         path = sample.save(Path(folder) / f"{name}.wav")
         spans = tuple(s.ms(sample.rate) for s in sample.segments)
         return cls(path, spans, sample.audio.size * 1000.0 / sample.rate, sample.text)
