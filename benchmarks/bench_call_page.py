@@ -18,7 +18,7 @@ change what the widgets do):
 
 * End of speech: the stream `getUserMedia` returns is tapped by an AudioWorklet level detector in the
   probe's own AudioContext. The file's speech is surrounded by digital silence, so the end of speech
-  is the sample after the last one above -60 dBFS before 250 ms of quiet: the file's labelled end
+  is the sample after the last one above -60 dBFS before 400 ms of quiet: the file's labelled end
   (the labelled spans are checked against the captured ones: duration and loop period are printed).
 * First audible answer sample: the same detector at -40 dBFS on what the page plays: for the Call,
   the remote WebRTC track (every track a peer connection receives); for the Player, the WebAudio node

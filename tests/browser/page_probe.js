@@ -21,7 +21,7 @@
 // audio callback's buffer. The same rule is applied to every source, so differences are fair.
 (() => {
   if (window.__rtnbProbe) return;
-  const MIC_LEVEL = 0.001, MIC_QUIET_MS = 250;  // -60 dBFS: the file's digital silence vs its speech
+  const MIC_LEVEL = 0.001, MIC_QUIET_MS = 400;  // -60 dBFS: the file's digital silence vs its speech
   const OUT_LEVEL = 0.01, OUT_QUIET_MS = 150;   // -40 dBFS: "audible"
   const FRAME_KEEP = 262144;
   const P = (window.__rtnbProbe = {
