@@ -41,20 +41,10 @@ from typing import Any
 from realtime_nb._rtc_loopback import fit_sctp_to_small_mtu, loopback_candidates_only, pass_audio_through
 from realtime_nb.client.core import InvalidEventError
 from realtime_nb.client.endpoints import Endpoint, Flow
-from realtime_nb.client.errors import ConnectError, ConnectionClosedError, connect_failure_kind
+from realtime_nb.client.errors import ConnectError, ConnectionClosedError
+from realtime_nb.client.rtc_exchange import exchange_offer, hang_up
 from realtime_nb.client.rtc_media import INSTALL_HINT, RtcMedia
-from realtime_nb.client.rtc_signalling import (
-    EphemeralKey,
-    HttpRequest,
-    SignallingError,
-    hangup_request,
-    mint_request,
-    offer_request,
-    parse_answer,
-    parse_hangup,
-    parse_mint,
-    session_body,
-)
+from realtime_nb.client.rtc_signalling import SignallingError, session_body
 from realtime_nb.protocol import SessionConfig
 
 logger = logging.getLogger(__name__)
@@ -281,7 +271,7 @@ async def open_webrtc(
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
-    urls = endpoint.webrtc_urls(flow)  # refuses what cannot work before anything is opened
+    endpoint.webrtc_urls(flow)  # refuses what cannot work before anything is opened
     session = session_body(config, endpoint.dialect, endpoint.model)
     fit_sctp_to_small_mtu()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -308,22 +298,9 @@ async def open_webrtc(
                 await pc.setLocalDescription(offer)
         else:
             await pc.setLocalDescription(offer)
-        auth = await endpoint.auth_headers()
-        secrets = [v.removeprefix("Bearer ") for v in auth.values()]
-        async with _http(endpoint, timeout) as http:
-            key: EphemeralKey | None = None
-            if urls.mint is not None:
-                minted = mint_request(urls, endpoint.dialect, auth, session, ttl_s=key_ttl_s)
-                status, headers, body = await _send(http, minted, endpoint)
-                key = parse_mint(
-                    status, headers, body, endpoint.dialect, url=minted.url, secrets_in_use=secrets
-                )
-                secrets.append(key.value.reveal())
-            request = offer_request(
-                urls, pc.localDescription.sdp, key=key, auth_headers=auth, session=session
-            )
-            status, headers, body = await _send(http, request, endpoint)
-            answer = parse_answer(status, headers, body, url=request.url, secrets_in_use=secrets)
+        answer = await exchange_offer(
+            endpoint, pc.localDescription.sdp, session, flow=flow, timeout=timeout, key_ttl_s=key_ttl_s
+        )
         transport.call_id = answer.call_id
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
         await _wait_open(channel, pc, timeout, endpoint)
@@ -338,47 +315,6 @@ async def open_webrtc(
     transport._heard()
     transport._start_watchdog()
     return transport
-
-
-async def hang_up(endpoint: Endpoint, call_id: str, timeout: float) -> bool:
-    """``POST .../calls/{call_id}/hangup`` with the endpoint's standard key: True if the call was
-    ended, False if it was already over (404). Raises `SignallingError` / `ConnectError` otherwise."""
-    auth = await endpoint.auth_headers()
-    request = hangup_request(endpoint.hangup_url(call_id), auth)
-    async with _http(endpoint, timeout) as http:
-        status, _, body = await _send(http, request, endpoint)
-    secrets = [v.removeprefix("Bearer ") for v in auth.values()]
-    return parse_hangup(status, body, url=request.url, secrets_in_use=secrets)
-
-
-def _http(endpoint: Endpoint, timeout: float) -> Any:
-    import httpx
-
-    # A loopback service is reached directly: an HTTP(S)_PROXY from the environment must not apply.
-    return httpx.AsyncClient(timeout=timeout, trust_env=not endpoint.is_loopback, follow_redirects=False)
-
-
-async def _send(http: Any, request: HttpRequest, endpoint: Endpoint) -> tuple[int, dict[str, str], bytes]:
-    import httpx
-
-    try:
-        response = await http.request(
-            request.method, request.url, headers=list(request.headers), content=request.body
-        )
-    except httpx.TimeoutException:
-        raise ConnectError(
-            request.url, f"no answer within {http.timeout.read:g} s ({request.step})", kind="timeout"
-        ) from None
-    except httpx.HTTPError as exc:
-        hint = (
-            " (is the local engine running? see realtime_nb.engine.start_engine)"
-            if endpoint.service == "local"
-            else ""
-        )
-        cause = exc.__cause__ or exc.__context__
-        kind = connect_failure_kind(cause) if isinstance(cause, OSError) else "network"
-        raise ConnectError(request.url, f"{type(exc).__name__}: {exc}{hint}", kind=kind) from None
-    return response.status_code, dict(response.headers), response.content
 
 
 async def _wait_open(channel: Any, pc: Any, timeout: float, endpoint: Endpoint) -> None:

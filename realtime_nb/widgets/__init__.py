@@ -1,5 +1,5 @@
-"""Notebook widgets: microphone, player, tuning panel, live timeline, a dashboard of those four, and
-the raw-vs-processed ``WaveformCompare``.
+"""Notebook widgets: a WebRTC call held by the page (``Call``), microphone, player, tuning panel,
+live timeline, a dashboard of those four, and the raw-vs-processed ``WaveformCompare``.
 
 ``Mic``, ``Player`` and ``LiveTimeline`` are anywidgets (ES modules beside the Python, no build
 step) exchanging binary comm buffers or compact row batches with the kernel; ``TuningPanel`` and
@@ -11,6 +11,8 @@ from realtime_nb.client.items import truncate_point
 from realtime_nb.protocol import PCM_RATE
 from realtime_nb.widgets._audio_comm import MicError
 from realtime_nb.widgets._session import SessionLike
+from realtime_nb.widgets.call import Call
+from realtime_nb.widgets.call_state import CallFailed
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
 from realtime_nb.widgets.live_timeline import LiveTimeline
@@ -22,6 +24,8 @@ from realtime_nb.widgets.waveform import ItemError, WaveformCompare
 
 __all__ = [
     "PCM_RATE",
+    "Call",
+    "CallFailed",
     "ClipSource",
     "Dashboard",
     "ItemError",

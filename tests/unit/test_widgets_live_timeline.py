@@ -102,7 +102,7 @@ def test_lanes_by_event_type() -> None:
     assert LANES[lane_of("error")] == LANES[lane_of("realtime_nb.connection_closed")] == "errors"
     # the audio going out has its own lane, WebRTC's output buffer included; its transcript does not
     assert LANES[lane_of("response.output_audio.delta")] == "audio out"
-    assert LANES[lane_of("output_audio_buffer.stopped")] == "audio out"
+    assert LANES[lane_of("output_audio_buffer.stopped")] == "output buffer"  # a call's barge-in lane
     assert LANES[lane_of("response.output_audio_transcript.delta")] == "response"
     assert lane_of("something.new") == 0
 
