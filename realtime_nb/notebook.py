@@ -39,6 +39,7 @@ from realtime_nb.client import Endpoint, RealtimeClientError, RealtimeSession, e
 from realtime_nb.client.secret import Secret
 from realtime_nb.protocol import Dialect
 from realtime_nb.protocol.redaction import redact
+from realtime_nb.talk import choose_path, talk_to_it
 from realtime_nb.timeline import EventLog
 from realtime_nb.timeline.retrieved import committed_items
 
@@ -50,6 +51,7 @@ __all__ = [
     "MissingExtraError",
     "PlaybackClock",
     "ServiceUnavailableError",
+    "choose_path",
     "cloud_endpoints",
     "connect",
     "conversation_items",
@@ -61,6 +63,7 @@ __all__ = [
     "require",
     "sessions_dir",
     "settle",
+    "talk_to_it",
 ]
 
 # The import names behind each optional extra of pyproject.toml (checked without importing them).

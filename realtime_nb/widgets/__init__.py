@@ -12,6 +12,7 @@ from realtime_nb.protocol import PCM_RATE
 from realtime_nb.widgets._audio_comm import MicError
 from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.call import Call
+from realtime_nb.widgets.call_dashboard import CallDashboard, call_dashboard
 from realtime_nb.widgets.call_state import CallFailed
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
@@ -25,6 +26,7 @@ from realtime_nb.widgets.waveform import ItemError, WaveformCompare
 __all__ = [
     "PCM_RATE",
     "Call",
+    "CallDashboard",
     "CallFailed",
     "ClipSource",
     "Dashboard",
@@ -37,6 +39,7 @@ __all__ = [
     "SessionLike",
     "TuningPanel",
     "WaveformCompare",
+    "call_dashboard",
     "dashboard",
     "decode_clip",
     "push_clip",

@@ -9,7 +9,7 @@ const CONNECT_TIMEOUT_MS = 10000;   // offer -> data channel open, else a visibl
 const KERNEL_SILENT_MS = 7000;      // no ping from the kernel during a call: it restarted or died
 const AUDIBLE = 0.01;               // |sample| above this is audible (-40 dBFS)
 const QUIET_MS = 300;               // ... after this much quiet, a new onset
-const RX_RATE = 48000, RX_FRAME = 960;
+const RX_RATE = 48000, RX_CHUNK = 2880;  // the played-audio tap: 60 ms per message (three 20 ms frames)
 
 function hooks() {
   window.__rtnb = window.__rtnb || { mics: [], players: [] };
@@ -244,7 +244,7 @@ function render({ model, el: root }) {
         player.srcObject = remote;
         player.play().catch(() => {});
         try {
-          c.rx = await tapNode(ctx, ctx.createMediaStreamSource(remote), RX_RATE, RX_FRAME, onRx, true);
+          c.rx = await tapNode(ctx, ctx.createMediaStreamSource(remote), RX_RATE, RX_CHUNK, onRx, true);
         } catch (err) { stats.error = `played-audio tap: ${err}`; }
       };
       pc.onconnectionstatechange = () => {
@@ -262,7 +262,7 @@ function render({ model, el: root }) {
       };
       try {
         c.tx = await tapNode(ctx, ctx.createMediaStreamSource(c.stream), model.get("pcm_rate"),
-          Math.round(model.get("pcm_rate") * 0.02), onTx, false);
+          Math.round(model.get("pcm_rate") * 0.04), onTx, false);
         await pc.setLocalDescription(await pc.createOffer());
         await new Promise((resolve) => {  // all candidates in the offer: the kernel does one POST
           if (pc.iceGatheringState === "complete") return resolve();

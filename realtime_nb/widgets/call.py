@@ -52,7 +52,9 @@ logger = logging.getLogger(__name__)
 
 CLOCK_PINGS = 12
 PING_EVERY_S = 2.0
-PAGE_SILENT_S = 6.0  # no message from the page for this long during a call: the page is gone
+# No message from the page for this long during a call: the page is gone. Time the kernel itself
+# could not listen (a cell blocking the event loop) does not count: see `_watchdog`.
+PAGE_SILENT_S = 10.0
 _LOST = 1006
 
 
@@ -199,8 +201,9 @@ class Call:
             if self.state in ("closed",):
                 raise CallFailed("peer_closed", "the call was hung up before it connected")
             if time.monotonic() >= deadline:
-                hint = "nothing started: display the widget and click Call" if self.state == "idle" else ""
-                self._fail("timeout", hint or f"not connected within {limit:g} s (state {self.state})")
+                if self.state == "idle":
+                    raise CallFailed("timeout", "nothing started: display the widget and click Call")
+                self._fail("timeout", f"not connected within {limit:g} s (state {self.state})")
                 self.raise_for_failure()
             await asyncio.sleep(0.02)
         return self._session
@@ -358,9 +361,12 @@ class Call:
     async def _watchdog(self) -> None:
         """Pings while a call runs (clock + heartbeat); a silent page means a closed tab."""
         while self.state in ACTIVE:
+            before = kernel_ms()
             await asyncio.sleep(PING_EVERY_S)
             if self.state not in ACTIVE:
                 return
+            if kernel_ms() - before > PING_EVERY_S * 1000 + 1000:  # the loop was blocked, not the page
+                self._last_heard = kernel_ms()
             self._send_ping()
             if kernel_ms() - self._last_heard > PAGE_SILENT_S * 1000:
                 self._fail("page_closed", f"nothing heard from the page for {PAGE_SILENT_S:g} s")

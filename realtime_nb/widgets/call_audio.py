@@ -23,6 +23,7 @@ import numpy as np
 
 from realtime_nb.protocol import PCM_RATE
 
+RX_RATE = 48000  # the played-audio tap's rate (the page's AudioContext runs at it)
 RX_FRAME = 960  # the played-audio tap's frame: 20 ms at 48 kHz, what ReceivedAudio counts in
 MAX_GAP_CHUNKS = 250  # a jump larger than this (10 s of 40 ms chunks) is a new capture, not a loss
 

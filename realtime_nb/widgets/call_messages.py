@@ -36,7 +36,7 @@ import numpy as np
 
 from realtime_nb.protocol import PCM_RATE
 from realtime_nb.widgets._audio_comm import parse_chunk, pcm16_from_buffer
-from realtime_nb.widgets.call_audio import RX_FRAME
+from realtime_nb.widgets.call_audio import RX_FRAME, RX_RATE
 from realtime_nb.widgets.call_state import ACTIVE, CallStateError
 
 if TYPE_CHECKING:
@@ -145,10 +145,11 @@ def _rx(call: Call, msg: dict[str, Any], buffers: list[Any], _now: float) -> Non
     if call.state not in ACTIVE or not buffers:
         return
     pcm48 = pcm16_from_buffer(buffers[0])
-    t_ns = call.to_kernel_ns(float(msg.get("t_page", 0.0)))
+    t_ns = call.to_kernel_ns(float(msg.get("t_page", 0.0)))  # the first frame's play time
     for start in range(0, pcm48.size - RX_FRAME + 1, RX_FRAME):
         frame = np.ascontiguousarray(pcm48[start : start + RX_FRAME])
-        for chunk in call._rx.feed(frame, t_ns):
+        frame_ns = t_ns + round(start * 1e9 / RX_RATE)
+        for chunk in call._rx.feed(frame, frame_ns):
             call.log.record_track_audio("received", chunk.pcm, t_ns=chunk.t_ns,
                                         response_id=chunk.response_id, peak=chunk.peak)
 

@@ -62,6 +62,13 @@ def test_call_connects_and_a_turn_lands_in_the_log(fresh_lab: Lab, notebook_dir:
             time.sleep(0.5)
         nb.wait_js("window.__rtnb.calls[0].firstAudibleMs !== null", timeout_s=60)
         page = nb.js("window.__rtnb.calls[0]")
+        item = nb.kernel_json("[e for e in call.log.frame().itertuples() if e.type == "
+                              "'input_audio_buffer.speech_started'][0].item_id")
+        try:
+            alignment = nb.kernel_json(f"await call.measure_alignment({item!r})")
+        except Exception:
+            print("\n".join(nb.console[-30:]), nb.kernel_json("call.stats()"))
+            raise
         stats = nb.kernel_json("call.stats()")
         types = _types(nb)
         nb.execute("await call.hangup()")
@@ -69,7 +76,9 @@ def test_call_connects_and_a_turn_lands_in_the_log(fresh_lab: Lab, notebook_dir:
         state = nb.kernel_json("call.state")
         nb.execute("engine.stop()")
 
+    print(f"connect {connect_s:.2f} s; clock ±{stats['clock_uncertainty_ms']:.2f} ms; alignment {alignment}")
     assert connect_s < 30
+    assert alignment["correlation"] > 0.3, alignment  # the tap and the service's copy are the same speech
     assert "input_audio_buffer.speech_started" in types and "response.done" in types, types
     assert "output_audio_buffer.started" in types
     assert page["dcReceived"] >= types.count("response.done")

@@ -35,7 +35,7 @@ from realtime_nb.audio import resample
 from realtime_nb.client import Endpoint
 from realtime_nb.client.rtc_media import frame_to_mono
 from realtime_nb.protocol import PCM_RATE, ServerVad, SessionConfig
-from realtime_nb.widgets import Call, CallFailed
+from realtime_nb.widgets import Call, CallFailed, WaveformCompare
 
 TOKEN = "tok-call-" + "0123456789abcdef"
 PAGE_OFFSET_MS = 123_456.789  # the fake page's clock runs this far ahead of the kernel's
@@ -298,6 +298,8 @@ async def test_a_page_call_connects_records_a_turn_and_hangs_up(engine, turn):
     assert alignment["correlation"] > 0.5, alignment
     assert abs(alignment["lag_ms"]) < 60, alignment
     print("clock", stats, "alignment", alignment)
+    compare = WaveformCompare(session, item_id)  # sent (the page's tap) vs retrieved, as on a WebSocket
+    assert compare is not None
 
     task = call.hangup()
     assert task is not None
@@ -374,3 +376,17 @@ async def test_a_refused_exchange_fails_within_seconds(engine):
     assert call.state == "failed" and "Suggestion" in call.error
     assert "wrong-token" not in call.error
     await until(lambda: calls_open(engine) == 0, 10, "no call left on the engine")
+
+
+async def test_a_preview_call_is_placed_with_a_key_the_kernel_mints_and_keeps(engine):
+    call = Call(Endpoint.local(engine.url, dialect="preview", token=TOKEN), timeout=SLOW)
+    page = FakePage(call)
+    page.hello()
+    page.click_call()
+    session = await call.connected(timeout=SLOW)
+    assert session.flow == "ephemeral" and session.dialect.value == "preview"
+    assert received_of(call, "session.created")
+    await call.hangup()
+    text = json.dumps([(t, d) for t, d, _ in page.comm.published], default=str)
+    assert TOKEN not in text and "ek_" not in text and "client_secret" not in text
+    await until(lambda: calls_open(engine) == 0, 10, "the engine's call to end")

@@ -82,6 +82,7 @@ def test_kernel_is_the_venvs_python(tmp_path: Path) -> None:
 
 def _check_start_here(out: str, sessions: Path) -> None:
     assert "Using the embedded engine" in out
+    assert "the page calls the embedded engine directly" in out  # "now talk to it": a Call, displayed
     log = EventLog.load(sessions / "00_start_here.rtlog")
     [turn] = log.turns().itertuples()
     assert turn.kind == "vad" and turn.response_status == "completed"
