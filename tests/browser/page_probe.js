@@ -25,7 +25,8 @@
   const OUT_LEVEL = 0.01, OUT_QUIET_MS = 150;   // -40 dBFS: "audible"
   const FRAME_KEEP = 262144;
   const P = (window.__rtnbProbe = {
-    micOpened: [], mic: [], out: [], dc: [], pcs: [], traffic: [], trafficChars: 0, errors: [],
+    micOpened: [], mic: [], out: [], dc: [], pcs: [], traffic: [], trafficDir: [], trafficT: [], trafficChars: 0,
+    errors: [],
   });
   const now = () => performance.now();
 
@@ -168,9 +169,9 @@ registerProcessor("rtnb-detector", RtnbDetector);`;
   }
 
   // --- traffic to the Jupyter server, as text, for secret searches
-  const keep = (text) => {
+  const keep = (text, dir) => {
     const s = text.length > FRAME_KEEP ? text.slice(0, FRAME_KEEP) : text;
-    P.traffic.push(s); P.trafficChars += s.length;
+    P.traffic.push(s); P.trafficChars += s.length; P.trafficDir.push(dir); P.trafficT.push(now());
   };
   const asText = (data) => {
     if (typeof data === "string") return data;
@@ -185,18 +186,19 @@ registerProcessor("rtnb-detector", RtnbDetector);`;
     constructor(...args) {
       super(...args);
       this.addEventListener("message", (e) => {
-        if (typeof e.data === "string") keep(e.data);
-        else if (e.data instanceof Blob) e.data.arrayBuffer().then((b) => keep(asText(b)));
-        else keep(asText(e.data));
+        if (typeof e.data === "string") keep(e.data, "in");
+        else if (e.data instanceof Blob) e.data.arrayBuffer().then((b) => keep(asText(b), "in"));
+        else keep(asText(e.data), "in");
       });
     }
-    send(data) { keep(asText(data)); return super.send(data); }
+    send(data) { keep(asText(data), "out"); return super.send(data); }
   }
   window.WebSocket = ProbedWS;
   const origFetch = window.fetch.bind(window);
   window.fetch = (input, init) => {
     try {
-      keep(`${typeof input === "string" ? input : input && input.url} ${init && typeof init.body === "string" ? init.body : ""}`);
+      const url = typeof input === "string" ? input : input && input.url;
+      keep(`${url} ${init && typeof init.body === "string" ? init.body : ""}`, "fetch");
     } catch (_) { /* never break the page */ }
     return origFetch(input, init);
   };
