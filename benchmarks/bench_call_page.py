@@ -105,14 +105,15 @@ def call_leg(lab: Lab, root: Path, speech: SpeechFile, turns: int) -> tuple[Prob
     with call_browser(speech.path) as browser:
         nb = NotebookPage(browser.new_page(), lab, "bench_call.ipynb", timeout_s=240)
         nb.run_all()
-        nb.wait_idle()
         start = nb.page.locator(".rtnb-call .rtnb-start")
-        if start.count():
-            start.click()
-        nb.execute("await call.connected(timeout=30)")
+        start.wait_for(timeout=240_000)
+        nb.wait_idle()
+        start.click()
+        # wait on the page, not the kernel: no cell runs during the measured turns (as in the comm leg)
+        nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)
         probe = _wait_turns(nb, "rtc", turns, (turns + 3) * speech.loop_ms / 1000 + 60)
         silence = float(nb.execute("print(SILENCE_MS)"))
-        nb.execute("call.hangup()")
+        nb.execute("await call.hangup()")
     lab.shutdown_kernels()
     return probe, silence
 
