@@ -5,9 +5,9 @@
 * `IceBlackHole(engine_url)`: an HTTP front for the engine's signalling that lets the exchange
   succeed but makes ICE fail, as when the browser cannot reach the kernel's machine (a remote
   Jupyter) or a firewall drops UDP. It forwards every request to the engine unchanged except for the
-  SDP: the offer loses its candidates (so the engine never learns where the browser is, not even as
-  a peer-reflexive candidate: nothing the browser sends reaches it), and every candidate of the
-  answer is pointed at a UDP socket on 127.0.0.1 that reads and never answers. Every packet stays on
+  SDP: every candidate of the offer and of the answer is pointed at a UDP socket on 127.0.0.1 that
+  reads and never answers, so neither side's checks reach the other (the engine never learns where
+  the browser is, not even as a peer-reflexive candidate). Every packet stays on
   this machine (the suite's rule: network tests talk to 127.0.0.1 only).
 """
 
@@ -20,7 +20,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, urlunsplit
 
-_CANDIDATE_LINE = re.compile(rb"^a=(candidate:.*|end-of-candidates)\r?\n", re.MULTILINE)
 # a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ ...
 _CANDIDATE_ADDR = re.compile(rb"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+) (\d+)( typ .*)$", re.MULTILINE)
 _HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
@@ -67,9 +66,12 @@ class IceBlackHole:
             self.swallowed += 1
 
     def strip_offer(self, body: bytes) -> bytes:
-        stripped, n = _CANDIDATE_LINE.subn(b"", body)
+        """The offer's candidates all point at the black hole too (the engine refuses an offer with no
+        candidate at all, and must not learn the browser's address)."""
+        port = str(self.hole_port).encode()
+        out, n = _CANDIDATE_ADDR.subn(lambda m: m[1] + b"127.0.0.1 " + port + m[4], body)
         self.offers_stripped += n > 0
-        return stripped
+        return out
 
     def redirect_answer(self, body: bytes) -> bytes:
         port = str(self.hole_port).encode()

@@ -150,7 +150,7 @@ def test_an_unreachable_engine_and_an_ice_failure_fail_within_seconds(
         " 'redirected': hole.answers_redirected, 'swallowed': hole.swallowed}"
     )
     print(f"ICE failure: message after {elapsed:.1f} s: {shown!r}; {hole}")
-    assert hole["stripped"] == 1 and hole["redirected"] == 1  # the exchange itself went through
+    assert hole["stripped"] == 1 and hole["redirected"] == 1, hole  # the exchange itself went through
     assert hole["swallowed"] > 0  # the browser did try to reach the answer's address
     assert raised["kind"] in ("ice_failed", "engine_unreachable", "timeout"), raised
     assert raised["state"] == "failed" and "suggestion" in shown.lower()

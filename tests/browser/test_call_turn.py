@@ -110,6 +110,7 @@ print(_j.dumps({
 _COUNTS = """
 import json as _j
 _f = call.log.frame()
+_f = _f[~_f.wire_type.astype(str).str.startswith('realtime_nb.')]  # the log's own markers
 print(_j.dumps({d: {str(k): int(v) for k, v in _f[_f.direction == d].wire_type.value_counts().items() if v}
                 for d in ('sent', 'received')}))
 """
