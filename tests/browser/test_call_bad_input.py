@@ -22,7 +22,8 @@ pytestmark = pytest.mark.timeout(360)
 _SETUP = (
     "from realtime_nb.engine import start_engine\n"
     "from realtime_nb.client import Endpoint\n"
-    "from realtime_nb.widgets import Call, CallStateError\n"
+    "from realtime_nb.widgets import Call\n"
+    "from realtime_nb.widgets.call import CallStateError\n"
     "engine = start_engine(preload=False)\n"
     "def calls():\n"
     "    return engine.stats().get('calls_calls', 0)"
