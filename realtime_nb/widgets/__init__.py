@@ -13,7 +13,7 @@ from realtime_nb.widgets._audio_comm import MicError
 from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.call import Call
 from realtime_nb.widgets.call_dashboard import CallDashboard, call_dashboard
-from realtime_nb.widgets.call_state import CallFailed
+from realtime_nb.widgets.call_state import CallFailed, CallStateError
 from realtime_nb.widgets.clips import ClipSource, decode_clip, push_clip
 from realtime_nb.widgets.dashboard import Dashboard, dashboard
 from realtime_nb.widgets.live_timeline import LiveTimeline
@@ -28,6 +28,7 @@ __all__ = [
     "Call",
     "CallDashboard",
     "CallFailed",
+    "CallStateError",
     "ClipSource",
     "Dashboard",
     "ItemError",

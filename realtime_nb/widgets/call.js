@@ -9,7 +9,8 @@ const CONNECT_TIMEOUT_MS = 10000;   // offer -> data channel open, else a visibl
 // No ping from the kernel (one every 2 s) for this long during a call: it died without the front end
 // noticing (a restart JupyterLab sees disposes this view, whose cleanup hangs up at once). Generous:
 // a kernel whose loop is busy with the engine on a loaded machine can miss pings for seconds.
-const KERNEL_SILENT_MS = 30000;
+const KERNEL_BUSY_MS = 15000;  // the kernel's pings come every 2 s: note a silence this long
+const KERNEL_SILENT_MS = 180000;  // ... and hang up after this long (see the watch below)
 const AUDIBLE = 0.01;               // |sample| above this is audible (-40 dBFS)
 const QUIET_MS = 300;               // ... after this much quiet, a new onset
 const RX_RATE = 48000, RX_CHUNK = 2880;  // the played-audio tap: 60 ms per message (three 20 ms frames)
@@ -203,6 +204,7 @@ function render({ model, el: root }) {
   // Runs synchronously in the click handler up to the AudioContext: only a user gesture starts audio.
   function startCall(fromKernel) {
     if (call) return;
+    lastPing = performance.now();  // the kernel's silence counts from this call's start, not the render
     error.textContent = ""; stats.error = "";
     if (!fromKernel) send({ type: "start", view });
     if (!window.isSecureContext) { fail("insecure_origin", `${location.origin} is not a secure context`); return; }
@@ -320,10 +322,21 @@ function render({ model, el: root }) {
     const now = performance.now();
     if (now - lastTick > 3000) lastPing = now;  // this page itself was stalled: not the kernel's silence
     lastTick = now;
-    if (call && call.reached && now - lastPing > KERNEL_SILENT_MS) {
+    // A kernel that restarts disposes this view (the cleanup below hangs up at once), and the
+    // embedded engine dies with its kernel (the peer connection fails). Silence alone is weak
+    // evidence: a busy kernel (a long cell, a loaded machine) or JupyterLab holding comm messages
+    // while a cell runs looks the same. So: a note after KERNEL_BUSY_MS, a hangup only after
+    // KERNEL_SILENT_MS, so that a call to the cloud whose kernel died does not keep the mic open.
+    const silent = now - lastPing;
+    if (call && call.reached && silent > KERNEL_SILENT_MS) {
       teardown();
-      error.textContent = "⚠ the kernel stopped answering (restarted?): the call was closed. Run the cell again for a new Call.";
+      error.textContent = `⚠ no word from the kernel for ${Math.round(silent / 1000)} s (restarted or dead?): the call was closed. Run the cell again for a new Call.`;
       stats.error = "kernel_restarted";
+    } else if (call && call.reached && silent > KERNEL_BUSY_MS) {
+      error.textContent = `the kernel has not answered for ${Math.round(silent / 1000)} s (busy?); the call goes on`;
+      stats.kernelQuietMs = silent;
+    } else if (stats.kernelQuietMs) {
+      error.textContent = ""; stats.kernelQuietMs = 0;
     }
     publish();
   }, 1000);

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -283,10 +284,8 @@ class Call:
         self._failure = None
         self.error = ""
         self.owner_view = view
-        if not self._session.closed and self._session.state.value != "new":
-            raise CallStateError("the previous call's session is still open")
         if self._session.state.value != "new":
-            self._session = self._new_session()
+            self._session = self._new_session()  # the previous one may still be closing: its own task
         self._transport = None  # the previous call's, if any: its late messages must go nowhere
         self._opened = asyncio.get_event_loop().create_future()
         self._tap, self._rx = SentTap(), received_audio()
@@ -300,14 +299,14 @@ class Call:
         except CallFailed:
             return
         except Exception as exc:
-            if self.state == "starting":
+            if self.state == "starting" and session is self._session:
                 self._fail("timeout" if isinstance(exc, TimeoutError) else "page_error",
                            f"{type(exc).__name__}: {exc}")
             return
         for kind in ("output_audio_buffer.started", "output_audio_buffer.stopped",
                      "output_audio_buffer.cleared"):
             session.on(kind, self._rx.on_event)
-        if self.state == "starting":
+        if self.state == "starting" and session is self._session:
             self.state = step(self.state, "open")
             call_id = self._transport.call_id if self._transport is not None else None
             if self.sideband and call_id:
@@ -325,6 +324,7 @@ class Call:
         self.sideband_session = sideband
 
     async def _exchange(self, sdp: str) -> None:
+        opened = self._opened  # this call's: a hangup and redial during the exchange replace it
         session = session_body(self.config, self.endpoint.dialect, self.endpoint.model)
         try:
             answer = await exchange_offer(self.endpoint, sdp, session, flow=server_flow(self.endpoint),
@@ -337,7 +337,8 @@ class Call:
         except ConnectError as exc:
             self._fail("signalling", str(exc))
             return
-        if self.state != "starting":  # hung up meanwhile: the service's call must not linger
+        if self.state != "starting" or opened is not self._opened:  # hung up meanwhile: the service's
+            # call must not linger
             if answer.call_id:
                 from realtime_nb.client.rtc_exchange import hang_up
 
@@ -359,28 +360,35 @@ class Call:
             self.send({"type": "fail", "message": self.error})
         self._spawn(self._close_session(f"{kind}: {detail}" if detail else kind, _LOST))
 
-    async def _close_session(self, reason: str = "hung up", code: int = 1000) -> None:
+    def _close_session(self, reason: str = "hung up", code: int = 1000) -> Coroutine[Any, Any, None]:
         """End the page's connection and the session at once (so `session.closed` holds), then hang
-        the call up on the service; the played-audio tap's tail goes into the log."""
-        transport = self._transport
-        if self._opened is not None and not self._opened.done():
-            self._opened.set_exception(CallFailed("page_error", reason))
-            self._opened.exception()  # retrieved: nobody may be waiting
-        with contextlib.suppress(Exception):
-            self.send({"type": "hangup"})
+        the call up on the service; the played-audio tap's tail goes into the log. The call's parts
+        are taken *now*: a redial may replace them before the returned coroutine runs."""
+        parts = (self._session, self._transport, self._opened, self._rx, self.sideband_session)
+        return self._close_parts(*parts, reason=reason, code=code)
+
+    async def _close_parts(self, session: CallSession, transport: PageTransport | None,
+                           opened: asyncio.Future[PageTransport] | None, rx: Any, sideband: Any,
+                           *, reason: str, code: int) -> None:
+        if opened is not None and not opened.done():
+            opened.set_exception(CallFailed("page_error", reason))
+            opened.exception()  # retrieved: nobody may be waiting
+        if session is self._session:  # not when a redial already gave the page a new call
+            with contextlib.suppress(Exception):
+                self.send({"type": "hangup"})
         if transport is not None:
             transport.end(code, reason)
-        if self._session.state.value != "connecting":  # else the failed opener ends the connect
+        if session.state.value != "connecting":  # else the failed opener ends the connect
             with contextlib.suppress(Exception):
-                await self._session.close()  # also hangs up on the service (PageTransport.close)
-        if transport is not None and not self._session.closed:
+                await session.close()  # also hangs up on the service (PageTransport.close)
+        if transport is not None and not session.closed:
             await transport.close()
-        for chunk in self._rx.flush():
+        for chunk in rx.flush():
             self.log.record_track_audio("received", chunk.pcm, t_ns=chunk.t_ns,
                                         response_id=chunk.response_id, peak=chunk.peak)
-        if self.sideband_session is not None:  # after the hangup: it saw the call to its end
+        if sideband is not None:  # after the hangup: it saw the call to its end
             with contextlib.suppress(Exception):
-                await self.sideband_session.close()
+                await sideband.close()
 
     async def _watchdog(self) -> None:
         """Pings while a call runs (clock + heartbeat); a silent page means a closed tab."""
@@ -418,3 +426,4 @@ class Call:
 
 
 __all__ = ["Call", "CallFailed", "CallStateError"]
+

@@ -138,8 +138,7 @@ def test_the_widget_displayed_twice_places_one_call_and_a_second_call_is_refused
     assert second.startswith("refused:"), second
     assert still == ["connected", 1]
     assert down and final
-    if redialled != "ok":  # after all the checks above passed
-        pytest.xfail(f"a new call on the same widget after hangup is refused (call's bug): {redialled}")
+    assert redialled == "ok", redialled  # a redial right after hangup (its close still under way)
     assert redial[0] == "connected" and redial[1] == 1
     assert redial[2] > n_log and redial[3] == 2  # one log holds both calls
     # the page never held two peer connections at once: the second view placed none

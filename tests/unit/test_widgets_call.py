@@ -279,3 +279,18 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+async def test_a_redial_right_after_hangup_is_not_refused() -> None:
+    """hangup() returns at once and closes the session in a task: a Call pressed again before that
+    task ends gets a new session (the old one still closes), not 'the previous session is open'."""
+    call, fe = _call()
+    fe.deliver({"type": "start", "view": "v1", "t_page": 1001.0})
+    first = call.session
+    await _until(lambda: first.state.value == "connecting")  # waiting for the page's data channel
+    call.hangup()
+    fe.deliver({"type": "start", "view": "v1", "t_page": 1002.0})
+    assert call.state == "starting" and call.session is not first and call.session.log is call.log
+    await _until(lambda: first.closed)
+    call.hangup()
+    await _until(lambda: call.state == "closed")
