@@ -308,10 +308,22 @@ class Turns:
     async def measure(self, sample: samples.Sample) -> None:
         audio = sample.audio.astype("<i2")
         silence = np.zeros(RATE, dtype="<i2")  # 1 s: the 500 ms window, then some
-        for segment in sample.segments:
-            sent_end = await self._stream(np.concatenate([audio[segment.start : segment.end], silence]))
-            end_of_speech = sent_end - silence.size / RATE
-            await self._until_done(end_of_speech, self.WAIT_S)
+        # Events are dated as they arrive, by a reader running while the turn is streamed: read after
+        # the stream, a speech_stopped and a quick response.done would come out of the socket's
+        # buffer back to back and their gap would say nothing.
+        arrivals: asyncio.Queue[tuple[float, dict]] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(arrivals))
+        try:
+            for segment in sample.segments:
+                sent_end = await self._stream(np.concatenate([audio[segment.start : segment.end], silence]))
+                end_of_speech = sent_end - silence.size / RATE
+                await self._until_done(arrivals, end_of_speech, self.WAIT_S)
+        finally:
+            reader.cancel()
+
+    async def _read(self, arrivals: asyncio.Queue[tuple[float, dict]]) -> None:
+        async for raw in self.ws:
+            arrivals.put_nowait((time.perf_counter(), json.loads(raw)))
 
     async def _stream(self, pcm: np.ndarray) -> float:
         step = RATE // 50
@@ -324,29 +336,29 @@ class Turns:
             await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
         return t0 + pcm.size / RATE  # when the last sample was due
 
-    async def _until_done(self, end_of_speech: float, wait_s: float) -> None:
+    async def _until_done(
+        self, arrivals: asyncio.Queue[tuple[float, dict]], end_of_speech: float, wait_s: float
+    ) -> None:
         stopped = first = response = None
         deadline = time.perf_counter() + wait_s
         while time.perf_counter() < deadline:
             try:
-                raw = await asyncio.wait_for(self.ws.recv(), deadline - time.perf_counter())
+                at, event = await asyncio.wait_for(arrivals.get(), deadline - time.perf_counter())
             except TimeoutError:
                 break
-            now = time.perf_counter()
-            event = json.loads(raw)
             kind = event["type"]
             if kind == "input_audio_buffer.speech_stopped" and stopped is None:
-                stopped = now
+                stopped = at
             elif kind == "response.created" and stopped is not None and response is None:
                 response = event["response"]["id"]  # this turn's reply (an earlier one's may still end)
             elif kind == "response.output_audio.delta" and event["response_id"] == response and first is None:
-                first = now
-                self.first_ms.append((now - end_of_speech) * 1000)
+                first = at
+                self.first_ms.append((at - end_of_speech) * 1000)
             elif kind == "response.done" and event["response"]["id"] == response:
                 status = event["response"]["status"]
                 self.statuses.append(status)
                 if status in ("completed", "incomplete"):  # ended by itself or its token limit, not cut
-                    self.done_ms.append((now - stopped) * 1000)
+                    self.done_ms.append((at - stopped) * 1000)
                 return
         self.statuses.append(f"no response.done in {wait_s:.0f} s")
 
