@@ -10,7 +10,8 @@ const CONNECT_TIMEOUT_MS = 10000;   // offer -> data channel open, else a visibl
 // noticing (a restart JupyterLab sees disposes this view, whose cleanup hangs up at once). Generous:
 // a kernel whose loop is busy with the engine on a loaded machine can miss pings for seconds.
 const KERNEL_BUSY_MS = 15000;  // the kernel's pings come every 2 s: note a silence this long
-const KERNEL_SILENT_MS = 180000;  // ... and hang up after this long (see the watch below)
+const KERNEL_SILENT_MS = 180000;
+const KERNEL_GONE_MS = 5000;  // no ping this long while the peer connection is down: the kernel's engine died  // ... and hang up after this long (see the watch below)
 const AUDIBLE = 0.01;               // |sample| above this is audible (-40 dBFS)
 const QUIET_MS = 300;               // ... after this much quiet, a new onset
 const RX_RATE = 48000, RX_CHUNK = 2880;  // the played-audio tap: 60 ms per message (three 20 ms frames)
@@ -328,7 +329,13 @@ function render({ model, el: root }) {
     // while a cell runs looks the same. So: a note after KERNEL_BUSY_MS, a hangup only after
     // KERNEL_SILENT_MS, so that a call to the cloud whose kernel died does not keep the mic open.
     const silent = now - lastPing;
-    if (call && call.reached && silent > KERNEL_SILENT_MS) {
+    const mediaDown = call && call.pc && ["disconnected", "failed"].includes(call.pc.connectionState);
+    if (call && call.reached && mediaDown && silent > KERNEL_GONE_MS) {
+      // both at once: the kernel went quiet and the peer (the engine inside it) stopped answering
+      teardown();
+      error.textContent = "⚠ the kernel and its engine stopped answering (restarted?): the call was closed. Run the cell again for a new Call.";
+      stats.error = "kernel_restarted";
+    } else if (call && call.reached && silent > KERNEL_SILENT_MS) {
       teardown();
       error.textContent = `⚠ no word from the kernel for ${Math.round(silent / 1000)} s (restarted or dead?): the call was closed. Run the cell again for a new Call.`;
       stats.error = "kernel_restarted";

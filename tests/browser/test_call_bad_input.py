@@ -143,3 +143,38 @@ def test_the_widget_displayed_twice_places_one_call_and_a_second_call_is_refused
     assert redial[2] > n_log and redial[3] == 2  # one log holds both calls
     # the page never held two peer connections at once: the second view placed none
     assert len(probe.pcs) == 2 and probe.pcs[0]["closed"] is not None, probe.pcs
+
+
+def test_a_kernel_restart_mid_call_closes_the_page_side(
+    fresh_lab: Lab, notebook_dir: Path, silence: Path
+) -> None:
+    """The kernel holds the key, the record and (here) the engine: when it restarts, the engine goes
+    with it, and the page must not keep its microphone and peer connection open: no ping from the
+    kernel while the peer connection is down closes the call within seconds (or JupyterLab disposes
+    the view first, whose cleanup does the same). The kernel's own record goes with the kernel:
+    `call.log.save()` keeps it (docs/call.md says so)."""
+    write_notebook(
+        notebook_dir / "restart.ipynb",
+        [_SETUP, "call = Call(Endpoint.local(engine.url), timeout=30)\ncall"],
+    )
+    with call_browser(silence) as browser:
+        nb = NotebookPage(browser.new_page(), fresh_lab, "restart.ipynb", timeout_s=240)
+        nb.run_all()
+        nb.page.locator(".rtnb-call .rtnb-start").wait_for(timeout=240_000)
+        nb.wait_idle()
+        nb.page.locator(".rtnb-call .rtnb-start").click()
+        nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)
+        before = _until(nb, "[call.state, calls()] if call.state == 'connected' else None", 30)
+        sessions = fresh_lab.api("/api/sessions")
+        kernel = next(s["kernel"]["id"] for s in sessions if s["path"].endswith("restart.ipynb"))
+        t0 = time.monotonic()
+        fresh_lab.api(f"/api/kernels/{kernel}/restart", method="POST")
+        nb.wait_js(
+            "(() => { const pcs = window.__rtnbProbe.pcs; return pcs.length > 0 && "
+            "pcs[pcs.length - 1].closed != null; })()",
+            timeout_s=30,
+        )
+        elapsed = time.monotonic() - t0
+    print(f"kernel restart: the page closed its peer connection {elapsed:.1f} s after the restart")
+    assert before == ["connected", 1], before
+    assert elapsed <= 15
