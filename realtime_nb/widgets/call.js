@@ -16,19 +16,6 @@ const AUDIBLE = 0.01;               // |sample| above this is audible (-40 dBFS)
 const QUIET_MS = 300;               // ... after this much quiet, a new onset
 const RX_RATE = 48000, RX_CHUNK = 2880;  // the played-audio tap: 60 ms per message (three 20 ms frames)
 
-function hooks() {
-  window.__rtnb = window.__rtnb || { mics: [], players: [] };
-  window.__rtnb.calls = window.__rtnb.calls || [];
-  return window.__rtnb;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 // getUserMedia errors -> the kernel's failure kinds (realtime_nb.widgets.call_state.FAILURES)
 function mediaFailure(err) {
   const name = (err && err.name) || "Error";
@@ -116,18 +103,8 @@ function render({ model, el: root }) {
     showInfo(); publish();
   }
 
-  async function refreshDevices() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-    const list = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
-    device.replaceChildren();
-    const def = el("option", "", "default microphone"); def.value = ""; device.append(def);
-    list.forEach((d, i) => {
-      if (d.deviceId === "default" || !d.deviceId) return;
-      const o = el("option", "", d.label || `microphone ${i + 1}`); o.value = d.deviceId; device.append(o);
-    });
-    device.value = model.get("device_id");
-    if (device.value !== model.get("device_id")) device.value = "";
-  }
+  const refreshDevices = () => fillMicrophones(device, model.get("device_id"));
+
 
   async function tapNode(ctx, source, targetRate, chunkSamples, onChunk, gate) {
     if (!workletUrl) workletUrl = URL.createObjectURL(new Blob([model.get("worklet")], { type: "application/javascript" }));

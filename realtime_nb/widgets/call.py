@@ -49,6 +49,7 @@ from realtime_nb.widgets._audio_comm import ClockSync
 from realtime_nb.widgets.call_audio import SentTap, estimate_lag_ms
 from realtime_nb.widgets.call_session import CallSession, PageTransport
 from realtime_nb.widgets.call_state import ACTIVE, CallFailed, CallStateError, describe, step
+from realtime_nb.widgets.esm import page_module
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class CallWidget(anywidget.AnyWidget):
     """The page of a `Call`: its synced traits. (`Call` is a plain object holding one, so that
     ``call.log`` can be the EventLog: a widget's ``log`` is its Python logger.)"""
 
-    _esm = Path(__file__).with_name("call.js")
+    _esm = page_module("call.js")
     _css = Path(__file__).with_name("audio.css")
 
     state = traitlets.Unicode("idle").tag(sync=True)

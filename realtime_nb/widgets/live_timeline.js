@@ -8,20 +8,6 @@ const LABEL_W = 100;
 const PAD_R = 10;
 const HIT_PX = 6;
 
-function hooks() {
-  // Shared with the Mic / Player test hooks: keep their keys when creating the object.
-  const h = (window.__rtnb = window.__rtnb || { mics: [], players: [] });
-  h.timelines = h.timelines || [];
-  return h;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 function niceStep(span, px) {
   const raw = span / Math.max(1, px / 90); // about one label per 90 px
   const pow = Math.pow(10, Math.floor(Math.log10(raw)));

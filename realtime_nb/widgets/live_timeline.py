@@ -28,6 +28,7 @@ from realtime_nb.timeline.lanes import LANES, lane_of, lanes_of
 from realtime_nb.widgets._audio_comm import _current_loop
 from realtime_nb.widgets._disconnect import on_disconnect, release_listeners
 from realtime_nb.widgets._session import SessionLike
+from realtime_nb.widgets.esm import page_module
 
 __all__ = ["LiveTimeline", "Throttle", "compact_frame", "compact_rows"]
 
@@ -111,7 +112,7 @@ class LiveTimeline(anywidget.AnyWidget):
     following the newest events (uncheck "follow" in the page to zoom and pan).
     """
 
-    _esm = Path(__file__).with_name("live_timeline.js")
+    _esm = page_module("live_timeline.js")
     _css = Path(__file__).with_name("live_timeline.css")
 
     lanes = traitlets.List(list(LANES)).tag(sync=True)

@@ -87,11 +87,6 @@ function getWorkletUrl() {
   return workletUrl;
 }
 
-function hooks() {
-  window.__rtnb = window.__rtnb || { mics: [], players: [] };
-  return window.__rtnb;
-}
-
 function explain(err) {
   const name = (err && err.name) || "Error";
   const raw = (err && err.message) || String(err);
@@ -104,13 +99,6 @@ function explain(err) {
     TimeoutError: "no answer to the microphone permission request",
   }[name];
   return { name, message: why ? `${why} (${raw})` : raw };
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 function render({ model, el: root }) {
@@ -176,18 +164,8 @@ function render({ model, el: root }) {
     model.send({ type: "error", name: e.name, message: e.message });
   }
 
-  async function refreshDevices() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-    const list = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
-    device.replaceChildren();
-    const def = el("option", "", "default microphone"); def.value = ""; device.append(def);
-    list.forEach((d, i) => {
-      if (d.deviceId === "default" || !d.deviceId) return;
-      const o = el("option", "", d.label || `microphone ${i + 1}`); o.value = d.deviceId; device.append(o);
-    });
-    device.value = model.get("device_id");
-    if (device.value !== model.get("device_id")) device.value = "";
-  }
+  const refreshDevices = () => fillMicrophones(device, model.get("device_id"));
+
 
   function gate(on) { if (cap) cap.node.port.postMessage({ cmd: "gate", on }); }
   function flush(tag, close = false) {

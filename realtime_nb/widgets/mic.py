@@ -35,6 +35,7 @@ from realtime_nb.widgets._audio_comm import (
 from realtime_nb.widgets._disconnect import on_disconnect
 from realtime_nb.widgets._session import SessionLike
 from realtime_nb.widgets.clips import ClipSource
+from realtime_nb.widgets.esm import page_module
 
 MODES = ("open", "push_to_talk")
 _CLOCK_PINGS = 12  # enough to find one undisturbed round trip; each costs one comm message each way
@@ -60,7 +61,7 @@ class Mic(anywidget.AnyWidget):
     widget and raised as :class:`MicError` by the next call to a public method (once per error).
     """
 
-    _esm = Path(__file__).with_name("mic.js")
+    _esm = page_module("mic.js")
     _css = Path(__file__).with_name("audio.css")
 
     mode = traitlets.Unicode("open").tag(sync=True)

@@ -5,18 +5,6 @@
 const START_LEAD_S = 0.05;      // head room when playback starts from idle, so the first chunk is whole
 const REPORT_EVERY_MS = 100;    // played-ms reports while audio is scheduled
 
-function hooks() {
-  window.__rtnb = window.__rtnb || { mics: [], players: [] };
-  return window.__rtnb;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 function render({ model, el: root }) {
   // Test hooks: read from the page as window.__rtnb.players[i].
   const stats = { received: 0, queued: 0, ended: 0, stopped: 0, secondsPlayed: 0, queuedSeconds: 0,

@@ -27,6 +27,7 @@ from realtime_nb.timeline.fields import AUDIO_DELTA_TYPE
 from realtime_nb.widgets._audio_comm import maybe_await, pcm16_from_buffer, subscribe
 from realtime_nb.widgets._disconnect import on_disconnect
 from realtime_nb.widgets._session import SessionLike
+from realtime_nb.widgets.esm import page_module
 
 SPEECH_STARTED = "input_audio_buffer.speech_started"
 RESPONSE_DONE = "response.done"
@@ -55,7 +56,7 @@ class Player(anywidget.AnyWidget):
     >>> player.feed("item_1", pcm16)  # or feed it yourself (24 kHz int16)
     """
 
-    _esm = Path(__file__).with_name("player.js")
+    _esm = page_module("player.js")
     _css = Path(__file__).with_name("audio.css")
 
     # Kernel-side totals for the page's counters (the page adds its own played figures).
