@@ -19,8 +19,11 @@ see ``job_runner``).
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import threading
+import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from enum import IntEnum
@@ -79,6 +82,7 @@ class FairPool(cf.Executor):
         self._queues: dict[Lane, OrderedDict[object, deque[_Work]]] = {lane: OrderedDict() for lane in Lane}
         self._threads: list[threading.Thread] = []
         self._shutdown = False
+        _POOLS.add(self)
 
     # --- Executor -----------------------------------------------------------------------------------
 
@@ -206,6 +210,32 @@ class FairPool(cf.Executor):
                 self._lock.notify()
             return
         work.future.set_result(result)
+
+
+# Every pool of the process, for the drain at exit (weakly: a pool nobody holds is already gone).
+_POOLS: weakref.WeakSet[FairPool] = weakref.WeakSet()
+EXIT_DRAIN_S = 5.0  # how long interpreter exit waits for work already on a worker
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """Let work already on a worker end before the interpreter finalizes.
+
+    Workers are daemon threads, and a model step (CTranslate2, ONNX Runtime) runs without the GIL:
+    left running, it is still inside the runtime while the process destroys that runtime's own
+    thread pools, and the C++ runtime aborts the process ("terminate called without an active
+    exception"), seen at the end of a full test run. Engines stop first (their atexit hook is
+    registered later, so it runs earlier), which tells their jobs to stop at the next value; queued
+    work is cancelled here, and running work gets ``EXIT_DRAIN_S`` in all to finish.
+    """
+    pools = list(_POOLS)
+    for pool in pools:
+        pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + EXIT_DRAIN_S
+    for pool in pools:
+        for thread in list(pool._threads):
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _cancel(work: _Work) -> None:

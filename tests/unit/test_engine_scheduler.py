@@ -133,3 +133,27 @@ def test_an_exception_reaches_the_future(pool) -> None:
 
     with pytest.raises(ValueError, match="bad"):
         p.submit(boom).result(TIMEOUT)
+
+
+def test_interpreter_exit_waits_for_work_already_on_a_worker(tmp_path) -> None:
+    """Workers are daemon threads; a step left running into finalization is still inside a native
+    runtime while the process tears that runtime down. The exit drain lets it end first."""
+    import subprocess
+    import sys
+    import textwrap
+
+    done = tmp_path / "done"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from realtime_nb.engine.scheduler import FairPool, Lane
+        pool = FairPool(1, reserved=0)
+        def step():
+            time.sleep(0.5)
+            open({str(done)!r}, "w").write("ended")
+        pool.submit(step, lane=Lane.LONG)
+        time.sleep(0.1)  # the step is running: now the interpreter exits
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert done.read_text() == "ended"
