@@ -99,6 +99,24 @@ def _gated(gate: threading.Event) -> Iterator[str]:
     yield "spoken"
 
 
+async def _read_a_flood_slowly(engine: Any, name: str, caplog: Any) -> ConnectionClosed:
+    """Ask the script for a flood over a socket with a small receive buffer and read it slowly (a
+    frame per 0.2 s) until the engine has logged giving up on this reader; how it was closed."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", engine.port))
+    async with connect(f"{engine.url}/v1/realtime?model=m", sock=sock, max_queue=1) as ws:
+        await _recv_type(ws, "session.created")
+        await ws.send(json.dumps({"do": "flood", "name": name}))
+        dropped = lambda: any("client not reading" in r.getMessage() for r in caplog.records)  # noqa: E731
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+                if not dropped():
+                    await asyncio.sleep(0.2)  # slow, until the engine gave up on it
+    return closed.value
+
+
 def _engine(**server_options: Any) -> Any:
     return start_engine(
         port=0, session_factory=_Script, preload=False, calls=None, server_options=server_options
@@ -174,21 +192,10 @@ async def test_a_reader_too_slow_for_its_lag_limit_reads_a_1008_close_with_the_r
     )
     caplog.set_level(logging.WARNING, logger="realtime_nb.engine")
     with _engine(backpressure=limits, close_timeout=TIMEOUT) as engine:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", engine.port))
-        async with connect(f"{engine.url}/v1/realtime?model=m", sock=sock, max_queue=1) as ws:
-            await _recv_type(ws, "session.created")
-            await ws.send(json.dumps({"do": "flood", "name": "slow"}))
-            dropped = lambda: any("client not reading" in r.getMessage() for r in caplog.records)  # noqa: E731
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(ws.recv(), TIMEOUT)
-                    if not dropped():
-                        await asyncio.sleep(0.2)  # slow, until the engine gave up on it
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 1008
-        assert "client not reading" in closed.value.rcvd.reason
+        closed = await _read_a_flood_slowly(engine, "slow", caplog)
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 1008
+        assert "client not reading" in closed.rcvd.reason
         assert engine.wait_idle(TIMEOUT)
 
 
@@ -205,21 +212,10 @@ async def test_a_slow_reader_is_disconnected_at_the_byte_limit_given_to_start_en
         backpressure={**limits, "ping_interval_s": None},
         server_options={"close_timeout": TIMEOUT},
     ) as engine:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", engine.port))
-        async with connect(f"{engine.url}/v1/realtime?model=m", sock=sock, max_queue=1) as ws:
-            await _recv_type(ws, "session.created")
-            await ws.send(json.dumps({"do": "flood", "name": "bytes"}))
-            dropped = lambda: any("client not reading" in r.getMessage() for r in caplog.records)  # noqa: E731
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(ws.recv(), TIMEOUT)
-                    if not dropped():
-                        await asyncio.sleep(0.2)
-        assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 1008
-        assert "of events unsent (limit 16 KiB)" in closed.value.rcvd.reason
+        closed = await _read_a_flood_slowly(engine, "bytes", caplog)
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 1008
+        assert "of events unsent (limit 16 KiB)" in closed.rcvd.reason
         assert engine.wait_idle(TIMEOUT)
 
 
