@@ -200,6 +200,15 @@ class NotebookPage:
     def kernel_json(self, expr: str) -> Any:
         return json.loads(self.execute(f"import json as _j; print(_j.dumps({expr}, default=float))"))
 
+    def wait_kernel(self, expr: str, timeout_s: float = 30.0, poll_s: float = 0.3) -> Any:
+        """Evaluate ``expr`` in the kernel until it is truthy or ``timeout_s`` passed; its last value."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = self.kernel_json(expr)
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(poll_s)
+
     def js(self, expr: str) -> Any:
         return self.page.evaluate(f"() => ({expr})")
 

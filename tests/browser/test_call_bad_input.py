@@ -35,14 +35,6 @@ def silence(notebook_dir: Path) -> Path:
     return write_wav(notebook_dir / "silence_bad.wav", np.zeros(24000 * 5, np.int16), 24000)
 
 
-def _until(nb: NotebookPage, expr: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = nb.kernel_json(expr)
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
-
 
 def _connected_call(browser: Any, lab: Lab, notebook_dir: Path, name: str) -> tuple[NotebookPage, Any]:
     """A notebook that displays one Call to the engine, its Call button clicked: the page and the
@@ -54,7 +46,8 @@ def _connected_call(browser: Any, lab: Lab, notebook_dir: Path, name: str) -> tu
     nb.wait_idle()
     nb.page.locator(".rtnb-call .rtnb-start").click()
     nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)
-    return nb, _until(nb, "[call.state, calls(), len(call.log)] if call.state == 'connected' else None", 30)
+    connected = "[call.state, calls(), len(call.log)] if call.state == 'connected' else None"
+    return nb, nb.wait_kernel(connected, 30)
 
 
 def test_a_closed_tab_is_reported_and_the_engine_lets_go(
@@ -66,8 +59,7 @@ def test_a_closed_tab_is_reported_and_the_engine_lets_go(
         nb.page.close(run_before_unload=True)
         # The same notebook in a new tab: the same kernel (its session is found by path), no widget.
         again = NotebookPage(browser.new_page(), fresh_lab, "closed_tab.ipynb", timeout_s=240)
-        after = _until(
-            again,
+        after = again.wait_kernel(
             "[call.state, call.error, calls(), len(call.log)] if calls() == 0 "
             "and call.state != 'connected' else None",
             40,
@@ -103,7 +95,7 @@ def test_the_widget_displayed_twice_places_one_call_and_a_second_call_is_refused
         nb.wait_idle()
         views.nth(0).locator(".rtnb-start").click()
         nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)
-        first = _until(nb, "[call.state, calls()] if call.state == 'connected' else None", 30)
+        first = nb.wait_kernel("[call.state, calls()] if call.state == 'connected' else None", 30)
 
         # The second view while the first view's call runs: its Call button is disabled (it cannot
         # place a second call), and the call is unharmed.
@@ -121,7 +113,7 @@ def test_the_widget_displayed_twice_places_one_call_and_a_second_call_is_refused
         # Hang up, then call again on the same widget: a new call, the same log.
         n_log = nb.kernel_json("len(call.log)")
         nb.execute("await call.hangup()")
-        down = _until(nb, "calls() == 0", 20)
+        down = nb.wait_kernel("calls() == 0", 20)
         redialled = nb.execute(
             "try:\n    call.start()\n    await call.connected(timeout=60)\n    print('ok')\n"
             "except Exception as exc:\n    print(type(exc).__name__, exc)"
@@ -131,7 +123,7 @@ def test_the_widget_displayed_twice_places_one_call_and_a_second_call_is_refused
             "int((call.log.frame().wire_type == 'session.created').sum())]"
         )
         nb.execute("await call.hangup()")
-        final = _until(nb, "calls() == 0", 20)
+        final = nb.wait_kernel("calls() == 0", 20)
         probe = Probe.read(nb)
         nb.execute("engine.stop()")
 

@@ -116,14 +116,6 @@ print(_j.dumps({d: {str(k): int(v) for k, v in _f[_f.direction == d].wire_type.v
 """
 
 
-def _wait_kernel(nb: NotebookPage, expr: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = nb.kernel_json(expr)
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
-
 
 def _drag(nb: NotebookPage, part: str, fraction: float) -> None:
     handle = nb.page.locator(f"{part} .noUi-handle")
@@ -212,7 +204,7 @@ def run(lab: Lab, notebook_dir: Path) -> dict[str, Any]:
             out["text_during"] = page_text(nb)
             out["synced"] = nb.kernel_json("{k: str(v) for k, v in call.widget.get_state().items()}")
             nb.execute("await call.hangup()")
-            out["calls_after"] = _wait_kernel(nb, "int(engine.stats().get('calls_calls', 0) == 0)", 20)
+            out["calls_after"] = nb.wait_kernel("int(engine.stats().get('calls_calls', 0) == 0)", 20)
             time.sleep(1.0)  # the page's last forwarded messages
             out["probe"] = Probe.read(nb)
             out["counts"] = json.loads(nb.execute(_COUNTS))

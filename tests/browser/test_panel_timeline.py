@@ -7,7 +7,6 @@ when it is clicked; stopping the engine must grey both out with the reason.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,6 @@ def _sent_updates(nb: NotebookPage) -> list[dict]:
     )
 
 
-def _wait_kernel(nb: NotebookPage, expr: str, timeout_s: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = nb.kernel_json(expr)
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
 
 def test_dragging_a_slider_updates_the_session_and_the_timeline_draws_it(
     fresh_lab: Lab, notebook_dir: Path
@@ -70,7 +61,7 @@ def test_dragging_a_slider_updates_the_session_and_the_timeline_draws_it(
         nb.page.mouse.move(track["x"] + 0.8 * track["width"], box["y"] + box["height"] / 2, steps=8)
         nb.page.mouse.up()
 
-        answers = _wait_kernel(nb, "answers")
+        answers = nb.wait_kernel("answers")
         assert answers, "no session.updated after the drag"
         shown = float(nb.page.locator(".rtnb-panel-threshold .widget-readout").inner_text())
         kernel = nb.kernel_json(
