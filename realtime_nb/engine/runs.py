@@ -79,7 +79,9 @@ class ResponseRuns:
         self._responder = options.responder or EchoResponder()
         self._transcriptions = transcriptions
         self._idle = idle
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, Run] = {}  # unfinished runs only: a finished one is retired (below)
+        self._retired = 0  # responses finished in this session
+        self._retired_tokens = 0  # their input tokens (the rate_limits.updated figures count them)
         self.default: Response | None = None  # the latest response in the default conversation
         self.voice_used = False  # the assistant has produced audio: the voice is fixed from now on
         if options.responder is None:
@@ -90,6 +92,7 @@ class ResponseRuns:
         return self.default is not None and self.default.active
 
     def get(self, response_id: str) -> Run | None:
+        """The run of an unfinished response (a finished one is forgotten)."""
         return self._runs.get(response_id)
 
     def snapshot(self) -> dict[str, tuple[str, str]]:
@@ -104,7 +107,7 @@ class ResponseRuns:
         return run.response.audio_ms - (now - run.response.started_at) * 1000.0
 
     def find_item(self, item_id: str) -> Item | None:
-        """An item given inline to a response (``response.create`` ``input``), by id."""
+        """An item given inline to an unfinished response (``response.create`` ``input``), by id."""
         for run in self._runs.values():
             for item in run.context:
                 if item.id == item_id:
@@ -163,12 +166,13 @@ class ResponseRuns:
         self.maybe_respond(run)
 
     def _rate_limits(self) -> list[dict[str, Any]]:
-        spent = sum(r.response.usage.input_text + r.response.usage.input_audio for r in self._runs.values())
+        spent = self._retired_tokens + sum(_input_tokens(r) for r in self._runs.values())
+        started = self._retired + len(self._runs)
         return [
             {
                 "name": "requests",
                 "limit": self._options.rate_limit_requests,
-                "remaining": max(0, self._options.rate_limit_requests - len(self._runs)),
+                "remaining": max(0, self._options.rate_limit_requests - started),
                 "reset_seconds": 60.0,
             },
             {
@@ -363,6 +367,22 @@ class ResponseRuns:
         if run.response is self.default:
             # server_vad's idle timeout counts from when this audio would finish playing
             self._idle.response_done(self._host.now() + run.response.audio_ms / 1000.0)
+        self._retire(run)
+
+    def _retire(self, run: Run) -> None:
+        """Forget a finished run. Each run holds its context, a copy of the conversation's item list
+        when it started, so keeping every run made a session's memory grow with the square of its
+        turns, and an out-of-band reply's audio (in no conversation, so no retention) was never
+        freed. Nothing needs a finished run: its jobs were dropped, a late job result or a
+        ``response.cancel`` naming it finds no active run either way, and its items live on in the
+        conversation."""
+        del self._runs[run.response.id]
+        self._retired += 1
+        self._retired_tokens += _input_tokens(run)
+
+
+def _input_tokens(run: Run) -> int:
+    return run.response.usage.input_text + run.response.usage.input_audio
 
 
 def _context_dicts(context: list[Item]) -> list[dict[str, Any]]:

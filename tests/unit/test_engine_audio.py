@@ -289,7 +289,8 @@ def test_idle_timeout_commits_and_responds(driver, turns):
     d.run()
     done = d.of("response.done")[-1]["response"]
     assert done["status"] == "completed"
-    played_s = d.session.runs.get(done["id"]).response.audio_ms / 1000  # how long the reply plays
+    reply = d.session.conversation.get(done["output"][0]["id"])
+    played_s = reply.audio_ms(0) / 1000  # how long the reply plays
     t_done = d.now
     assert not d.tick(t_done + played_s + 1.9)
     out = d.tick(t_done + played_s + 2.0)

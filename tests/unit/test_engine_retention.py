@@ -88,3 +88,34 @@ def test_retention_none_keeps_everything_and_bad_values_are_refused() -> None:
     assert EngineOptions(audio_retention_s=None).audio_retention_s is None
     with pytest.raises(ValueError, match="audio_retention_s"):
         EngineOptions(audio_retention_s=0)
+
+
+def _turn(session: EngineSession, now: float, **create: Any) -> list[dict[str, Any]]:
+    text = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    _send(session, now, type="conversation.item.create", item=text)
+    events = _send(session, now, type="response.create", **create)
+    session.run_jobs_inline(now)
+    return events + session.events_to_send()
+
+
+def test_finished_responses_are_not_kept(models) -> None:
+    """Each response held a copy of the conversation's item list from when it started, and none was
+    ever dropped: a session's memory grew with the square of its turns (and an out-of-band reply's
+    audio, in no conversation, outlived the retention). Finished ones are forgotten; the
+    rate_limits.updated figures still count every response of the session."""
+    session = EngineSession(models, Dialect.GA, now=0.0, options=EngineOptions(audio_retention_s=1.5))
+    session.events_to_send()
+    remaining = []
+    for turn in range(4):
+        extra = {"response": {"conversation": "none"}} if turn % 2 else {}
+        events = _turn(session, float(turn + 1), **extra)
+        (done,) = [e for e in events if e["type"] == "response.done"]
+        assert done["response"]["status"] == "completed"
+        assert session.runs.get(done["response"]["id"]) is None
+        assert session.runs.snapshot() == {}
+        (limits,) = [e for e in events if e["type"] == "rate_limits.updated"]
+        remaining.append(next(x["remaining"] for x in limits["rate_limits"] if x["name"] == "requests"))
+    assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 4
+    # a finished response is named as not active, as before
+    (error,) = _send(session, 9.0, type="response.cancel", response_id=done["response"]["id"])
+    assert error["error"]["code"] == "response_cancel_not_active"
