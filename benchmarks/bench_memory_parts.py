@@ -10,7 +10,9 @@ process's memory every ``--every`` seconds: RSS, anonymous PSS (``/proc/self/sma
 number of anonymous mappings (glibc arenas and large allocations each add some). It prints the
 samples, then the slope after the warm-up fitted over the samples. Compare allocator settings
 with glibc's environment variables (``MALLOC_ARENA_MAX=2``, ``MALLOC_MMAP_THRESHOLD_=262144``), and
-``--trim`` for the engine's periodic ``malloc_trim``. ``mix`` is a whole turn: transcription, then
+``--trim`` for the engine's periodic ``malloc_trim``. ``voice-plans`` is the voice as it ran
+before, with ONNX Runtime's memory pattern (a memory plan kept per input shape): compare its
+slope and jobs/s with ``voice``. ``mix`` is a whole turn: transcription, then
 the reply's synthesis with each chunk on whichever worker is free.
 """
 
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from realtime_nb import samples
 from realtime_nb.audio import resample
 from realtime_nb.engine import memory
 from realtime_nb.engine.models import Models
+from realtime_nb.engine.models._common import onnx_session
 
 
 def snapshot() -> dict[str, float]:
@@ -62,8 +66,11 @@ def work(part: str, models: Models, pool: ThreadPoolExecutor) -> Callable[[int],
     sample = samples.load("turns")
     texts = [seg.text for seg in sample.segments]
     turns = [sample.audio[seg.start : seg.end] for seg in sample.segments]
-    if part == "voice":
+    if part in ("voice", "voice-plans"):
         voice = models.voice()
+        if part == "voice-plans":  # as before: ONNX Runtime keeps a memory plan per input shape
+            path = Path(voice.model_path)
+            voice._piper.session = onnx_session(path, threads=0, shapes_vary=False)
 
         def one(i: int) -> None:
             for _chunk in voice.synthesize(texts[i % len(texts)]):
@@ -118,7 +125,7 @@ def work(part: str, models: Models, pool: ThreadPoolExecutor) -> Callable[[int],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["voice", "whisper", "mix", "vad", "turn", "denoise"])
+    parser.add_argument("part", choices=["voice", "voice-plans", "whisper", "mix", "vad", "turn", "denoise"])
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=5, help="pool threads (the engine: 4 + 1)")
     parser.add_argument("--sessions", type=int, default=2, help="jobs in flight at once")
