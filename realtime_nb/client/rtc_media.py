@@ -84,6 +84,10 @@ HOLD_FRAMES = 10
 started`` before they are kept as audio of no response."""
 DRAIN_MAX_FRAMES = 50
 """After ``stopped`` / ``cleared``, frames go on counting for that response at most this long (1 s)."""
+PAUSE_MAX_FRAMES = 50
+"""Silent frames after a response's audible ones wait this long (1 s) to learn whether they are a
+pause inside it (more of its audio follows) or the idle stream after it (its ``stopped`` comes
+first); past that they are a pause, and kept."""
 
 
 def _peak(pcm: np.ndarray) -> int:
@@ -358,6 +362,7 @@ class ReceivedAudio:
         self._drained = 0
         self._audible = False  # the current response's first audible frame has arrived
         self._held: list[_Frame] = []
+        self._quiet: list[_Frame] = []  # silence after the response's audible frames (PAUSE_MAX_FRAMES)
         self._order: deque[tuple[_Frame, np.ndarray | None]] = deque()  # frames in arrival order
         self._down = FrameDownsampler()
         self.frames = 0
@@ -368,6 +373,7 @@ class ReceivedAudio:
         kind = event.get("type")
         rid = event.get("response_id")
         if kind == "output_audio_buffer.started" and isinstance(rid, str):
+            self._end_quiet(keep=False)  # the previous response's trailing silence
             for frame in self._held:
                 frame.key, frame.keep, frame.decided = rid, True, True
             self._held.clear()
@@ -389,9 +395,16 @@ class ReceivedAudio:
             self._drained += 1
             if silent or self._drained > DRAIN_MAX_FRAMES:
                 self.state, self.response_id = "idle", None
-        if self.state in ("playing", "draining") and (self._audible or not silent):
+                self._end_quiet(keep=False)
+        if self.state in ("playing", "draining") and not silent:
             self._audible = True
+            self._end_quiet(keep=True)  # a pause inside the response
             frame.key, frame.keep, frame.decided = self.response_id, True, True
+        elif self.state in ("playing", "draining") and self._audible:
+            frame.key = self.response_id
+            self._quiet.append(frame)  # decided by what follows
+            if len(self._quiet) > PAUSE_MAX_FRAMES:
+                self._end_quiet(keep=True)
         elif self.state in ("playing", "draining"):
             frame.decided = True  # the idle stream still in flight after `started`: not the response's
             self.dropped_silent += 1
@@ -407,8 +420,18 @@ class ReceivedAudio:
             self._ready(tag, pcm24)
         return self._emit()
 
+    def _end_quiet(self, *, keep: bool) -> None:
+        """Decide the silent frames waiting after a response's audio: kept as a pause inside it, or
+        dropped as the idle stream after it."""
+        for frame in self._quiet:
+            frame.keep, frame.decided = keep, True
+        if not keep:
+            self.dropped_silent += len(self._quiet)
+        self._quiet.clear()
+
     def flush(self) -> list[TrackChunk]:
         """The end of the track: everything still held or in the resampler goes out."""
+        self._end_quiet(keep=False)
         for frame in self._held:
             frame.key, frame.keep, frame.decided = None, True, True
         self._held.clear()

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime_nb.client.rtc_media import DRAIN_MAX_FRAMES, HOLD_FRAMES, ReceivedAudio, TrackChunk
+from realtime_nb.client.rtc_media import (
+    DRAIN_MAX_FRAMES,
+    HOLD_FRAMES,
+    PAUSE_MAX_FRAMES,
+    ReceivedAudio,
+    TrackChunk,
+)
 from realtime_nb.protocol import Dialect, SessionConfig, session_update
 from realtime_nb.timeline import EventLog
 from realtime_nb.timeline.track_audio import SILENT_PEAK
@@ -113,6 +119,39 @@ def test_a_lone_click_outside_responses_does_not_hold_up_later_frames() -> None:
     released = list(feed.out)  # before any flush
     assert [c.response_id for c in released][:1] == [None]
     assert feed.keys() == [None] + ["resp_1"] * 4
+
+
+def test_silence_before_a_late_stopped_is_not_the_response_s() -> None:
+    """Under load the data channel's `stopped` came 200 ms after the track's last audible frame, and
+    the idle stream in between was recorded as the end of the reply (the call test's 400 ms tone
+    came back as 600 ms)."""
+    feed = Feed()
+    feed.event("started", "resp_1")
+    feed.frames(TONE, 5)
+    feed.frames(SILENCE, 10)  # the reply is over; its `stopped` is late
+    feed.event("stopped", "resp_1")
+    feed.frames(SILENCE, 2)
+    feed.event("started", "resp_2")
+    feed.frames(TONE, 3)
+    feed.frames(SILENCE, 4)  # the track ends before resp_2's `stopped`
+    chunks = feed.done()
+    assert [c.response_id for c in chunks] == ["resp_1"] * 5 + ["resp_2"] * 3
+    assert all(c.peak > SILENT_PEAK for c in chunks)
+    assert feed.rx.dropped_silent == 10 + 2 + 4
+
+
+def test_a_long_pause_inside_a_response_is_kept_without_waiting_for_its_end() -> None:
+    feed = Feed()
+    feed.event("started", "resp_1")
+    feed.frames(TONE, 2)
+    feed.frames(SILENCE, PAUSE_MAX_FRAMES + 1)
+    released = [c.response_id for c in feed.out]  # before any later frame or flush
+    # (the resampler keeps the newest frame or two back)
+    assert set(released) == {"resp_1"} and len(released) >= PAUSE_MAX_FRAMES
+    feed.frames(TONE, 2)
+    feed.event("stopped", "resp_1")
+    feed.frames(SILENCE, 1)
+    assert feed.keys() == ["resp_1"] * (2 + PAUSE_MAX_FRAMES + 1 + 2)
 
 
 def test_draining_is_bounded() -> None:
