@@ -86,10 +86,7 @@ def comm_leg(lab: Lab, root: Path, speech: SpeechFile, turns: int) -> tuple[Prob
     write_notebook(root / "bench_comm.ipynb", _COMM)
     with call_browser(speech.path) as browser:
         nb = NotebookPage(browser.new_page(), lab, "bench_comm.ipynb", timeout_s=240)
-        nb.run_all()
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
-        start.wait_for(timeout=240_000)
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         nb.page.locator(".rtnb-player .rtnb-enable").click()
         start.click()
         probe = _wait_turns(nb, "webaudio", turns, (turns + 3) * speech.loop_ms / 1000 + 60)
@@ -104,10 +101,7 @@ def call_leg(lab: Lab, root: Path, speech: SpeechFile, turns: int) -> tuple[Prob
     write_notebook(root / "bench_call.ipynb", _CALL)
     with call_browser(speech.path) as browser:
         nb = NotebookPage(browser.new_page(), lab, "bench_call.ipynb", timeout_s=240)
-        nb.run_all()
-        start = nb.page.locator(".rtnb-call .rtnb-start")
-        start.wait_for(timeout=240_000)
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-call .rtnb-start")
         start.click()
         # wait on the page, not the kernel: no cell runs during the measured turns (as in the comm leg)
         nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)

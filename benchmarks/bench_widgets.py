@@ -65,10 +65,7 @@ def run_once(lab: Lab, root: Path, wav: Path, seconds: float, chunk_ms: int, ind
     ])
     with chromium(wav) as browser:
         nb = NotebookPage(browser.new_page(), lab, name)
-        nb.run_all()
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
-        start.wait_for()
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         start.click()
         n = int(seconds * 1000 / chunk_ms)
         nb.wait_js(f"window.__rtnb.mics[0].chunksSent >= {n}", timeout_s=seconds * 3 + 30)
@@ -262,9 +259,7 @@ def bench_live_timeline(lab: Lab, root: Path, seconds: float, rate: int, max_hz:
     write_notebook(root / name, [_TIMELINE_SETUP, show])
     with chromium() as browser:
         nb = NotebookPage(browser.new_page(), lab, name)
-        nb.run_all()
-        nb.page.locator(".rtnb-timeline canvas").wait_for()
-        nb.wait_idle()
+        nb.run_until_shown(".rtnb-timeline canvas")
         nb.wait_js("window.__rtnb.timelines && window.__rtnb.timelines.length > 0")
         nb.kernel_json("await drive(EventLog(), 200, 2.0)")  # warm-up: imports, first allocations
         without = nb.kernel_json(f"await drive(log_without, {rate}, {seconds})")

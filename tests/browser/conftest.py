@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.harness import CHROMIUM, Lab
+from tests.browser.harness import CHROMIUM, Lab, write_wav
 
 _NO_CHROMIUM = f"{CHROMIUM} is not installed (apt-get install chromium)"
 
@@ -45,3 +45,11 @@ def fresh_lab(lab: Lab) -> Iterator[Lab]:
     """The shared server, with every kernel shut down after the test."""
     yield lab
     lab.shutdown_kernels()
+
+
+@pytest.fixture(scope="session")
+def silence(notebook_dir: Path) -> Path:
+    """Five seconds of digital silence, 24 kHz: the fake microphone of calls that need no speech."""
+    import numpy as np
+
+    return write_wav(notebook_dir / "silence.wav", np.zeros(24000 * 5, np.int16), 24000)

@@ -193,6 +193,17 @@ class NotebookPage:
     def wait_idle(self) -> None:
         self.page.wait_for_function("() => window.__rtnbKernel.status === 'idle'", polling=100)
 
+    def run_until_shown(self, selector: str, *more: str) -> Any:
+        """Run every cell, wait until ``selector`` (then each of ``more``) is on the page and the
+        kernel is idle again; the locator of ``selector``. The page's default timeout applies."""
+        self.run_all()
+        shown = self.page.locator(selector)
+        shown.wait_for()
+        for other in more:
+            self.page.locator(other).wait_for()
+        self.wait_idle()
+        return shown
+
     def execute(self, code: str) -> str:
         """Run ``code`` in the notebook's kernel; return what it printed (raises on an exception)."""
         return self.page.evaluate(_EXECUTE_JS, code)

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.browser.call_page import Probe, call_browser
-from tests.browser.harness import Lab, NotebookPage, write_notebook, write_wav
+from tests.browser.harness import Lab, NotebookPage, write_notebook
 
 pytestmark = pytest.mark.timeout(360)
 
@@ -30,21 +29,13 @@ _SETUP = (
 )
 
 
-@pytest.fixture(scope="module")
-def silence(notebook_dir: Path) -> Path:
-    return write_wav(notebook_dir / "silence_bad.wav", np.zeros(24000 * 5, np.int16), 24000)
-
-
 
 def _connected_call(browser: Any, lab: Lab, notebook_dir: Path, name: str) -> tuple[NotebookPage, Any]:
     """A notebook that displays one Call to the engine, its Call button clicked: the page and the
     kernel's [state, engine calls, log length] once connected."""
     write_notebook(notebook_dir / name, [_SETUP, "call = Call(Endpoint.local(engine.url), timeout=30)\ncall"])
     nb = NotebookPage(browser.new_page(), lab, name, timeout_s=240)
-    nb.run_all()
-    nb.page.locator(".rtnb-call .rtnb-start").wait_for(timeout=240_000)
-    nb.wait_idle()
-    nb.page.locator(".rtnb-call .rtnb-start").click()
+    nb.run_until_shown(".rtnb-call .rtnb-start").click()
     nb.wait_js("window.__rtnbProbe.dc.some(m => m.type === 'session.created')", timeout_s=60)
     connected = "[call.state, calls(), len(call.log)] if call.state == 'connected' else None"
     return nb, nb.wait_kernel(connected, 30)

@@ -48,10 +48,7 @@ def test_call_connects_and_a_turn_lands_in_the_log(fresh_lab: Lab, notebook_dir:
     write_notebook(notebook_dir / "call.ipynb", _NOTEBOOK)
     with chromium(speech, extra_args=WEBRTC_ARGS) as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, "call.ipynb", timeout_s=240)
-        nb.run_all()
-        button = nb.page.locator(".rtnb-call .rtnb-start")
-        button.wait_for(timeout=240_000)
-        nb.wait_idle()
+        button = nb.run_until_shown(".rtnb-call .rtnb-start")
         t0 = time.monotonic()
         button.click()
         nb.execute("await call.connected(timeout=30)")

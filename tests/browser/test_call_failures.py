@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.browser.call_page import Microphone, call_browser
-from tests.browser.harness import Lab, NotebookPage, write_notebook, write_wav
+from tests.browser.harness import Lab, NotebookPage, write_notebook
 
 # Stated limits (s) from the click to the visible message: the page fails at once on a refused
 # microphone; the kernel's exchange with a closed port is refused at once; an ICE failure waits for
@@ -49,13 +49,6 @@ _SETUP = (
     "                'state': call.state, 'error': call.error}\n"
     "    return {'kind': None, 'state': call.state}"
 )
-
-
-@pytest.fixture(scope="module")
-def silence(notebook_dir: Path) -> Path:
-    import numpy as np
-
-    return write_wav(notebook_dir / "silence.wav", np.zeros(24000 * 5, np.int16), 24000)
 
 
 def _open(browser: Any, lab: Lab, notebook_dir: Path, name: str, cells: list[str]) -> NotebookPage:

@@ -164,11 +164,7 @@ def run(lab: Lab, notebook_dir: Path) -> dict[str, Any]:
     try:
         with call_browser(speech.path) as browser:
             nb = NotebookPage(browser.new_page(), lab, "call_turn.ipynb", timeout_s=240)
-            nb.run_all()
-            start = nb.page.locator(".rtnb-call .rtnb-start")
-            start.wait_for(timeout=240_000)
-            nb.page.locator(".rtnb-panel-threshold .noUi-handle").wait_for()
-            nb.wait_idle()
+            start = nb.run_until_shown(".rtnb-call .rtnb-start", ".rtnb-panel-threshold .noUi-handle")
             t0 = time.monotonic()
             start.click()
             out["connected"] = _wait_page(nb, {"session.created": 1}, 60)

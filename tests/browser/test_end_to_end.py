@@ -56,11 +56,8 @@ def test_speech_turn_through_the_engine_plays_the_answer(
     write_notebook(notebook_dir / "e2e.ipynb", _NOTEBOOK)
     with chromium(wav) as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, "e2e.ipynb", timeout_s=240)
-        nb.run_all()
         enable = nb.page.locator(".rtnb-player .rtnb-enable")
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
-        start.wait_for(timeout=240_000)
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         enable.click()
         start.click()
         deadline = time.monotonic() + 120

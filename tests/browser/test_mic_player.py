@@ -55,10 +55,7 @@ def test_mic_streams_the_fake_microphone_without_loss(
     ])
     with chromium(fake_mic_wav) as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, name)
-        nb.run_all()
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
-        start.wait_for()
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         start.click()  # a real user gesture: the AudioContext is created in this handler
         nb.wait_js(f"window.__rtnb.mics[0].chunksSent >= {STREAM_CHUNKS}", timeout_s=60)
         start.click()
@@ -91,10 +88,7 @@ def _open_player(lab: Lab, notebook_dir: Path, browser: object, name: str, setup
         "player = Player(session)\nplayer" if setup else "player = Player()\nplayer",
     ])
     nb = NotebookPage(browser.new_page(), lab, name)  # type: ignore[attr-defined]
-    nb.run_all()
-    enable = nb.page.locator(".rtnb-player .rtnb-enable")
-    enable.wait_for()
-    nb.wait_idle()
+    enable = nb.run_until_shown(".rtnb-player .rtnb-enable")
     enable.click()  # user gesture: starts the AudioContext
     nb.wait_js("window.__rtnb.players[0].state === 'running'")
     return nb
@@ -170,10 +164,7 @@ def test_denied_microphone_shows_a_message_and_raises_in_python(
     write_notebook(notebook_dir / "denied.ipynb", ["from realtime_nb.widgets import Mic\nmic = Mic()\nmic"])
     with chromium(fake_mic_wav, extra_args=["--deny-permission-prompts"], fake_ui=False) as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, "denied.ipynb")
-        nb.run_all()
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
-        start.wait_for()
-        nb.wait_idle()
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         start.click()
         error = nb.page.locator(".rtnb-mic .rtnb-error")
         error.wait_for(timeout=40_000)

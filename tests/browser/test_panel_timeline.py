@@ -44,11 +44,7 @@ def test_dragging_a_slider_updates_the_session_and_the_timeline_draws_it(
     write_notebook(notebook_dir / "panel.ipynb", _NOTEBOOK)
     with chromium() as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, "panel.ipynb", timeout_s=240)
-        nb.run_all()
-        handle = nb.page.locator(".rtnb-panel-threshold .noUi-handle")
-        handle.wait_for(timeout=240_000)
-        nb.page.locator(".rtnb-timeline canvas").wait_for()
-        nb.wait_idle()
+        handle = nb.run_until_shown(".rtnb-panel-threshold .noUi-handle", ".rtnb-timeline canvas")
         nb.wait_js("window.__rtnb.timelines[0].rows >= 1")  # session.created, from the history
         assert _sent_updates(nb) == []
 

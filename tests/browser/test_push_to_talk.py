@@ -82,11 +82,8 @@ def test_holding_the_talk_button_sends_one_turn_per_hold_and_gets_answers(
     write_notebook(notebook_dir / "ptt.ipynb", _NOTEBOOK)
     with chromium(speech_wav) as browser:
         nb = NotebookPage(browser.new_page(), fresh_lab, "ptt.ipynb", timeout_s=240)
-        nb.run_all()
-        start = nb.page.locator(".rtnb-mic .rtnb-start")
+        start = nb.run_until_shown(".rtnb-mic .rtnb-start")
         talk = nb.page.locator(".rtnb-mic .rtnb-talk")
-        start.wait_for(timeout=240_000)
-        nb.wait_idle()
         assert not talk.is_visible()  # only a running push-to-talk capture offers the button
         start.click()
         nb.wait_js("window.__rtnb.mics[0].running", timeout_s=60)
