@@ -34,8 +34,13 @@ comes back on another. This module keeps the media logic sans-I/O and testable w
   buffer (about 80 ms on aiortc), so silent frames after ``started`` and before the response's first
   audible one are the idle stream still in flight and are dropped (a response's own leading digital
   silence cannot be told apart and goes too), and frames still arriving after ``stopped`` /
-  ``cleared`` stay with that response until the first silent one. Outside any response, silent
-  frames (the peer's idle stream) are dropped; an audible frame is held up to `HOLD_FRAMES` for a
+  ``cleared`` stay with that response until the first silent one. Silent frames after a response's
+  audible ones wait (up to ``PAUSE_MAX_FRAMES``) for what follows: more of its audio makes them a
+  pause inside it, its ``stopped`` drops them (under load that event can come hundreds of ms after
+  the track's last audible frame, and the idle stream in between was recorded as the end of the
+  reply), and a ``cleared`` keeps them (a reply cut mid-way had them pulled from its audio before
+  the cut). Outside any response, silent frames (the peer's idle stream) are dropped; an audible
+  frame is held up to `HOLD_FRAMES` for a
   ``started`` that the data channel may deliver a little after the audio, and is otherwise kept
   under no response (key None), never in a response's audio.
 """
@@ -384,6 +389,10 @@ class ReceivedAudio:
             and self.state == "playing"
             and rid == self.response_id  # a late `stopped` of an earlier response must not end this one
         ):
+            if kind == "output_audio_buffer.cleared":
+                # cut mid-reply: the quiet frames before the cut were pulled from the reply's audio
+                # (the engine truncates the item after them), so they are the reply's
+                self._end_quiet(keep=True)
             self.state, self._drained = "draining", 0
 
     def feed(self, pcm48: np.ndarray, t_ns: int) -> list[TrackChunk]:

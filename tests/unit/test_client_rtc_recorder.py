@@ -140,6 +140,19 @@ def test_silence_before_a_late_stopped_is_not_the_response_s() -> None:
     assert feed.rx.dropped_silent == 10 + 2 + 4
 
 
+def test_silence_before_a_barge_in_is_the_cut_reply_s() -> None:
+    """A `cleared` cuts a reply mid-way: its quiet frames before the cut were pulled from the reply's
+    audio (the engine truncates the item after them), so they stay the reply's."""
+    feed = Feed()
+    feed.event("started", "resp_1")
+    feed.frames(TONE, 5)
+    feed.frames(SILENCE, 3)  # a pause in the reply, then the user barges in
+    feed.event("cleared", "resp_1")
+    feed.frames(SILENCE, 2)  # the idle stream after the cut
+    assert feed.keys() == ["resp_1"] * 8
+    assert feed.rx.dropped_silent == 2
+
+
 def test_a_long_pause_inside_a_response_is_kept_without_waiting_for_its_end() -> None:
     feed = Feed()
     feed.event("started", "resp_1")
